@@ -1,0 +1,65 @@
+// swift-tools-version:6.1
+//
+// swift-raft: a Raft consensus library for Swift on Linux, in the style of hashicorp/raft.
+//
+// Module layout (one module per layer, see Docs/architecture.md):
+//   RaftCore     the Raft protocol as a pure, deterministic state machine (no I/O, no clock)
+//   SwiftRaft    the public `Raft` node (the shell), plugin protocols, in-memory plugins
+//   RaftTestKit  deterministic simulation, cluster harness, invariant checks (shipped for users)
+//   raft-demo    an in-process cluster that elects, replicates, loses its leader, re-elects
+
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "swift-raft",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SwiftRaft", targets: ["SwiftRaft"]),
+        .library(name: "RaftCore", targets: ["RaftCore"]),
+        .library(name: "RaftTestKit", targets: ["RaftTestKit"]),
+        .executable(name: "raft-demo", targets: ["RaftDemo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    ],
+    targets: [
+        .target(
+            name: "RaftCore",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SwiftRaft",
+            dependencies: [
+                "RaftCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "RaftTestKit",
+            dependencies: [
+                "SwiftRaft",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "RaftDemo",
+            dependencies: ["SwiftRaft", "RaftTestKit", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"], swiftSettings: strictSettings),
+        .testTarget(name: "SwiftRaftTests", dependencies: ["SwiftRaft", "RaftTestKit"], swiftSettings: strictSettings),
+        .testTarget(name: "ClusterTests", dependencies: ["SwiftRaft", "RaftTestKit"], swiftSettings: strictSettings),
+    ]
+)

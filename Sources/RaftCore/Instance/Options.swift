@@ -1,0 +1,75 @@
+extension RaftInstance {
+    /// The instance's settings. Durations are in ticks; the shell chooses the tick length.
+    public struct Options: Hashable, Sendable {
+        /// This server's ID.
+        public var localID: ServerID
+        /// This server's address, sent in headers and in the legacy Leader/Candidate fields.
+        public var localAddress: ServerAddress
+        /// The protocol version sent in every header (3).
+        public var protocolVersion: Int = 3
+        /// A follower that hears no leader for this long (randomized up to twice it) campaigns.
+        public var heartbeatTimeoutTicks: Int = 20
+        /// A candidate that wins no election for this long (randomized up to twice it) retries.
+        public var electionTimeoutTicks: Int = 20
+        /// How often a leader sends heartbeats.
+        public var heartbeatIntervalTicks: Int = 2
+        /// A leader that has not heard from a quorum for this long steps down (check-quorum).
+        public var leaderLeaseTicks: Int = 10
+        /// The first back-off after a failed replication request; it doubles per failure.
+        public var retryBackoffTicks: Int = 1
+        /// The longest back-off after failed replication requests.
+        public var maxRetryBackoffTicks: Int = 10
+        /// The most entries in one AppendEntries request.
+        public var maxAppendEntries: Int = 64
+        /// The most AppendEntries in flight to one follower.
+        public var maxInflightAppends: Int = 64
+        /// The most entry bytes in flight to one follower.
+        public var maxInflightBytes: Int = 64 << 20
+        /// The most entry bytes in one AppendEntries request (at least one entry is always sent).
+        public var maxAppendBytes: Int = 1 << 20
+        /// Whether to run a pre-vote round before each election.
+        public var preVote: Bool = true
+        /// How many entries to keep in memory beyond those still needed.
+        public var logWindowCapacity: Int = 16_384
+
+        /// Creates options with hashicorp/raft's default timing at a 50 ms tick.
+        public init(localID: ServerID, localAddress: ServerAddress) {
+            self.localID = localID
+            self.localAddress = localAddress
+        }
+    }
+
+    /// The durable state the shell found at startup.
+    public struct RestoredState: Hashable, Sendable {
+        /// Term and vote from the stable store.
+        public var hardState: HardState
+        /// The index before ``entries`` (a snapshot's last index, or 0). Every entry at or before
+        /// it is committed.
+        public var baseIndex: UInt64
+        /// The term of ``baseIndex``.
+        public var baseTerm: UInt64
+        /// Every log entry after ``baseIndex``, in order.
+        public var entries: [Log]
+        /// The configuration in force at ``baseIndex`` (from a snapshot), if any.
+        public var baseConfiguration: Configuration
+        /// The index of ``baseConfiguration``.
+        public var baseConfigurationIndex: UInt64
+
+        /// Creates restored state; the defaults describe a brand-new server.
+        public init(
+            hardState: HardState = HardState(),
+            baseIndex: UInt64 = 0,
+            baseTerm: UInt64 = 0,
+            entries: [Log] = [],
+            baseConfiguration: Configuration = Configuration(),
+            baseConfigurationIndex: UInt64 = 0
+        ) {
+            self.hardState = hardState
+            self.baseIndex = baseIndex
+            self.baseTerm = baseTerm
+            self.entries = entries
+            self.baseConfiguration = baseConfiguration
+            self.baseConfigurationIndex = baseConfigurationIndex
+        }
+    }
+}

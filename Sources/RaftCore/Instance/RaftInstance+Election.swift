@@ -1,0 +1,199 @@
+/// A campaign in progress: first the pre-vote round (if enabled), then the election itself.
+struct Election: Sendable {
+    enum Phase: Sendable, Equatable {
+        case preVote
+        case vote
+    }
+
+    var phase: Phase
+    /// The term being campaigned for.
+    var term: UInt64
+    var granted: Set<ServerID> = []
+    var refused: Set<ServerID> = []
+    var leadershipTransfer: Bool
+}
+
+extension RaftInstance {
+    // MARK: - Starting elections
+
+    mutating func electionTimerFired() {
+        guard isLocalVoter else {
+            // A server outside the configuration, or a non-voter, never campaigns (hashicorp/raft
+            // 1.2+); it waits to be contacted by a leader.
+            resetElectionTimer()
+            return
+        }
+        if leader != nil {
+            leader = nil
+            stateChanged = true
+        }
+        campaign(leadershipTransfer: false)
+    }
+
+    /// Starts a campaign: a pre-vote round when enabled (and not a leadership transfer), else the
+    /// election proper.
+    mutating func campaign(leadershipTransfer: Bool) {
+        if options.preVote && !leadershipTransfer {
+            startPreVote()
+        } else {
+            startElection(leadershipTransfer: leadershipTransfer)
+        }
+    }
+
+    mutating func startPreVote() {
+        if role != .candidate { stateChanged = true }
+        role = .candidate
+        resetElectionTimer()
+        let proposedTerm = hardState.currentTerm + 1
+        election = Election(phase: .preVote, term: proposedTerm, granted: [options.localID], leadershipTransfer: false)
+        if tallyElection() { return }
+        let request = RequestPreVoteRequest(
+            header: header,
+            term: proposedTerm,
+            lastLogIndex: window.lastIndex,
+            lastLogTerm: window.lastTerm
+        )
+        for voter in voters where voter.id != options.localID {
+            let context = RequestContext(kind: .requestPreVote, peer: voter.id, term: proposedTerm)
+            // A pre-vote changes no durable state, so it need not wait for the disk.
+            ready.messages.append(OutboundRequest(target: voter, request: .requestPreVote(request), context: context))
+        }
+    }
+
+    mutating func startElection(leadershipTransfer: Bool) {
+        role = .candidate
+        stateChanged = true
+        leader = nil
+        hardState.currentTerm += 1
+        hardState.lastVoteTerm = hardState.currentTerm
+        hardState.lastVoteCandidate = options.localID
+        hardStateDirty = true
+        resetElectionTimer()
+        let term = hardState.currentTerm
+        election = Election(phase: .vote, term: term, granted: [options.localID], leadershipTransfer: leadershipTransfer)
+        if tallyElection() { return }
+        let request = RequestVoteRequest(
+            header: header,
+            term: term,
+            candidate: options.localAddress,
+            lastLogIndex: window.lastIndex,
+            lastLogTerm: window.lastTerm,
+            leadershipTransfer: leadershipTransfer
+        )
+        for voter in voters where voter.id != options.localID {
+            let context = RequestContext(kind: .requestVote, peer: voter.id, term: term)
+            // Our own vote must be durable before anyone is asked: a candidate that crashed and
+            // forgot it could otherwise vote for a rival in the same term.
+            ready.messagesAfterPersist.append(
+                OutboundRequest(target: voter, request: .requestVote(request), context: context)
+            )
+        }
+    }
+
+    /// Counts the votes; moves on when a quorum granted. Returns true if the phase ended.
+    @discardableResult
+    mutating func tallyElection() -> Bool {
+        guard let election, role == .candidate else { return false }
+        let voterIDs = Set(voters.map(\.id))
+        let grants = election.granted.intersection(voterIDs).count
+        guard grants >= quorumSize else { return false }
+        switch election.phase {
+        case .preVote:
+            startElection(leadershipTransfer: false)
+        case .vote:
+            becomeLeader()
+        }
+        return true
+    }
+
+    // MARK: - Answers to our campaign
+
+    mutating func receiveVoteResponse(granted: Bool, term: UInt64, context: RequestContext, phase: Election.Phase) {
+        if term > hardState.currentTerm {
+            becomeFollower(term: term, leader: nil)
+            return
+        }
+        guard role == .candidate, var election, election.phase == phase, election.term == context.term else { return }
+        if granted {
+            election.granted.insert(context.peer)
+        } else {
+            election.refused.insert(context.peer)
+        }
+        self.election = election
+        tallyElection()
+    }
+
+    mutating func voteRequestFailed(context: RequestContext, reason: RequestFailure) {
+        guard context.kind == .requestPreVote, reason == .preVoteUnsupported else { return }
+        // hashicorp/raft before 1.7 does not know pre-vote. Counting such a peer as a refusal would
+        // leave a mixed cluster unable to elect us, so it counts as a grant (as in hashicorp/raft
+        // 1.7); pre-vote protects liveness only, never safety.
+        peersWithoutPreVote.insert(context.peer)
+        guard role == .candidate, var election, election.phase == .preVote, election.term == context.term else { return }
+        election.granted.insert(context.peer)
+        self.election = election
+        tallyElection()
+    }
+
+    // MARK: - Answering others' campaigns
+
+    mutating func handleRequestVote(_ request: RequestVoteRequest, token: RequestToken) {
+        let candidate = sender(id: request.header.id, address: request.candidate)
+        var granted = false
+        defer {
+            let response = RequestVoteResponse(header: header, term: hardState.currentTerm, granted: granted)
+            let reply = OutboundReply(token: token, response: .requestVote(response))
+            // A granted vote is a promise that must survive a crash: send it after the disk.
+            if granted { ready.repliesAfterPersist.append(reply) } else { ready.replies.append(reply) }
+        }
+        guard let candidate else {
+            ready.warnings.append("refusing vote to unknown candidate at \(request.candidate)")
+            return
+        }
+        if !latestConfiguration.servers.isEmpty && !latestConfiguration.contains(candidate.id) {
+            return
+        }
+        if hasLiveLeader && leader?.id != candidate.id && !request.leadershipTransfer {
+            return
+        }
+        if request.term < hardState.currentTerm { return }
+        if request.term > hardState.currentTerm {
+            becomeFollower(term: request.term, leader: nil)
+        }
+        if !latestConfiguration.servers.isEmpty && !latestConfiguration.isVoter(candidate.id) {
+            return
+        }
+        if hardState.lastVoteTerm == request.term, let votedFor = hardState.lastVoteCandidate {
+            granted = votedFor == candidate.id
+            return
+        }
+        guard isUpToDate(lastLogIndex: request.lastLogIndex, lastLogTerm: request.lastLogTerm) else { return }
+        hardState.lastVoteTerm = request.term
+        hardState.lastVoteCandidate = candidate.id
+        hardStateDirty = true
+        granted = true
+        resetElectionTimer()
+    }
+
+    mutating func handleRequestPreVote(_ request: RequestPreVoteRequest, token: RequestToken) {
+        let candidate = sender(id: request.header.id, address: request.header.address)
+        var granted = false
+        defer {
+            let response = RequestPreVoteResponse(header: header, term: hardState.currentTerm, granted: granted)
+            ready.replies.append(OutboundReply(token: token, response: .requestPreVote(response)))
+        }
+        guard let candidate else { return }
+        if !latestConfiguration.servers.isEmpty && !latestConfiguration.contains(candidate.id) { return }
+        if hasLiveLeader && leader?.id != candidate.id { return }
+        if request.term < hardState.currentTerm { return }
+        if !latestConfiguration.servers.isEmpty && !latestConfiguration.isVoter(candidate.id) { return }
+        guard isUpToDate(lastLogIndex: request.lastLogIndex, lastLogTerm: request.lastLogTerm) else { return }
+        granted = true
+    }
+
+    mutating func handleTimeoutNow(_ request: TimeoutNowRequest, token: RequestToken) {
+        ready.replies.append(OutboundReply(token: token, response: .timeoutNow(TimeoutNowResponse(header: header))))
+        guard isLocalVoter else { return }
+        campaign(leadershipTransfer: true)
+    }
+}

@@ -1,0 +1,319 @@
+extension RaftInstance {
+    // MARK: - Becoming leader
+
+    mutating func becomeLeader() {
+        role = .leader
+        leader = localServer
+        election = nil
+        stateChanged = true
+        lastLeaderContact = now
+        heartbeatElapsed = 0
+        leaseElapsed = 0
+        peers = []
+        syncPeersWithConfiguration()
+        // A no-op of the new term lets earlier terms' entries commit (Figure 8) and tells
+        // followers who leads.
+        appendAsLeader(Proposal(type: .noop, data: []))
+        sendHeartbeats()
+    }
+
+    /// Keeps one progress record per other server in the latest configuration, in its order.
+    mutating func syncPeersWithConfiguration() {
+        var updated: [PeerProgress] = []
+        for server in latestConfiguration.servers where server.id != options.localID {
+            if var existing = peers.first(where: { $0.server.id == server.id }) {
+                existing.server = server
+                updated.append(existing)
+            } else {
+                updated.append(PeerProgress(server: server, next: window.lastIndex + 1, now: now))
+            }
+        }
+        peers = updated
+    }
+
+    // MARK: - Proposals
+
+    /// Appends proposals to the leader's log. They are persisted and replicated through the next
+    /// ``Ready``s: one batch, one disk write, AppendEntries of up to ``Options/maxAppendEntries``.
+    ///
+    /// - Returns: the indexes assigned, in order, or why the proposals were refused.
+    public mutating func propose(_ proposals: [Proposal]) -> Result<ClosedRange<UInt64>, ProposalRejection> {
+        guard role == .leader else { return .failure(.notLeader(leader: leader)) }
+        let first = window.lastIndex + 1
+        for proposal in proposals { appendAsLeader(proposal) }
+        return .success(first...max(first, window.lastIndex))
+    }
+
+    mutating func appendAsLeader(_ proposal: Proposal) {
+        let entry = Log(
+            index: window.lastIndex + 1,
+            term: hardState.currentTerm,
+            type: proposal.type,
+            data: proposal.data,
+            extensions: proposal.extensions,
+            appendedAt: proposal.appendedAt
+        )
+        window.append(entry)
+        noteAppended(entry)
+    }
+
+    // MARK: - Linearizable reads
+
+    /// Asks whether this server is still the leader: resolves (in a later ``Ready``'s
+    /// ``Ready/verifications``) once a quorum acknowledges a heartbeat sent after this call, or
+    /// with false when leadership is lost first. hashicorp/raft's `VerifyLeader`.
+    public mutating func verifyLeader(_ token: UInt64) {
+        guard role == .leader else {
+            ready.verifications.append((token, false))
+            return
+        }
+        heartbeatRound += 1
+        pendingVerifications.append((token, heartbeatRound))
+        if !resolveVerifications() { sendHeartbeats(force: true) }
+    }
+
+    /// Resolves the verifications a quorum has acknowledged. Returns true if none remain.
+    @discardableResult
+    mutating func resolveVerifications() -> Bool {
+        while let pending = pendingVerifications.first {
+            var acknowledged = isLocalVoter ? 1 : 0
+            for peer in peers where peer.server.suffrage == .voter && peer.acknowledgedRound >= pending.round {
+                acknowledged += 1
+            }
+            guard acknowledged >= quorumSize else { return false }
+            pendingVerifications.removeFirst()
+            ready.verifications.append((pending.token, true))
+        }
+        return true
+    }
+
+    // MARK: - Time
+
+    mutating func tickLeader() {
+        heartbeatElapsed += 1
+        if heartbeatElapsed >= UInt64(options.heartbeatIntervalTicks) {
+            heartbeatElapsed = 0
+            sendHeartbeats()
+        }
+        leaseElapsed += 1
+        if leaseElapsed >= UInt64(options.leaderLeaseTicks) {
+            leaseElapsed = 0
+            checkQuorum()
+        }
+    }
+
+    /// Steps down if fewer than a quorum of voters answered within the lease (check-quorum), so a
+    /// leader cut off from the majority stops accepting writes it can never commit.
+    mutating func checkQuorum() {
+        var inContact = isLocalVoter ? 1 : 0
+        let lease = UInt64(options.leaderLeaseTicks)
+        for peer in peers where peer.server.suffrage == .voter && now - peer.lastContact <= lease {
+            inContact += 1
+        }
+        if inContact < quorumSize {
+            ready.warnings.append(
+                "stepping down: only \(inContact) of \(voters.count) voters heard from within the lease"
+            )
+            becomeFollower(term: hardState.currentTerm, leader: nil)
+        }
+    }
+
+    mutating func sendHeartbeats(force: Bool = false) {
+        let request = AppendEntriesRequest(header: header, term: hardState.currentTerm, leader: options.localAddress)
+        for index in peers.indices where force || !peers[index].heartbeatInFlight {
+            peers[index].heartbeatInFlight = true
+            let context = RequestContext(
+                kind: .heartbeat,
+                peer: peers[index].server.id,
+                term: hardState.currentTerm,
+                round: heartbeatRound
+            )
+            ready.messages.append(OutboundRequest(target: peers[index].server, request: .appendEntries(request), context: context))
+        }
+    }
+
+    // MARK: - Replication
+
+    /// Sends whatever each follower's window allows: new entries, or an empty AppendEntries to
+    /// carry a commit index the follower has not seen.
+    mutating func flushReplication() {
+        for index in peers.indices { flushReplication(to: index) }
+    }
+
+    mutating func flushReplication(to index: Int) {
+        guard !peers[index].awaitingLoad, peers[index].pausedUntil <= now else { return }
+        switch peers[index].mode {
+        case .probe:
+            if peers[index].inflight.isEmpty { sendAppend(to: index, allowEmpty: true) }
+        case .replicate:
+            while peers[index].next <= window.lastIndex,
+                peers[index].inflight.count < options.maxInflightAppends,
+                peers[index].inflightBytes < options.maxInflightBytes
+            {
+                if !sendAppend(to: index, allowEmpty: false) { return }
+            }
+            if peers[index].inflight.isEmpty && peers[index].sentCommit < commitIndex {
+                sendAppend(to: index, allowEmpty: true)
+            }
+        }
+    }
+
+    /// Sends one AppendEntries starting at the follower's next index. Returns false if entries had
+    /// to be loaded from storage first.
+    @discardableResult
+    mutating func sendAppend(to index: Int, allowEmpty: Bool) -> Bool {
+        let next = peers[index].next
+        let prevIndex = next - 1
+        guard let prevTerm = window.term(at: prevIndex), next > window.baseIndex else {
+            requestLoad(for: index)
+            return false
+        }
+        let entries = window.entries(
+            from: next,
+            maxCount: options.maxAppendEntries,
+            maxBytes: options.maxAppendBytes
+        )
+        if entries.isEmpty && !allowEmpty { return true }
+        send(entries: entries, prevIndex: prevIndex, prevTerm: prevTerm, to: index)
+        return true
+    }
+
+    mutating func send(entries: [Log], prevIndex: UInt64, prevTerm: UInt64, to index: Int) {
+        let lastIndex = entries.last?.index ?? prevIndex
+        let bytes = entries.reduce(0) { $0 + $1.data.count + $1.extensions.count }
+        let request = AppendEntriesRequest(
+            header: header,
+            term: hardState.currentTerm,
+            leader: options.localAddress,
+            prevLogEntry: prevIndex,
+            prevLogTerm: prevTerm,
+            entries: entries,
+            leaderCommitIndex: commitIndex
+        )
+        let context = RequestContext(
+            kind: .appendEntries,
+            peer: peers[index].server.id,
+            term: hardState.currentTerm,
+            prevLogIndex: prevIndex,
+            lastIndex: lastIndex,
+            bytes: bytes,
+            epoch: peers[index].epoch,
+            round: heartbeatRound
+        )
+        peers[index].inflight.append((lastIndex, bytes))
+        peers[index].inflightBytes += bytes
+        peers[index].sentCommit = max(peers[index].sentCommit, commitIndex)
+        if peers[index].mode == .replicate { peers[index].next = lastIndex + 1 }
+        ready.messages.append(OutboundRequest(target: peers[index].server, request: .appendEntries(request), context: context))
+    }
+
+    mutating func requestLoad(for index: Int) {
+        let next = peers[index].next
+        let first = max(next - 1, 1)
+        let last = min(window.lastIndex, next + UInt64(options.maxAppendEntries) - 1)
+        guard last >= first else { return }
+        peers[index].awaitingLoad = true
+        ready.entryLoads.append(EntryLoad(peer: peers[index].server.id, firstIndex: first, lastIndex: last, epoch: peers[index].epoch))
+    }
+
+    /// Entries the shell loaded from the log store for ``EntryLoad`` `load`: consecutive, starting
+    /// at its first index. An empty array means the store could not provide them.
+    public mutating func entriesLoaded(_ entries: [Log], for load: EntryLoad) {
+        guard role == .leader, let index = peers.firstIndex(where: { $0.server.id == load.peer }),
+            peers[index].epoch == load.epoch, peers[index].awaitingLoad
+        else { return }
+        peers[index].awaitingLoad = false
+        let next = peers[index].next
+        let prevIndex = next - 1
+        let prevTerm: UInt64
+        if prevIndex == 0 {
+            prevTerm = 0
+        } else if let entry = entries.first(where: { $0.index == prevIndex }) {
+            prevTerm = entry.term
+        } else if let term = window.term(at: prevIndex) {
+            prevTerm = term
+        } else {
+            ready.warnings.append("log store could not provide entries \(load.firstIndex)...\(load.lastIndex) for \(load.peer)")
+            pause(index)
+            return
+        }
+        let sendable = entries.lazy.filter { $0.index >= next }.prefix(options.maxAppendEntries)
+        guard sendable.first?.index == next else {
+            ready.warnings.append("log store has no entry \(next) for \(load.peer)")
+            pause(index)
+            return
+        }
+        send(entries: Array(sendable), prevIndex: prevIndex, prevTerm: prevTerm, to: index)
+    }
+
+    mutating func pause(_ index: Int) {
+        peers[index].consecutiveFailures += 1
+        let exponent = min(peers[index].consecutiveFailures - 1, 16)
+        let backoff = min(options.retryBackoffTicks << exponent, options.maxRetryBackoffTicks)
+        peers[index].pausedUntil = now + UInt64(max(backoff, 1))
+    }
+
+    // MARK: - Answers from followers
+
+    mutating func receiveAppendResponse(_ response: AppendEntriesResponse, context: RequestContext) {
+        if response.term > hardState.currentTerm {
+            becomeFollower(term: response.term, leader: nil)
+            return
+        }
+        guard role == .leader, context.term == hardState.currentTerm,
+            let index = peers.firstIndex(where: { $0.server.id == context.peer })
+        else { return }
+        peers[index].lastContact = now
+        peers[index].acknowledgedRound = max(peers[index].acknowledgedRound, context.round)
+        if context.kind == .heartbeat {
+            peers[index].heartbeatInFlight = false
+            resolveVerifications()
+            return
+        }
+        if response.success {
+            peers[index].consecutiveFailures = 0
+            peers[index].match = max(peers[index].match, context.lastIndex)
+            peers[index].acknowledge(through: context.lastIndex)
+            if peers[index].mode == .probe && context.epoch == peers[index].epoch {
+                peers[index].mode = .replicate
+                peers[index].next = max(peers[index].next, peers[index].match + 1)
+            }
+            resolveVerifications()
+            advanceCommitIndex()
+        } else {
+            guard context.epoch == peers[index].epoch else { return }
+            // Resume just after the follower's last entry, but never before what it has matched.
+            let hint = min(context.prevLogIndex, response.lastLog + 1)
+            peers[index].fallBackToProbe(next: max(hint, 1))
+            if !response.noRetryBackoff { pause(index) }
+        }
+    }
+
+    mutating func appendRequestFailed(context: RequestContext) {
+        guard role == .leader, context.term == hardState.currentTerm,
+            let index = peers.firstIndex(where: { $0.server.id == context.peer })
+        else { return }
+        if context.kind == .heartbeat {
+            peers[index].heartbeatInFlight = false
+            return
+        }
+        guard context.epoch == peers[index].epoch else { return }
+        peers[index].fallBackToProbe(next: peers[index].match + 1)
+        pause(index)
+    }
+
+    /// Commits the highest index a quorum of voters has durably, if it is from this term
+    /// (Raft §5.4.2, Figure 8: older-term entries commit only indirectly).
+    mutating func advanceCommitIndex() {
+        guard role == .leader else { return }
+        var matches: [UInt64] = []
+        matches.reserveCapacity(voters.count)
+        if isLocalVoter { matches.append(persistedIndex) }
+        for peer in peers where peer.server.suffrage == .voter { matches.append(peer.match) }
+        guard matches.count >= quorumSize, !matches.isEmpty else { return }
+        matches.sort(by: >)
+        let candidate = matches[quorumSize - 1]
+        guard candidate > commitIndex, window.term(at: candidate) == hardState.currentTerm else { return }
+        commit(through: candidate)
+    }
+}

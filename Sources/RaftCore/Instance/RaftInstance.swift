@@ -1,0 +1,325 @@
+import DequeModule
+
+/// The Raft protocol as a pure, deterministic state machine: the *instance* of the
+/// instance/shell/directive split (swift-cluster-membership's words; etcd-io/raft's `RawNode`).
+///
+/// It performs no I/O, reads no clock and draws randomness only from the generator it is given.
+/// The shell feeds it inputs — ``tick()``, ``receive(_:token:)``, ``receive(response:context:)``,
+/// ``requestFailed(context:reason:)``, ``propose(_:)``, ``persisted(through:term:)`` — and then
+/// takes a ``Ready`` describing what to write, send and apply. The same inputs always produce
+/// the same `Ready`s.
+///
+/// Behaviour follows the Raft paper and hashicorp/raft, with these choices:
+/// - **Pre-vote** (on by default): an election starts only if a quorum would vote for it, so a
+///   rejoining, partitioned server does not raise everyone's term.
+/// - **Check-quorum**: a leader that has not heard from a quorum within the lease steps down.
+/// - **Leader stickiness**: a server that heard from a live leader recently refuses votes.
+/// - **Figure 8**: only entries of the leader's own term are committed by counting replicas.
+/// - **Persistence order**: votes are granted and entries acknowledged only after they are
+///   durable (``Ready/repliesAfterPersist``); a leader counts itself toward a quorum only for
+///   entries it has persisted.
+/// - **Commit index propagation**: sent eagerly in the next AppendEntries (an empty one if
+///   needed), rather than on hashicorp/raft's CommitTimeout poll.
+public struct RaftInstance: Sendable {
+    // MARK: Configuration and randomness
+
+    /// The settings this instance runs with.
+    public let options: Options
+    var random: SplitMix64
+
+    // MARK: Durable state (as known in memory)
+
+    var hardState: HardState
+    var hardStateDirty = false
+    var window: LogWindow
+    /// Highest index known durable in the local log.
+    var persistedIndex: UInt64
+
+    // MARK: Volatile state
+
+    var role: RaftRole = .follower
+    var leader: Server?
+    var commitIndex: UInt64 = 0
+    /// Highest index handed to the shell for applying.
+    var handedOutIndex: UInt64
+    var latestConfiguration: Configuration
+    var latestConfigurationIndex: UInt64
+    var committedConfiguration: Configuration
+    var committedConfigurationIndex: UInt64
+
+    // MARK: Time, in ticks
+
+    var now: UInt64 = 0
+    var electionElapsed: UInt64 = 0
+    var randomizedElectionTimeout: UInt64 = 0
+    /// Tick of the last message from a live leader (for leader stickiness).
+    var lastLeaderContact: UInt64?
+
+    // MARK: Candidate state
+
+    var election: Election?
+
+    // MARK: Leader state
+
+    var peers: [PeerProgress] = []
+    var heartbeatElapsed: UInt64 = 0
+    var leaseElapsed: UInt64 = 0
+    var heartbeatRound: UInt64 = 0
+    var pendingVerifications: Deque<(token: UInt64, round: UInt64)> = []
+    /// Peers known to lack the pre-vote RPC.
+    var peersWithoutPreVote: Set<ServerID> = []
+
+    // MARK: Output being accumulated
+
+    var ready = Ready()
+    var stateChanged = false
+    var truncatedFrom: UInt64?
+    var unpersistedFrom: UInt64
+
+    /// Creates an instance from what the shell loaded from its stores.
+    ///
+    /// - Parameters:
+    ///   - options: timing, limits and identity.
+    ///   - restored: the durable state found at startup.
+    ///   - random: the generator for election timeouts; seed it for reproducible runs.
+    public init(options: Options, restored: RestoredState, random: SplitMix64) {
+        self.options = options
+        self.random = random
+        self.hardState = restored.hardState
+        self.window = LogWindow(baseIndex: restored.baseIndex, baseTerm: restored.baseTerm, entries: restored.entries)
+        self.persistedIndex = window.lastIndex
+        self.unpersistedFrom = window.lastIndex + 1
+        self.commitIndex = restored.baseIndex
+        self.handedOutIndex = restored.baseIndex
+        self.latestConfiguration = restored.baseConfiguration
+        self.latestConfigurationIndex = restored.baseConfigurationIndex
+        self.committedConfiguration = restored.baseConfiguration
+        self.committedConfigurationIndex = restored.baseConfigurationIndex
+        for entry in restored.entries where entry.type == .configuration {
+            if let configuration = try? ConfigurationCodec.decode(entry.data) {
+                latestConfiguration = configuration
+                latestConfigurationIndex = entry.index
+            }
+        }
+        resetElectionTimer()
+    }
+
+    // MARK: - Observable state
+
+    /// The current role.
+    public var currentRole: RaftRole { role }
+    /// The current term.
+    public var currentTerm: UInt64 { hardState.currentTerm }
+    /// The current hard state.
+    public var currentHardState: HardState { hardState }
+    /// The leader this server currently knows of (itself when leading).
+    public var currentLeader: Server? { leader }
+    /// The highest index known to be committed.
+    public var currentCommitIndex: UInt64 { commitIndex }
+    /// The index of the last entry in the local log, durable or not.
+    public var lastIndex: UInt64 { window.lastIndex }
+    /// The term of the last entry in the local log.
+    public var lastTerm: UInt64 { window.lastTerm }
+    /// The highest index known durable locally.
+    public var lastPersistedIndex: UInt64 { persistedIndex }
+    /// The newest configuration in the log, committed or not (it is already in effect).
+    public var latestConfigurationState: (configuration: Configuration, index: UInt64) {
+        (latestConfiguration, latestConfigurationIndex)
+    }
+    /// The newest committed configuration.
+    public var committedConfigurationState: (configuration: Configuration, index: UInt64) {
+        (committedConfiguration, committedConfigurationIndex)
+    }
+    /// The local server as listed in the latest configuration (or built from the options).
+    public var localServer: Server {
+        latestConfiguration.server(withID: options.localID)
+            ?? Server(suffrage: .voter, id: options.localID, address: options.localAddress)
+    }
+    /// The entry at `index` if it is still held in memory.
+    public func entry(at index: UInt64) -> Log? { window.entry(at: index) }
+    /// Replication state of each follower, when leading: (id, match index, next index).
+    public var replicationState: [(id: ServerID, match: UInt64, next: UInt64)] {
+        peers.map { ($0.server.id, $0.match, $0.next) }
+    }
+    /// Ticks since the leader was last heard from, or nil if never.
+    public var ticksSinceLeaderContact: UInt64? { lastLeaderContact.map { now - $0 } }
+
+    // MARK: - Taking output
+
+    /// Takes everything the shell must now do. Call after feeding inputs; an empty `Ready` means
+    /// there is nothing to do.
+    public mutating func takeReady() -> Ready {
+        if role == .leader { flushReplication() }
+        if hardStateDirty {
+            ready.hardState = hardState
+            hardStateDirty = false
+        }
+        if let from = truncatedFrom {
+            ready.truncateFrom = from
+            truncatedFrom = nil
+        }
+        if unpersistedFrom <= window.lastIndex {
+            ready.entriesToPersist = window.entries(from: unpersistedFrom, maxCount: Int.max, maxBytes: Int.max)
+            unpersistedFrom = window.lastIndex + 1
+        }
+        let applyThrough = min(commitIndex, persistedIndex)
+        if applyThrough > handedOutIndex {
+            ready.committedEntries = window.entries(
+                from: handedOutIndex + 1,
+                maxCount: Int(applyThrough - handedOutIndex),
+                maxBytes: Int.max
+            )
+            handedOutIndex = applyThrough
+        }
+        if stateChanged {
+            ready.stateChange = .init(role: role, term: hardState.currentTerm, leader: leader, commitIndex: commitIndex)
+            stateChanged = false
+        }
+        trimWindow()
+        defer { ready = Ready() }
+        return ready
+    }
+
+    /// Forgets in-memory entries beyond the window's capacity that are committed, handed out and
+    /// durable; a leader loads them back from the log store if a follower needs them.
+    private mutating func trimWindow() {
+        let excess = window.count - options.logWindowCapacity
+        guard excess > 0 else { return }
+        let safe = min(commitIndex, handedOutIndex, persistedIndex)
+        window.trimPrefix(through: min(safe, window.baseIndex + UInt64(excess)))
+    }
+
+    // MARK: - Durability
+
+    /// The shell made every entry up to `index` (of term `term`) durable, together with all
+    /// earlier writes. A report for entries that were since replaced is ignored.
+    public mutating func persisted(through index: UInt64, term: UInt64) {
+        guard index > persistedIndex, window.term(at: index) == term else { return }
+        persistedIndex = index
+        if role == .leader { advanceCommitIndex() }
+    }
+
+    // MARK: - Time
+
+    /// Advances logical time by one tick. Every timeout in ``Options`` is counted in ticks.
+    public mutating func tick() {
+        now += 1
+        switch role {
+        case .follower, .candidate:
+            electionElapsed += 1
+            if electionElapsed >= randomizedElectionTimeout { electionTimerFired() }
+        case .leader:
+            tickLeader()
+        }
+    }
+
+    mutating func resetElectionTimer() {
+        electionElapsed = 0
+        let base = UInt64(role == .candidate ? options.electionTimeoutTicks : options.heartbeatTimeoutTicks)
+        randomizedElectionTimeout = base + UInt64.random(in: 0..<max(base, 1), using: &random)
+    }
+
+    // MARK: - Role changes
+
+    mutating func becomeFollower(term: UInt64, leader newLeader: Server?) {
+        let wasLeader = role == .leader
+        if term > hardState.currentTerm {
+            hardState.currentTerm = term
+            hardStateDirty = true
+        }
+        if role != .follower || leader != newLeader { stateChanged = true }
+        role = .follower
+        leader = newLeader
+        election = nil
+        if wasLeader { leaveLeadership() }
+        resetElectionTimer()
+    }
+
+    mutating func leaveLeadership() {
+        peers.removeAll()
+        for pending in pendingVerifications { ready.verifications.append((pending.token, false)) }
+        pendingVerifications.removeAll()
+    }
+
+    /// Sets the hard state's term for a message from a newer term, without changing role.
+    mutating func adoptTerm(_ term: UInt64) {
+        guard term > hardState.currentTerm else { return }
+        hardState.currentTerm = term
+        hardStateDirty = true
+        stateChanged = true
+    }
+
+    // MARK: - Configuration
+
+    /// Applies a configuration entry as soon as it is appended (hashicorp/raft semantics).
+    mutating func noteAppended(_ entry: Log) {
+        guard entry.type == .configuration else { return }
+        do {
+            latestConfiguration = try ConfigurationCodec.decode(entry.data)
+            latestConfigurationIndex = entry.index
+            if role == .leader { syncPeersWithConfiguration() }
+        } catch {
+            ready.warnings.append("ignoring configuration entry \(entry.index): \(error)")
+        }
+    }
+
+    /// After a truncation, the latest configuration is the newest one still in the log.
+    mutating func revertConfiguration(truncatedFrom index: UInt64) {
+        guard latestConfigurationIndex >= index else { return }
+        latestConfiguration = committedConfiguration
+        latestConfigurationIndex = committedConfigurationIndex
+        var position = min(index - 1, window.lastIndex)
+        while position > window.baseIndex && position > committedConfigurationIndex {
+            if let entry = window.entry(at: position), entry.type == .configuration,
+                let configuration = try? ConfigurationCodec.decode(entry.data)
+            {
+                latestConfiguration = configuration
+                latestConfigurationIndex = position
+                return
+            }
+            position -= 1
+        }
+    }
+
+    mutating func commit(through index: UInt64) {
+        guard index > commitIndex else { return }
+        commitIndex = index
+        if latestConfigurationIndex <= commitIndex && latestConfigurationIndex > committedConfigurationIndex {
+            committedConfiguration = latestConfiguration
+            committedConfigurationIndex = latestConfigurationIndex
+        }
+    }
+
+    // MARK: - Helpers
+
+    var header: RPCHeader {
+        RPCHeader(protocolVersion: options.protocolVersion, id: options.localID, address: options.localAddress)
+    }
+
+    var voters: [Server] { latestConfiguration.voters }
+
+    var quorumSize: Int { voters.count / 2 + 1 }
+
+    var isLocalVoter: Bool { latestConfiguration.isVoter(options.localID) }
+
+    /// Identifies the sender of a request: by header ID, or for peers that predate IDs in headers,
+    /// by address through the configuration.
+    func sender(id: ServerID, address: ServerAddress) -> Server? {
+        if !id.rawValue.isEmpty {
+            return latestConfiguration.server(withID: id)
+                ?? Server(suffrage: .nonvoter, id: id, address: address)
+        }
+        return latestConfiguration.server(withAddress: address)
+    }
+
+    /// Whether a live leader was heard from within the follower timeout (leader stickiness).
+    var hasLiveLeader: Bool {
+        if role == .leader { return true }
+        guard leader != nil, let contact = lastLeaderContact else { return false }
+        return now - contact < UInt64(options.heartbeatTimeoutTicks)
+    }
+
+    func isUpToDate(lastLogIndex: UInt64, lastLogTerm: UInt64) -> Bool {
+        lastLogTerm > window.lastTerm || (lastLogTerm == window.lastTerm && lastLogIndex >= window.lastIndex)
+    }
+}

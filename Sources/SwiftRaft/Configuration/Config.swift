@@ -1,0 +1,72 @@
+public import Logging
+
+/// A node's settings: hashicorp/raft's `Config`, with its field names, defaults
+/// (hashicorp/raft's `DefaultConfig()`) and validation rules, as Swift types.
+public struct Config: Sendable {
+    /// The Raft protocol version spoken; swift-raft speaks 3 (hashicorp/raft's `ProtocolVersion`).
+    public var protocolVersion: Int = 3
+    /// How long a follower waits without hearing a leader before campaigning; randomized between
+    /// this and twice this (`HeartbeatTimeout`, default 1 s). Leaders send heartbeats ten times as
+    /// often.
+    public var heartbeatTimeout: Duration = .seconds(1)
+    /// How long a candidate waits for an election to finish before retrying; randomized between
+    /// this and twice this (`ElectionTimeout`, default 1 s).
+    public var electionTimeout: Duration = .seconds(1)
+    /// The interval at which the leader retries a follower it could not reach, and the shortest
+    /// timer swift-raft needs (`CommitTimeout`, default 50 ms). Commit indexes themselves travel
+    /// eagerly with the next AppendEntries rather than waiting for this.
+    public var commitTimeout: Duration = .milliseconds(50)
+    /// The most entries in one AppendEntries request and one FSM batch (`MaxAppendEntries`,
+    /// default 64, at most 1024).
+    public var maxAppendEntries: Int = 64
+    /// Whether ``Raft/apply(_:timeout:)`` may queue up to ``maxAppendEntries`` proposals more
+    /// before waiting (`BatchApplyCh`). swift-raft always batches queued proposals; this only
+    /// widens the queue, and is kept for hashicorp/raft familiarity.
+    public var batchApplyCh: Bool = false
+    /// Whether a leader removed from the configuration shuts down (`ShutdownOnRemove`, default
+    /// true).
+    public var shutdownOnRemove: Bool = true
+    /// How many log entries to keep after a snapshot, so slow followers can catch up from the log
+    /// (`TrailingLogs`, default 10240).
+    public var trailingLogs: UInt64 = 10240
+    /// How often to check whether a snapshot is due (`SnapshotInterval`, default 120 s).
+    public var snapshotInterval: Duration = .seconds(120)
+    /// How many new entries make a snapshot due (`SnapshotThreshold`, default 8192).
+    public var snapshotThreshold: UInt64 = 8192
+    /// A leader that has not heard from a quorum for this long steps down
+    /// (`LeaderLeaseTimeout`, default 500 ms, at most ``heartbeatTimeout``).
+    public var leaderLeaseTimeout: Duration = .milliseconds(500)
+    /// This server's unique, stable ID (`LocalID`); required.
+    public var localID: ServerID
+    /// Start without restoring the newest snapshot into the FSM (`NoSnapshotRestoreOnStart`).
+    public var noSnapshotRestoreOnStart: Bool = false
+    /// Disable the pre-vote round before elections (`PreVoteDisabled`; pre-vote is on by default,
+    /// as in hashicorp/raft 1.7).
+    public var preVoteDisabled: Bool = false
+    /// Where the node logs; swift-raft never bootstraps the logging system itself.
+    public var logger: Logger = Logger(label: "swift-raft")
+
+    // MARK: swift-raft additions
+
+    /// The most AppendEntries requests in flight to one follower (pipelining depth; 1 turns
+    /// pipelining off).
+    public var maxInflightAppends: Int = 64
+    /// The most entry bytes in flight to one follower.
+    public var maxInflightBytes: Int = 64 << 20
+    /// The most proposals (applies, barriers) queued or in flight on the leader before
+    /// ``Raft/apply(_:timeout:)`` waits for room, up to its timeout.
+    public var maxPendingApplies: Int = 8192
+    /// How many recent log entries the node keeps in memory to serve followers without reading
+    /// its log store.
+    public var logCacheCapacity: Int = 16_384
+    /// How long an RPC to a peer may take before it counts as failed.
+    public var rpcTimeout: Duration = .seconds(1)
+
+    /// hashicorp/raft's `DefaultConfig()` for the server `localID`.
+    public init(localID: ServerID) {
+        self.localID = localID
+    }
+
+    /// hashicorp/raft's `DefaultConfig()` for the server `localID`.
+    public static func defaultConfig(localID: ServerID) -> Config { Config(localID: localID) }
+}

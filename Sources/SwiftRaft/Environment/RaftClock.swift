@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Time as Raft and its plugins see it. Production uses ``SystemClock``; the test kit's simulator
+/// supplies a virtual clock so runs are fast and reproducible.
+public protocol RaftClock: Sendable {
+    /// Monotonic time since an arbitrary origin.
+    var now: Duration { get }
+    /// Wall-clock time, for ``Log/appendedAt`` and reporting.
+    var wallClockNow: LogTimestamp { get }
+    /// Suspends for `duration`; throws `CancellationError` if the task is cancelled first.
+    func sleep(for duration: Duration) async throws
+}
+
+/// The real clock: `ContinuousClock` for monotonic time and `CLOCK_REALTIME` for the wall clock.
+public struct SystemClock: RaftClock {
+    private let origin = ContinuousClock.now
+
+    /// Creates a clock whose ``now`` starts at zero.
+    public init() {}
+
+    /// Time since this clock was created.
+    public var now: Duration { ContinuousClock.now - origin }
+
+    /// The system's wall clock.
+    public var wallClockNow: LogTimestamp {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return LogTimestamp(nanosecondsSinceEpoch: Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec))
+    }
+
+    /// Sleeps on `ContinuousClock`.
+    public func sleep(for duration: Duration) async throws {
+        try await ContinuousClock().sleep(for: duration)
+    }
+}
+
+extension RaftClock {
+    /// Runs `operation`, throwing ``RaftError/Code/timeout`` if it takes longer than `timeout`
+    /// (the operation is then cancelled).
+    public func withTimeout<T: Sendable>(
+        _ timeout: Duration,
+        _ what: @autoclosure () -> String,
+        operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let message = "\(what()) timed out after \(timeout)"
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await self.sleep(for: timeout)
+                throw RaftError(.timeout, message)
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+}

@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import DequeModule
+
+/// A serial executor backed by one dedicated OS thread.
+///
+/// Storage I/O and the FSM run here: they may block (fsync, a slow `apply`), and blocking one of
+/// the cooperative pool's threads — two on a two-core machine — would stall every task, heartbeats
+/// included. The thread exits once ``shutdown()`` has been called and its queue is empty.
+public final class ThreadExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
+    // @unchecked Sendable: `jobs` and `stopping` are only touched with `mutex` held, and the
+    // condition variable is only waited on with it held; `thread` is written once in init.
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var jobs: Deque<UnownedJob> = []
+    private var stopping = false
+    private var thread = pthread_t()
+    /// A label for debugging.
+    public let name: String
+
+    /// Starts the thread.
+    public init(name: String) {
+        self.name = name
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+        let unmanaged = Unmanaged.passRetained(self)
+        let created = pthread_create(&thread, nil, { context in
+            let executor = Unmanaged<ThreadExecutor>.fromOpaque(context!).takeRetainedValue()
+            executor.run()
+            return nil
+        }, unmanaged.toOpaque())
+        precondition(created == 0, "pthread_create failed: \(created)")
+        pthread_detach(thread)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    /// Queues a job to run on the thread.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        pthread_mutex_lock(&mutex)
+        jobs.append(job)
+        pthread_cond_signal(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Lets the thread exit once its queue is empty. Jobs enqueued later still run first.
+    public func shutdown() {
+        pthread_mutex_lock(&mutex)
+        stopping = true
+        pthread_cond_signal(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// This executor as a serial executor reference.
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
+
+    /// This executor as a task executor reference.
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor { UnownedTaskExecutor(ordinary: self) }
+
+    private func run() {
+        while true {
+            pthread_mutex_lock(&mutex)
+            while jobs.isEmpty && !stopping { pthread_cond_wait(&condition, &mutex) }
+            if jobs.isEmpty && stopping {
+                pthread_mutex_unlock(&mutex)
+                return
+            }
+            let job = jobs.removeFirst()
+            pthread_mutex_unlock(&mutex)
+            job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+        }
+    }
+}

@@ -1,0 +1,103 @@
+/// The one error type of swift-raft's public API.
+///
+/// Compare by ``code``: codes mirror hashicorp/raft's sentinel errors, and new ones can be added
+/// without breaking anyone's `switch` (the style of swift-service-lifecycle's `ServiceGroupError`).
+public struct RaftError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What kind of failure this is.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: Hashable, Sendable {
+            case notLeader, leadershipLost, abortedByRestore, shutdown, enqueueTimeout
+            case nothingNewToSnapshot, unsupportedProtocol, pipelineReplicationNotSupported
+            case transportShutdown, pipelineShutdown, cantBootstrap, leadershipTransferInProgress
+            case notVoter, logNotFound, invalidConfig, timeout, unreachable, storage
+            case preVoteUnsupported, corrupt, invalidArgument
+        }
+
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// This server is not the leader (hashicorp's `ErrNotLeader`); ``RaftError/leader`` names
+        /// the leader if one is known.
+        public static let notLeader = Code(.notLeader)
+        /// Leadership was lost before the entry committed; it may or may not commit later
+        /// (`ErrLeadershipLost`).
+        public static let leadershipLost = Code(.leadershipLost)
+        /// A user restore aborted the operation (`ErrAbortedByRestore`).
+        public static let abortedByRestore = Code(.abortedByRestore)
+        /// Raft was shut down (`ErrRaftShutdown`).
+        public static let shutdown = Code(.shutdown)
+        /// The request could not be queued within its timeout (`ErrEnqueueTimeout`).
+        public static let enqueueTimeout = Code(.enqueueTimeout)
+        /// Nothing was applied since the last snapshot (`ErrNothingNewToSnapshot`).
+        public static let nothingNewToSnapshot = Code(.nothingNewToSnapshot)
+        /// The operation needs a newer protocol version (`ErrUnsupportedProtocol`).
+        public static let unsupportedProtocol = Code(.unsupportedProtocol)
+        /// The transport has no AppendEntries pipeline (`ErrPipelineReplicationNotSupported`).
+        public static let pipelineReplicationNotSupported = Code(.pipelineReplicationNotSupported)
+        /// The transport was closed (`ErrTransportShutdown`).
+        public static let transportShutdown = Code(.transportShutdown)
+        /// The pipeline was closed (`ErrPipelineShutdown`).
+        public static let pipelineShutdown = Code(.pipelineShutdown)
+        /// Bootstrap is only allowed on a server with no state (`ErrCantBootstrap`).
+        public static let cantBootstrap = Code(.cantBootstrap)
+        /// A leadership transfer is under way (`ErrLeadershipTransferInProgress`).
+        public static let leadershipTransferInProgress = Code(.leadershipTransferInProgress)
+        /// The operation needs this server to be a voter (`ErrNotVoter`).
+        public static let notVoter = Code(.notVoter)
+        /// The log has no entry at the index asked for (`ErrLogNotFound`).
+        public static let logNotFound = Code(.logNotFound)
+        /// A ``Config`` value breaks a rule; the message names the field.
+        public static let invalidConfig = Code(.invalidConfig)
+        /// A peer did not answer in time.
+        public static let timeout = Code(.timeout)
+        /// A peer could not be reached.
+        public static let unreachable = Code(.unreachable)
+        /// A store failed to read or write.
+        public static let storage = Code(.storage)
+        /// The peer does not know the RequestPreVote RPC (hashicorp/raft before 1.7).
+        public static let preVoteUnsupported = Code(.preVoteUnsupported)
+        /// Stored or received data failed a validity check.
+        public static let corrupt = Code(.corrupt)
+        /// An argument breaks a documented rule.
+        public static let invalidArgument = Code(.invalidArgument)
+
+        /// The code's name.
+        public var description: String { "\(base)" }
+    }
+
+    /// What kind of failure this is.
+    public let code: Code
+    /// A sentence describing this failure.
+    public let message: String
+    /// For ``Code/notLeader``: the leader, if this server knows one.
+    public let leader: Server?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, leader: Server? = nil) {
+        self.code = code
+        self.message = message
+        self.leader = leader
+    }
+
+    /// Errors are equal when their codes are.
+    public static func == (lhs: RaftError, rhs: RaftError) -> Bool { lhs.code == rhs.code }
+
+    /// Hashes the code.
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+    /// `code: message`.
+    public var description: String { "\(code): \(message)" }
+
+    // MARK: Common errors
+
+    /// This server is not the leader; `leader` is the one it knows of.
+    public static func notLeader(_ leader: Server?) -> RaftError {
+        RaftError(.notLeader, "node is not the leader" + (leader.map { "; leader is \($0)" } ?? ""), leader: leader)
+    }
+
+    /// Raft was shut down.
+    public static let shutdown = RaftError(.shutdown, "raft is already shutdown")
+
+    /// Leadership was lost before the entry committed.
+    public static let leadershipLost = RaftError(.leadershipLost, "leadership lost while committing log")
+}

@@ -1,0 +1,38 @@
+/// The application's replicated state machine (hashicorp/raft's `FSM`).
+///
+/// Raft calls ``apply(_:)`` for every committed ``LogType/command`` entry, in log order, exactly
+/// once per entry per process lifetime, on a serial executor of its own: never concurrently with
+/// itself, ``snapshot()`` or ``restore(from:)``, and never on Swift's cooperative thread pool, so
+/// a slow FSM delays no heartbeat or vote. An FSM is shared between that executor and the code
+/// that created it, hence `Sendable`: keep its state behind a `Mutex` or make it immutable.
+public protocol FSM: Sendable {
+    /// Applies one committed entry and returns the response that ``Raft/apply(_:timeout:)``
+    /// hands back to the caller on the leader.
+    func apply(_ log: Log) -> (any Sendable)?
+
+    /// Captures the current state for a snapshot. Must be quick: the returned snapshot's
+    /// ``FSMSnapshot/persist(to:)`` does the slow work, concurrently with later ``apply(_:)`` calls.
+    func snapshot() throws -> any FSMSnapshot
+
+    /// Replaces the whole state with the snapshot read from `source`.
+    func restore(from source: any SnapshotSource) throws
+}
+
+/// An FSM that applies committed entries in batches (hashicorp/raft's `BatchingFSM`).
+///
+/// Raft passes up to `MaxAppendEntries` ``LogType/command`` and ``LogType/configuration``
+/// entries per call; the result must hold one response per entry, in order.
+public protocol BatchingFSM: FSM {
+    /// Applies `logs` in order, returning one response per entry.
+    func applyBatch(_ logs: [Log]) -> [(any Sendable)?]
+}
+
+/// A point-in-time image of an FSM, written out by ``persist(to:)`` (hashicorp/raft's
+/// `FSMSnapshot`).
+public protocol FSMSnapshot: Sendable {
+    /// Writes the snapshot to `sink`, then closes it; on failure, cancels the sink and throws.
+    func persist(to sink: any SnapshotSink) throws
+
+    /// Called when Raft is done with the snapshot, whether or not ``persist(to:)`` succeeded.
+    func release()
+}

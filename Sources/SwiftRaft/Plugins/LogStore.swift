@@ -1,0 +1,45 @@
+/// Durable storage for log entries (hashicorp/raft's `LogStore`).
+///
+/// Methods may block on disk: Raft calls them from a storage thread of its own, never from Swift's
+/// cooperative pool. When ``storeLogs(_:)`` returns, the entries must survive a crash. Index 0
+/// means "no entry".
+public protocol LogStore: Sendable {
+    /// The index of the first entry held, or 0 when empty.
+    func firstIndex() throws -> UInt64
+    /// The index of the last entry held, or 0 when empty.
+    func lastIndex() throws -> UInt64
+    /// The entry at `index`; throws ``RaftError/Code/logNotFound`` when there is none.
+    func getLog(index: UInt64) throws -> Log
+    /// Durably appends `logs` (consecutive, in order) as one batch: one sync for all of them.
+    func storeLogs(_ logs: [Log]) throws
+    /// Deletes the entries from `min` through `max`, inclusive.
+    func deleteRange(min: UInt64, max: UInt64) throws
+}
+
+extension LogStore {
+    /// Durably appends one entry.
+    public func storeLog(_ log: Log) throws { try storeLogs([log]) }
+
+    /// The entries from `first` through `last`, inclusive, in order; stops at the first one
+    /// missing. A store can implement this faster than one ``getLog(index:)`` per entry.
+    public func getLogs(from first: UInt64, through last: UInt64) throws -> [Log] {
+        guard first <= last else { return [] }
+        var logs: [Log] = []
+        logs.reserveCapacity(Int(min(last - first + 1, 4096)))
+        for index in first...last {
+            do {
+                logs.append(try getLog(index: index))
+            } catch let error as RaftError where error.code == .logNotFound {
+                break
+            }
+        }
+        return logs
+    }
+}
+
+/// A log store whose indexes never have gaps (hashicorp/raft's `MonotonicLogStore`): after a
+/// snapshot is installed Raft deletes the whole log instead of leaving a gap.
+public protocol MonotonicLogStore: LogStore {
+    /// Whether the store requires gap-free indexes.
+    var isMonotonic: Bool { get }
+}

@@ -1,0 +1,26 @@
+/// Durable key/value storage for Raft's term and vote and any user keys (hashicorp/raft's
+/// `StableStore`).
+///
+/// Every set must be durable and atomic when it returns. A missing key is `nil`, never an error:
+/// errors mean I/O failure (hashicorp/raft compares error strings to tell these apart; swift-raft
+/// uses the type). Methods may block; Raft calls them off Swift's cooperative pool.
+public protocol StableStore: Sendable {
+    /// Stores `value` under `key`.
+    func set(_ key: [UInt8], _ value: [UInt8]) throws
+    /// The value under `key`, or nil if none was ever set.
+    func get(_ key: [UInt8]) throws -> [UInt8]?
+    /// Stores an integer under `key`.
+    func setUInt64(_ key: [UInt8], _ value: UInt64) throws
+    /// The integer under `key`, or nil if none was ever set.
+    func getUInt64(_ key: [UInt8]) throws -> UInt64?
+}
+
+/// The keys Raft itself keeps in a ``StableStore``, named as hashicorp/raft names them.
+public enum StableStoreKeys {
+    /// The current term, a `UInt64`.
+    public static let currentTerm = Array("CurrentTerm".utf8)
+    /// The term of the last vote, a `UInt64`.
+    public static let lastVoteTerm = Array("LastVoteTerm".utf8)
+    /// The ID of the candidate last voted for, as bytes.
+    public static let lastVoteCandidate = Array("LastVoteCand".utf8)
+}
