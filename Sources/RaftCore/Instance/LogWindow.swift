@@ -41,14 +41,15 @@ struct LogWindow: Sendable {
     func entries(from index: UInt64, maxCount: Int, maxBytes: Int) -> [Log] {
         guard index > baseIndex, index <= lastIndex, maxCount > 0 else { return [] }
         let start = Int(index - baseIndex - 1)
-        let end = min(entries.count, start + maxCount)
+        let end = start + min(entries.count - start, maxCount)
         var result: [Log] = []
         result.reserveCapacity(end - start)
         var bytes = 0
         for position in start..<end {
             let entry = entries[position]
-            if !result.isEmpty && bytes + entry.data.count > maxBytes { break }
-            bytes += entry.data.count + entry.extensions.count
+            let size = entry.data.count + entry.extensions.count
+            if !result.isEmpty && size > maxBytes - bytes { break }
+            bytes += size
             result.append(entry)
         }
         return result

@@ -6,29 +6,32 @@
 public struct RaftEnvironment: Sendable {
     /// The clock for timers, timeouts and timestamps.
     public var clock: any RaftClock
-    /// The executor the node's own actor runs on; nil means Swift's default.
-    public var nodeExecutor: (any SerialExecutor)?
-    /// The executor preferred by the node's background tasks; nil means Swift's default.
+    /// The executor preferred by the node's tasks; nil means Swift's default (the cooperative
+    /// pool). The node's actor is a default actor, so it runs wherever its callers' tasks prefer:
+    /// the simulator sets its single executor here and the whole node runs on it.
     public var taskExecutor: (any TaskExecutor)?
-    /// Makes a serial executor for blocking work (storage I/O, the FSM), labelled for debugging.
-    /// It must not run on Swift's cooperative pool, whose few threads a blocking call would stall.
-    public var makeBlockingExecutor: @Sendable (_ label: String) -> any SerialExecutor
+    /// Makes an executor for blocking work (storage I/O, the FSM), labelled for debugging. It must
+    /// not run on Swift's cooperative pool, whose few threads a blocking call would stall.
+    public var makeBlockingExecutor: @Sendable (_ label: String) -> any TaskExecutor
+    /// Called synchronously with every state change, commit and application; the test kit records
+    /// these to check safety invariants and to compare traces between runs.
+    public var tracer: (@Sendable (RaftTraceEvent) -> Void)?
     /// Seeds the node's randomized election timeouts.
     public var randomSeed: UInt64
 
     /// Creates an environment.
     public init(
         clock: any RaftClock,
-        nodeExecutor: (any SerialExecutor)? = nil,
         taskExecutor: (any TaskExecutor)? = nil,
-        makeBlockingExecutor: @escaping @Sendable (_ label: String) -> any SerialExecutor,
-        randomSeed: UInt64
+        makeBlockingExecutor: @escaping @Sendable (_ label: String) -> any TaskExecutor,
+        randomSeed: UInt64,
+        tracer: (@Sendable (RaftTraceEvent) -> Void)? = nil
     ) {
         self.clock = clock
-        self.nodeExecutor = nodeExecutor
         self.taskExecutor = taskExecutor
         self.makeBlockingExecutor = makeBlockingExecutor
         self.randomSeed = randomSeed
+        self.tracer = tracer
     }
 
     /// Real time, a dedicated thread per blocking executor, and a random seed.
@@ -38,5 +41,28 @@ public struct RaftEnvironment: Sendable {
             makeBlockingExecutor: { label in ThreadExecutor(name: label) },
             randomSeed: UInt64.random(in: .min ... .max)
         )
+    }
+}
+
+/// What a node reports to ``RaftEnvironment/tracer``.
+public enum RaftTraceEvent: Hashable, Sendable, CustomStringConvertible {
+    /// The node's role, term or known leader changed.
+    case stateChanged(node: ServerID, role: RaftRole, term: UInt64, leader: ServerID?)
+    /// The node learned that entries up to `index` are committed.
+    case committed(node: ServerID, index: UInt64, term: UInt64)
+    /// The node's FSM applied the entry `index` of `term`.
+    case applied(node: ServerID, index: UInt64, term: UInt64, type: LogType)
+    /// The node shut down.
+    case shutdown(node: ServerID)
+
+    /// One line describing the event.
+    public var description: String {
+        switch self {
+        case .stateChanged(let node, let role, let term, let leader):
+            return "\(node) \(role) term=\(term) leader=\(leader?.rawValue ?? "none")"
+        case .committed(let node, let index, let term): return "\(node) committed \(index)/\(term)"
+        case .applied(let node, let index, let term, let type): return "\(node) applied \(index)/\(term) \(type)"
+        case .shutdown(let node): return "\(node) shutdown"
+        }
     }
 }

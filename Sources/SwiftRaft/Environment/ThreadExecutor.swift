@@ -13,8 +13,10 @@ import DequeModule
 public final class ThreadExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     // @unchecked Sendable: `jobs` and `stopping` are only touched with `mutex` held, and the
     // condition variable is only waited on with it held; `thread` is written once in init.
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
+    // Heap-allocated: passing `&storedProperty` to C would be a Swift "modify" access, and two
+    // threads locking at once would trip the exclusivity checker.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var jobs: Deque<UnownedJob> = []
     private var stopping = false
     private var thread = pthread_t()
@@ -24,8 +26,8 @@ public final class ThreadExecutor: SerialExecutor, TaskExecutor, @unchecked Send
     /// Starts the thread.
     public init(name: String) {
         self.name = name
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
         let unmanaged = Unmanaged.passRetained(self)
         let created = pthread_create(&thread, nil, { context in
             let executor = Unmanaged<ThreadExecutor>.fromOpaque(context!).takeRetainedValue()
@@ -37,25 +39,27 @@ public final class ThreadExecutor: SerialExecutor, TaskExecutor, @unchecked Send
     }
 
     deinit {
-        pthread_cond_destroy(&condition)
-        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
     }
 
     /// Queues a job to run on the thread.
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         jobs.append(job)
-        pthread_cond_signal(&condition)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_signal(condition)
+        pthread_mutex_unlock(mutex)
     }
 
     /// Lets the thread exit once its queue is empty. Jobs enqueued later still run first.
     public func shutdown() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         stopping = true
-        pthread_cond_signal(&condition)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_signal(condition)
+        pthread_mutex_unlock(mutex)
     }
 
     /// This executor as a serial executor reference.
@@ -66,14 +70,14 @@ public final class ThreadExecutor: SerialExecutor, TaskExecutor, @unchecked Send
 
     private func run() {
         while true {
-            pthread_mutex_lock(&mutex)
-            while jobs.isEmpty && !stopping { pthread_cond_wait(&condition, &mutex) }
+            pthread_mutex_lock(mutex)
+            while jobs.isEmpty && !stopping { pthread_cond_wait(condition, mutex) }
             if jobs.isEmpty && stopping {
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_unlock(mutex)
                 return
             }
             let job = jobs.removeFirst()
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_unlock(mutex)
             job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
         }
     }

@@ -1,0 +1,385 @@
+public import SwiftRaft
+
+/// A cluster of real ``Raft`` nodes in one process, on the in-memory transport and in-memory
+/// stores by default, running inside a ``Simulation``: deterministic by seed, and fast, because
+/// time is virtual.
+///
+/// ```swift
+/// try await TestCluster.run(nodes: 3, seed: 1) { cluster in
+///     let leader = try await cluster.waitForLeader()
+///     _ = try await leader.apply(Array("hello".utf8))
+///     try await cluster.waitForConvergence()
+///     try await cluster.checkInvariants()
+/// }
+/// ```
+///
+/// Users test their own FSMs by passing `makeFSM`, and their own stores with `makeStores`.
+public actor TestCluster {
+    /// The stores one node keeps across crashes and restarts.
+    public struct Stores: Sendable {
+        /// The node's log.
+        public var logStore: any LogStore
+        /// The node's term and vote.
+        public var stableStore: any StableStore
+        /// The node's snapshots.
+        public var snapshotStore: any SnapshotStore
+
+        /// Groups a node's stores.
+        public init(logStore: any LogStore, stableStore: any StableStore, snapshotStore: any SnapshotStore) {
+            self.logStore = logStore
+            self.stableStore = stableStore
+            self.snapshotStore = snapshotStore
+        }
+
+        /// Fresh in-memory stores.
+        public static func inMemory() -> Stores {
+            let store = InmemStore()
+            return Stores(logStore: store, stableStore: store, snapshotStore: InmemSnapshotStore())
+        }
+    }
+
+    /// One member of the cluster.
+    public struct Node: Sendable {
+        /// Its ID (`node-1`, `node-2`, …).
+        public let id: ServerID
+        /// Its in-memory transport address (the same as its ID).
+        public let address: ServerAddress
+        /// Its stores, kept across restarts.
+        public let stores: Stores
+        /// Its FSM since it last started.
+        public fileprivate(set) var fsm: any FSM
+        /// The running node, or nil while crashed.
+        public fileprivate(set) var raft: Raft?
+        fileprivate var transport: InmemTransport?
+    }
+
+    /// The simulation the cluster lives in.
+    public nonisolated let simulation: Simulation
+    /// The fault plan shared by every transport: partitions, drops, delays.
+    public nonisolated let faults: InmemFaults
+    /// What every node reported, and the safety checks over it.
+    public nonisolated let trace: TraceRecorder
+    private let configure: @Sendable (inout Config) -> Void
+    private let makeFSM: @Sendable (ServerID) -> any FSM
+    private var members: [ServerID: Node] = [:]
+    /// The IDs of every node, in order.
+    public nonisolated let ids: [ServerID]
+
+    /// Runs `body` against a new cluster of `nodes` servers inside a new simulation, then shuts
+    /// the cluster down and checks its invariants.
+    ///
+    /// - Parameters:
+    ///   - nodes: how many servers.
+    ///   - seed: the seed of the whole run.
+    ///   - bootstrap: whether to bootstrap all servers with the full configuration first.
+    ///   - timeLimit: the most virtual time the run may take.
+    ///   - configure: adjusts each node's ``Config`` (defaults: hashicorp/raft's test timing,
+    ///     50 ms heartbeat, election and lease timeouts, 5 ms commit timeout).
+    ///   - makeFSM: builds a node's FSM, on start and on every restart.
+    ///   - makeStores: builds a node's stores, once.
+    ///   - body: the test.
+    public static func run<Result: Sendable>(
+        nodes: Int,
+        seed: UInt64,
+        bootstrap: Bool = true,
+        timeLimit: Duration = .seconds(3600),
+        configure: @escaping @Sendable (inout Config) -> Void = { _ in },
+        makeFSM: @escaping @Sendable (ServerID) -> any FSM = { _ in RecordingFSM() },
+        makeStores: @escaping @Sendable (ServerID) -> Stores = { _ in .inMemory() },
+        _ body: @escaping @Sendable (TestCluster) async throws -> Result
+    ) async throws -> Result {
+        try await Simulation.run(seed: seed, timeLimit: timeLimit) { simulation in
+            let cluster = TestCluster(
+                simulation: simulation,
+                nodes: nodes,
+                configure: configure,
+                makeFSM: makeFSM,
+                makeStores: makeStores
+            )
+            try await cluster.start(bootstrap: bootstrap)
+            do {
+                let result = try await body(cluster)
+                await cluster.shutdown()
+                try await cluster.checkInvariants()
+                return result
+            } catch {
+                await cluster.shutdown()
+                throw error
+            }
+        }
+    }
+
+    /// Creates a cluster's nodes (not yet started) inside `simulation`.
+    public init(
+        simulation: Simulation,
+        nodes: Int,
+        configure: @escaping @Sendable (inout Config) -> Void = { _ in },
+        makeFSM: @escaping @Sendable (ServerID) -> any FSM = { _ in RecordingFSM() },
+        makeStores: @escaping @Sendable (ServerID) -> Stores = { _ in .inMemory() }
+    ) {
+        self.simulation = simulation
+        self.faults = InmemFaults(seed: simulation.nextSeed())
+        self.trace = TraceRecorder(clock: simulation.clock)
+        self.configure = configure
+        self.makeFSM = makeFSM
+        self.ids = (1...max(nodes, 1)).map { ServerID("node-\($0)") }
+        for id in ids {
+            members[id] = Node(
+                id: id,
+                address: ServerAddress(id.rawValue),
+                stores: makeStores(id),
+                fsm: makeFSM(id),
+                raft: nil,
+                transport: nil
+            )
+        }
+    }
+
+    /// The configuration listing every node as a voter.
+    public var fullConfiguration: Configuration {
+        Configuration(servers: ids.map { Server(suffrage: .voter, id: $0, address: ServerAddress($0.rawValue)) })
+    }
+
+    /// Bootstraps every node with ``fullConfiguration`` (when `bootstrap`) and starts them all.
+    public func start(bootstrap: Bool = true) async throws {
+        for id in ids {
+            let node = members[id]!
+            if bootstrap {
+                try Raft.bootstrapCluster(
+                    config: config(for: id),
+                    logStore: node.stores.logStore,
+                    stableStore: node.stores.stableStore,
+                    snapshotStore: node.stores.snapshotStore,
+                    configuration: fullConfiguration
+                )
+            }
+            try await startNode(id)
+        }
+    }
+
+    /// The config a node runs with.
+    public func config(for id: ServerID) -> Config {
+        var config = Config(localID: id)
+        config.heartbeatTimeout = .milliseconds(50)
+        config.electionTimeout = .milliseconds(50)
+        config.leaderLeaseTimeout = .milliseconds(50)
+        config.commitTimeout = .milliseconds(5)
+        config.rpcTimeout = .milliseconds(100)
+        config.logger.logLevel = .critical
+        configure(&config)
+        return config
+    }
+
+    private func startNode(_ id: ServerID) async throws {
+        var node = members[id]!
+        let transport = InmemTransport(address: node.address, clock: simulation.clock, timeout: .milliseconds(50), faults: faults)
+        for other in members.values where other.id != id {
+            if let peer = other.transport {
+                transport.connect(peer)
+                peer.connect(transport)
+            }
+        }
+        let trace = trace
+        node.transport = transport
+        node.raft = try await Raft(
+            config: config(for: id),
+            fsm: node.fsm,
+            logStore: node.stores.logStore,
+            stableStore: node.stores.stableStore,
+            snapshotStore: node.stores.snapshotStore,
+            transport: transport,
+            environment: simulation.environment(tracer: { trace.record($0) })
+        )
+        members[id] = node
+    }
+
+    // MARK: - Looking at nodes
+
+    /// The node `id`.
+    public func node(_ id: ServerID) -> Node { members[id]! }
+
+    /// The running ``Raft`` of node `id`; fails if it is crashed.
+    public func raft(_ id: ServerID) throws -> Raft {
+        guard let raft = members[id]?.raft else { throw Simulation.Failure(description: "\(id) is not running") }
+        return raft
+    }
+
+    /// The FSM of node `id` since it last started.
+    public func fsm(_ id: ServerID) -> any FSM { members[id]!.fsm }
+
+    /// The running nodes.
+    public var running: [Raft] { ids.compactMap { members[$0]?.raft } }
+
+    /// The running nodes that believe they lead.
+    public var leaders: [Raft] { running.filter { $0.state == .leader } }
+
+    /// The running nodes that do not lead.
+    public var followers: [Raft] { running.filter { $0.state != .leader } }
+
+    // MARK: - Concurrency inside the simulation
+
+    /// Starts `operation` as a task inside the simulation. Use this instead of `Task { }`, which
+    /// would run on Swift's global executor, outside the simulation's single executor, and make
+    /// the run depend on thread timing.
+    @discardableResult
+    public nonisolated func spawn<Success: Sendable>(
+        _ operation: @escaping @Sendable () async throws -> Success
+    ) -> Task<Success, any Error> {
+        Task(executorPreference: simulation.executor) { try await operation() }
+    }
+
+    // MARK: - Waiting
+
+    /// Sleeps for `duration` of virtual time.
+    public func sleep(_ duration: Duration) async throws { try await simulation.clock.sleep(for: duration) }
+
+    /// Waits until `condition` holds, checking every 5 ms of virtual time; fails after `timeout`.
+    public func waitUntil(
+        _ what: @autoclosure () -> String,
+        timeout: Duration = .seconds(30),
+        _ condition: () async throws -> Bool
+    ) async throws {
+        let deadline = simulation.clock.now + timeout
+        while try await !condition() {
+            guard simulation.clock.now < deadline else {
+                throw Simulation.Failure(description: "timed out after \(timeout) waiting for \(what()) (seed \(simulation.seed))")
+            }
+            try await sleep(.milliseconds(5))
+        }
+    }
+
+    /// Waits until exactly one running node leads and every other running node in its partition
+    /// follows it, then returns the leader.
+    public func waitForLeader(among candidates: [ServerID]? = nil, timeout: Duration = .seconds(30)) async throws -> Raft {
+        let pool = candidates ?? ids
+        var found: Raft?
+        try await waitUntil("a leader among \(pool)", timeout: timeout) {
+            let leaders = pool.compactMap { members[$0]?.raft }.filter { $0.state == .leader }
+            guard leaders.count == 1 else { return false }
+            found = leaders[0]
+            return true
+        }
+        return found!
+    }
+
+    /// Waits until every running node (or those in `nodes`) has applied through `index`.
+    public func waitForApplied(_ index: UInt64, on nodes: [ServerID]? = nil, timeout: Duration = .seconds(30)) async throws {
+        let pool = nodes ?? ids
+        try await waitUntil("every node to apply \(index)", timeout: timeout) {
+            pool.compactMap { members[$0]?.raft }.allSatisfy { $0.appliedIndex >= index }
+        }
+    }
+
+    /// Waits until every running node has the same last log index, commit index and applied
+    /// index as the leader.
+    public func waitForConvergence(timeout: Duration = .seconds(30)) async throws {
+        try await waitUntil("every node to converge", timeout: timeout) {
+            let nodes = running
+            guard let leader = nodes.first(where: { $0.state == .leader }) else { return false }
+            return nodes.allSatisfy {
+                $0.lastIndex == leader.lastIndex && $0.commitIndex == leader.commitIndex
+                    && $0.appliedIndex == leader.commitIndex
+            }
+        }
+    }
+
+    // MARK: - Faults
+
+    /// Splits the cluster: nodes in different groups cannot exchange messages.
+    public func partition(_ groups: [[ServerID]]) {
+        trace.note("partition \(groups)")
+        faults.partition(groups.map { $0.map { ServerAddress($0.rawValue) } })
+    }
+
+    /// Cuts `id` off from every other node.
+    public func isolate(_ id: ServerID) {
+        trace.note("isolate \(id)")
+        faults.isolate(ServerAddress(id.rawValue))
+    }
+
+    /// Restores full connectivity.
+    public func heal() {
+        trace.note("heal")
+        faults.heal()
+    }
+
+    /// Stops node `id` as if it crashed, keeping its stores.
+    public func crash(_ id: ServerID) async {
+        trace.note("crash \(id)")
+        guard let raft = members[id]?.raft else { return }
+        members[id]?.raft = nil
+        for other in members.values where other.id != id {
+            other.transport?.disconnect(ServerAddress(id.rawValue))
+        }
+        members[id]?.transport = nil
+        await raft.shutdown()
+    }
+
+    /// Starts node `id` again from its stores, with a fresh FSM (which re-applies the log).
+    public func restart(_ id: ServerID) async throws {
+        guard members[id]?.raft == nil else { return }
+        members[id]?.fsm = makeFSM(id)
+        trace.nodeRestarted(id)
+        try await startNode(id)
+    }
+
+    /// Shuts every node down.
+    public func shutdown() async {
+        for id in ids {
+            if let raft = members[id]?.raft { await raft.shutdown() }
+        }
+    }
+
+    // MARK: - Checking
+
+    /// Checks Raft's safety properties over the whole run and the nodes' logs:
+    /// - no safety violation was traced (election safety, state machine safety, apply order);
+    /// - **log matching**: wherever two logs hold an entry with the same index and term, they
+    ///   hold identical entries up to it;
+    /// - **committed entries are never lost**: every committed entry is in every log that reaches
+    ///   its index, unchanged;
+    /// - every FSM applied the same entries in the same order (each node's sequence is a prefix
+    ///   of the longest).
+    public func checkInvariants() async throws {
+        var problems = trace.violations
+        let logs = try ids.map { try readLog(of: $0) }
+        let committed = trace.committedEntries
+        for (position, log) in logs.enumerated() {
+            for (index, term) in committed where index <= UInt64(log.count) {
+                if log[Int(index - 1)].term != term {
+                    problems.append("\(ids[position]) lost committed entry \(index)/\(term)")
+                }
+            }
+        }
+        for first in logs.indices {
+            for second in logs.indices where second > first {
+                let a = logs[first], b = logs[second]
+                let shared = min(a.count, b.count)
+                guard let lastMatch = (0..<shared).last(where: { a[$0].term == b[$0].term }) else { continue }
+                if a[0...lastMatch] != b[0...lastMatch] {
+                    problems.append("log matching: \(ids[first]) and \(ids[second]) agree on \(lastMatch + 1) but differ before")
+                }
+            }
+        }
+        let sequences = ids.map { trace.applied(by: $0) }
+        if let longest = sequences.max(by: { $0.count < $1.count }) {
+            for (position, sequence) in sequences.enumerated() {
+                for (offset, entry) in sequence.enumerated() where entry != longest[offset] {
+                    problems.append("\(ids[position]) applied \(entry) where another node applied \(longest[offset])")
+                    break
+                }
+            }
+        }
+        if !problems.isEmpty {
+            throw Simulation.Failure(description: "invariants violated (seed \(simulation.seed)):\n" + problems.joined(separator: "\n"))
+        }
+    }
+
+    /// Every entry in node `id`'s log store, from index 1.
+    public func readLog(of id: ServerID) throws -> [Log] {
+        let store = members[id]!.stores.logStore
+        let last = try store.lastIndex()
+        guard last > 0 else { return [] }
+        return try store.getLogs(from: 1, through: last)
+    }
+}

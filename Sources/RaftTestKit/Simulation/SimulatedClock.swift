@@ -1,0 +1,75 @@
+import Synchronization
+public import SwiftRaft
+
+/// A virtual clock: time stands still while any simulated job can run, and jumps to the next
+/// timer when none can. A simulated minute of elections and heartbeats takes milliseconds.
+public final class SimulatedClock: RaftClock {
+    private struct Timer {
+        var deadline: Duration
+        var sequence: UInt64
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var now: Duration = .zero
+        var timers: [UInt64: Timer] = [:]
+        var nextSequence: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    /// The wall-clock time the simulation pretends to start at (2026-01-01T00:00:00Z).
+    private static let epoch: Int64 = 1_767_225_600 * 1_000_000_000
+
+    init() {}
+
+    /// Virtual time since the simulation began.
+    public var now: Duration { state.withLock { $0.now } }
+
+    /// A wall clock that starts at a fixed date and advances with virtual time.
+    public var wallClockNow: LogTimestamp {
+        let (seconds, attoseconds) = now.components
+        return LogTimestamp(nanosecondsSinceEpoch: Self.epoch + seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    /// Suspends until virtual time has advanced by `duration`.
+    public func sleep(for duration: Duration) async throws {
+        let sequence = state.withLock { state in
+            state.nextSequence += 1
+            return state.nextSequence
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let cancelled = state.withLock { state -> Bool in
+                    // Checked under the lock `onCancel` takes, so a cancellation is never missed.
+                    if Task.isCancelled { return true }
+                    let deadline = state.now + max(duration, .zero)
+                    state.timers[sequence] = Timer(deadline: deadline, sequence: sequence, continuation: continuation)
+                    return false
+                }
+                if cancelled { continuation.resume(throwing: CancellationError()) }
+            }
+        } onCancel: {
+            let timer = state.withLock { $0.timers.removeValue(forKey: sequence) }
+            timer?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Moves time to the earliest timer and fires every timer due then, in the order they were
+    /// set. Returns false when no timer is pending.
+    func advanceToNextTimer(limit: Duration) -> Bool {
+        let due: [Timer]? = state.withLock { state in
+            guard let earliest = state.timers.values.min(by: { ($0.deadline, $0.sequence) < ($1.deadline, $1.sequence) })
+            else { return nil }
+            state.now = max(state.now, min(earliest.deadline, limit))
+            let ready = state.timers.values.filter { $0.deadline <= state.now }
+                .sorted { $0.sequence < $1.sequence }
+            for timer in ready { state.timers.removeValue(forKey: timer.sequence) }
+            return ready
+        }
+        guard let due else { return false }
+        for timer in due { timer.continuation.resume() }
+        return true
+    }
+
+    var hasTimers: Bool { state.withLock { !$0.timers.isEmpty } }
+}

@@ -1,0 +1,212 @@
+/// The operations an application calls: hashicorp/raft's API, spelled the Swift way.
+extension Raft {
+    // MARK: - Writing
+
+    /// Replicates `command` and applies it to every FSM; returns once the leader's FSM applied it
+    /// (hashicorp/raft's `Apply`).
+    ///
+    /// - Parameters:
+    ///   - command: the bytes handed to ``FSM/apply(_:)`` as ``Log/data``.
+    ///   - timeout: how long to wait for room to queue the command (``Config/maxPendingApplies``);
+    ///     it does not bound the commit itself, as in hashicorp/raft. Nil waits as long as needed.
+    /// - Returns: the index the command committed at and the leader FSM's response.
+    /// - Throws: ``RaftError`` with ``RaftError/Code/notLeader`` (naming the leader if known),
+    ///   ``RaftError/Code/leadershipLost`` (deposed before commit: the command may or may not
+    ///   commit later), ``RaftError/Code/enqueueTimeout`` or ``RaftError/Code/shutdown``.
+    public func apply(_ command: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
+        try await applyLog(data: command, extensions: [], timeout: timeout)
+    }
+
+    /// Like ``apply(_:timeout:)``, with ``Log/extensions`` as well (hashicorp/raft's `ApplyLog`:
+    /// only data and extensions are taken from the caller).
+    public func applyLog(data: [UInt8], extensions: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
+        try await propose(Proposal(type: .command, data: data, extensions: extensions, appendedAt: environment.clock.wallClockNow), timeout: timeout)
+    }
+
+    /// Returns once every entry before it has been applied to this leader's FSM (hashicorp/raft's
+    /// `Barrier`); use it after winning an election to read an FSM that is up to date.
+    public func barrier(timeout: Duration? = nil) async throws {
+        _ = try await propose(Proposal(type: .barrier, data: [], appendedAt: environment.clock.wallClockNow), timeout: timeout)
+    }
+
+    private func propose(_ proposal: Proposal, timeout: Duration?) async throws -> ApplyResult {
+        guard !isShutdown else { throw RaftError.shutdown }
+        guard core.currentRole == .leader else { throw RaftError.notLeader(core.currentLeader) }
+        try await applyLimiter.acquire(timeout: timeout, clock: environment.clock)
+        // The wait above may have suspended: everything is checked again.
+        guard !isShutdown else {
+            applyLimiter.release()
+            throw RaftError.shutdown
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            switch core.propose([proposal]) {
+            case .success(let indexes):
+                pendingApplies[indexes.lowerBound] = PendingApply(term: core.currentTerm, continuation: continuation)
+                scheduleFlush()
+            case .failure(.notLeader(let leader)):
+                applyLimiter.release()
+                continuation.resume(throwing: RaftError.notLeader(leader))
+            }
+        }
+    }
+
+    // MARK: - Leadership
+
+    /// Confirms this node is still the leader by hearing from a quorum after the call
+    /// (hashicorp/raft's `VerifyLeader`). Use before serving a read that must be linearizable.
+    ///
+    /// - Throws: ``RaftError/Code/notLeader`` if it is not, or stops being, the leader.
+    public func verifyLeader() async throws {
+        guard !isShutdown else { throw RaftError.shutdown }
+        nextToken += 1
+        let token = nextToken
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            pendingVerifications[token] = continuation
+            core.verifyLeader(token)
+            scheduleFlush()
+        }
+    }
+
+    /// A stream of this node's leadership changes (hashicorp/raft's `LeaderCh`, with the leader's
+    /// identity). Each call returns a new stream; a stream that falls far behind loses its oldest
+    /// changes, never the latest. Streams finish at ``shutdown()``.
+    public nonisolated func leadershipChanges() -> AsyncStream<LeadershipChange> { status.subscribe() }
+
+    // MARK: - Membership
+
+    /// The newest cluster configuration this node knows, committed or not, and its log index
+    /// (hashicorp/raft's `GetConfiguration`).
+    public nonisolated func getConfiguration() -> (configuration: Configuration, index: UInt64) {
+        let current = status.current
+        return (current.latestConfiguration, current.latestConfigurationIndex)
+    }
+
+    /// Bootstraps a brand-new cluster through this running node (hashicorp/raft's live
+    /// `BootstrapCluster`): writes `configuration` as the first log entry. Call it on one server,
+    /// or on every server with the identical configuration.
+    ///
+    /// - Throws: ``RaftError/Code/cantBootstrap`` if the node has any state or is not a follower,
+    ///   ``RaftError/Code/notVoter`` if this node is not a voter in `configuration`, and
+    ///   ``RaftError/Code/invalidArgument`` for an invalid configuration.
+    public func bootstrapCluster(_ configuration: Configuration) async throws {
+        guard !isShutdown else { throw RaftError.shutdown }
+        guard core.currentRole == .follower else {
+            throw RaftError(.cantBootstrap, "bootstrap only works on a follower, this node is \(core.currentRole)")
+        }
+        do {
+            try core.bootstrap(configuration)
+        } catch .existingState {
+            throw RaftError(.cantBootstrap, "bootstrap only works on new clusters: this node already has state")
+        } catch .notVoter {
+            throw RaftError(.notVoter, "\(config.localID) is not a voter in the bootstrap configuration \(configuration)")
+        } catch .invalidConfiguration(let problem) {
+            throw RaftError(.invalidArgument, "invalid bootstrap configuration: \(problem)")
+        }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            bootstrapWaiters.append(continuation)
+            scheduleFlush()
+        }
+    }
+
+    // MARK: - State
+
+    /// What this node is doing now.
+    public nonisolated var state: RaftState { status.current.state }
+
+    /// The leader this node knows of, if any (hashicorp/raft's `LeaderWithID`).
+    public nonisolated var leader: Server? { status.current.leader }
+
+    /// How long ago this node last heard from a leader: zero while it leads, nil if never
+    /// (hashicorp/raft's `LastContact`, as an age instead of a time).
+    public nonisolated var lastContact: Duration? { status.current.lastContact }
+
+    /// The current term.
+    public nonisolated var currentTerm: UInt64 { status.current.term }
+
+    /// The highest log index known to be committed.
+    public nonisolated var commitIndex: UInt64 { status.current.commitIndex }
+
+    /// The highest log index applied to the FSM.
+    public nonisolated var appliedIndex: UInt64 { status.current.appliedIndex }
+
+    /// The index of the last log entry (hashicorp/raft's `LastIndex`).
+    public nonisolated var lastIndex: UInt64 { status.current.lastLogIndex }
+
+    /// Diagnostics under hashicorp/raft's `Stats()` keys.
+    public nonisolated func stats() -> [String: String] {
+        let current = status.current
+        let configuration = current.latestConfiguration
+        let peers = configuration.voters.filter { $0.id != config.localID }.count
+        let lastContact: String
+        switch (current.state, current.lastContact) {
+        case (.leader, _): lastContact = "0"
+        case (_, nil): lastContact = "never"
+        case (_, let age?): lastContact = "\(age)"
+        }
+        return [
+            "state": current.state.description,
+            "term": "\(current.term)",
+            "last_log_index": "\(current.lastLogIndex)",
+            "last_log_term": "\(current.lastLogTerm)",
+            "commit_index": "\(current.commitIndex)",
+            "applied_index": "\(current.appliedIndex)",
+            "fsm_pending": "\(current.fsmPending)",
+            "last_snapshot_index": "0",
+            "last_snapshot_term": "0",
+            "protocol_version": "\(config.protocolVersion)",
+            "protocol_version_min": "\(Config.supportedProtocolVersions.lowerBound)",
+            "protocol_version_max": "\(Config.supportedProtocolVersions.upperBound)",
+            "snapshot_version_min": "0",
+            "snapshot_version_max": "1",
+            "latest_configuration": configuration.description,
+            "latest_configuration_index": "\(current.latestConfigurationIndex)",
+            "num_peers": "\(peers)",
+            "last_contact": lastContact,
+        ]
+    }
+
+    // MARK: - Shutdown
+
+    /// Stops the node (hashicorp/raft's `Shutdown`). Idempotent. Every pending call resolves with
+    /// ``RaftError/Code/shutdown`` (committed-but-unapplied ones included: their outcome is not
+    /// known to the caller), every task the node started has ended when this returns, and the
+    /// transport is closed if it is a ``ClosableTransport``.
+    public func shutdown() async {
+        guard !isShutdown else {
+            await backgroundTask?.value
+            return
+        }
+        isShutdown = true
+        status.update { $0.state = .shutdown }
+        logger.info("raft node shutting down")
+        environment.tracer?(.shutdown(node: config.localID))
+
+        applyLimiter.close()
+        for (_, pending) in pendingApplies { pending.continuation.resume(throwing: RaftError.shutdown) }
+        pendingApplies.removeAll()
+        for (_, waiter) in pendingVerifications { waiter.resume(throwing: RaftError.shutdown) }
+        pendingVerifications.removeAll()
+        for waiter in bootstrapWaiters { waiter.resume(throwing: RaftError.shutdown) }
+        bootstrapWaiters.removeAll()
+        for job in persistJobs {
+            for waiter in job.waiters { waiter.resume(throwing: RaftError.shutdown) }
+        }
+        persistJobs.removeAll()
+        for (_, rpc) in responders { rpc.respond(error: RaftError.shutdown) }
+        responders.removeAll()
+        for replicator in replicators.values { replicator.finish() }
+
+        if let closable = transport as? any ClosableTransport { await closable.close() }
+        backgroundTask?.cancel()
+        await backgroundTask?.value
+
+        // The FSM loop has stopped: whatever it had not taken is failed, never dropped.
+        for batch in applyQueue.drain() {
+            for waiter in batch.waiters.values { waiter.resume(throwing: RaftError.shutdown) }
+        }
+        for executor in [storageExecutor, fsmExecutor] {
+            (executor as? ThreadExecutor)?.shutdown()
+        }
+        status.finishSubscribers()
+    }
+}

@@ -1,0 +1,83 @@
+import SwiftRaft
+import Testing
+
+/// `Config` carries hashicorp/raft's defaults and rejects what hashicorp/raft's ValidateConfig
+/// rejects, naming the field.
+@Suite struct ConfigTests {
+    @Test func defaultsMatchHashicorpDefaultConfig() throws {
+        let config = Config.defaultConfig(localID: "a")
+        #expect(config.protocolVersion == 3)
+        #expect(config.heartbeatTimeout == .seconds(1))
+        #expect(config.electionTimeout == .seconds(1))
+        #expect(config.commitTimeout == .milliseconds(50))
+        #expect(config.maxAppendEntries == 64)
+        #expect(config.batchApplyCh == false)
+        #expect(config.shutdownOnRemove == true)
+        #expect(config.trailingLogs == 10240)
+        #expect(config.snapshotInterval == .seconds(120))
+        #expect(config.snapshotThreshold == 8192)
+        #expect(config.leaderLeaseTimeout == .milliseconds(500))
+        #expect(config.preVoteDisabled == false)
+        #expect(config.noSnapshotRestoreOnStart == false)
+        try config.validate()
+    }
+
+    struct Case: CustomTestStringConvertible, Sendable {
+        var field: String
+        var change: @Sendable (inout Config) -> Void
+        var testDescription: String { field }
+    }
+
+    static let invalidCases: [Case] = [
+        Case(field: "LocalID") { $0.localID = "" },
+        Case(field: "ProtocolVersion") { $0.protocolVersion = 2 },
+        Case(field: "ProtocolVersion") { $0.protocolVersion = 4 },
+        Case(field: "HeartbeatTimeout") { $0.heartbeatTimeout = .milliseconds(4) },
+        Case(field: "ElectionTimeout") { $0.electionTimeout = .milliseconds(4) },
+        Case(field: "ElectionTimeout") { $0.electionTimeout = .milliseconds(900) },
+        Case(field: "CommitTimeout") { $0.commitTimeout = .microseconds(500) },
+        Case(field: "MaxAppendEntries") { $0.maxAppendEntries = 0 },
+        Case(field: "MaxAppendEntries") { $0.maxAppendEntries = 1025 },
+        Case(field: "SnapshotInterval") { $0.snapshotInterval = .milliseconds(4) },
+        Case(field: "LeaderLeaseTimeout") { $0.leaderLeaseTimeout = .milliseconds(4) },
+        Case(field: "LeaderLeaseTimeout") { $0.leaderLeaseTimeout = .seconds(2) },
+        Case(field: "MaxInflightAppends") { $0.maxInflightAppends = 0 },
+        Case(field: "MaxInflightBytes") { $0.maxInflightBytes = 0 },
+        Case(field: "MaxPendingApplies") { $0.maxPendingApplies = 0 },
+        Case(field: "LogCacheCapacity") { $0.logCacheCapacity = 10 },
+        Case(field: "RPCTimeout") { $0.rpcTimeout = .zero },
+    ]
+
+    @Test(arguments: invalidCases)
+    func anInvalidValueIsRejectedWithAMessageNamingTheField(_ invalid: Case) {
+        var config = Config(localID: "a")
+        invalid.change(&config)
+        let error = #expect(throws: RaftError.self) { try config.validate() }
+        #expect(error?.code == .invalidConfig)
+        #expect(error?.message.contains(invalid.field) == true, "\(error?.message ?? "") should name \(invalid.field)")
+    }
+
+    @Test func raftRefusesToStartWithAnInvalidConfig() async {
+        var config = Config(localID: "a")
+        config.maxAppendEntries = 0
+        let store = InmemStore()
+        let error = await #expect(throws: RaftError.self) {
+            _ = try await Raft(
+                config: config,
+                fsm: NoopFSM(),
+                logStore: store,
+                stableStore: store,
+                snapshotStore: DiscardSnapshotStore(),
+                transport: InmemTransport(address: "a")
+            )
+        }
+        #expect(error?.code == .invalidConfig)
+    }
+}
+
+/// An FSM that ignores everything.
+struct NoopFSM: FSM {
+    func apply(_ log: Log) -> (any Sendable)? { nil }
+    func snapshot() throws -> any FSMSnapshot { throw RaftError(.nothingNewToSnapshot, "nothing") }
+    func restore(from source: any SnapshotSource) throws {}
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what swift-raft needs on a fresh Debian machine of this project's kind, and resolves
+# the Swift packages. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v swift >/dev/null 2>&1; then
+    if [[ -x /opt/swift/usr/bin/swift ]]; then
+        export PATH="/opt/swift/usr/bin:$PATH"
+    else
+        echo "swift-raft needs a Swift 6.1+ toolchain on PATH (none found)." >&2
+        exit 1
+    fi
+fi
+
+# Debian packages the build needs (none yet beyond the toolchain; the TCP transport will add
+# libmsgpack-dev here).
+needed=()
+missing=()
+for package in "${needed[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "Installing: ${missing[*]}"
+    sudo_cmd=""
+    [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    $sudo_cmd apt-get install -y -qq "${missing[@]}"
+fi
+
+swift package resolve >/dev/null
