@@ -1,0 +1,105 @@
+import RaftTestKit
+import Synchronization
+import SwiftRaft
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Many seeds of random faults under constant load, each checked for every safety invariant.
+///
+/// The default seed count suits CI; set `RAFT_SIM_SEEDS` (and optionally `RAFT_SIM_FIRST_SEED`)
+/// for longer soaks, e.g. `RAFT_SIM_SEEDS=2000 swift test --filter RandomizedFaultTests`.
+/// A failure names its seed; rerun that one seed to replay the identical run.
+@Suite struct RandomizedFaultTests {
+    static var seeds: [UInt64] {
+        let environment = { (name: String) -> UInt64? in getenv(name).flatMap { UInt64(String(cString: $0)) } }
+        let count = environment("RAFT_SIM_SEEDS") ?? 24
+        let first = environment("RAFT_SIM_FIRST_SEED") ?? 1000
+        return Array(first..<(first + count))
+    }
+
+    @Test(arguments: seeds)
+    func safetyHoldsUnderRandomFaults(seed: UInt64) async throws {
+        let nodes = seed % 2 == 0 ? 3 : 5
+        try await TestCluster.run(nodes: nodes, seed: seed, timeLimit: .seconds(600)) { cluster in
+            let acknowledged = Mutex<[[UInt8]]>([])
+            let stop = Mutex(false)
+            var random = SplitMix64(seed: seed)
+
+            // Messages always take some virtual time: with a free network and free disks, an
+            // eager client would keep the executor busy forever and virtual time would never
+            // move on to the next fault.
+            cluster.faults.delay = .microseconds(100) ... .milliseconds(1)
+
+            // A client that keeps writing to whoever leads, with a unique command per attempt.
+            let client = cluster.spawn {
+                var attempt = 0
+                while !stop.withLock({ $0 }) {
+                    attempt += 1
+                    let command = Array("s\(seed)-c\(attempt)".utf8)
+                    if let leader = await cluster.leaders.first,
+                        (try? await leader.apply(command, timeout: .milliseconds(100))) != nil
+                    {
+                        acknowledged.withLock { $0.append(command) }
+                        try await cluster.sleep(.milliseconds(1))
+                    } else {
+                        try await cluster.sleep(.milliseconds(10))
+                    }
+                }
+            }
+
+            var crashed: Set<ServerID> = []
+            for _ in 0..<40 {
+                try await cluster.sleep(.milliseconds(Int64.random(in: 50...400, using: &random)))
+                switch Int.random(in: 0..<7, using: &random) {
+                case 0:
+                    let shuffled = cluster.ids.shuffled(using: &random)
+                    let cut = Int.random(in: 1..<nodes, using: &random)
+                    await cluster.partition([Array(shuffled[..<cut]), Array(shuffled[cut...])])
+                case 1:
+                    await cluster.isolate(cluster.ids.randomElement(using: &random)!)
+                case 2, 3:
+                    await cluster.heal()
+                case 4:
+                    // Keep a majority running so the cluster can make progress.
+                    if crashed.count < (nodes - 1) / 2, let victim = cluster.ids.filter({ !crashed.contains($0) }).randomElement(using: &random) {
+                        crashed.insert(victim)
+                        await cluster.crash(victim)
+                    }
+                case 5:
+                    if let revived = crashed.randomElement(using: &random) {
+                        crashed.remove(revived)
+                        try await cluster.restart(revived)
+                    }
+                default:
+                    cluster.faults.dropProbability = Double.random(in: 0...0.2, using: &random)
+                    let maxDelay = Int64.random(in: 1...5, using: &random)
+                    cluster.faults.delay = .microseconds(100) ... .milliseconds(maxDelay)
+                }
+            }
+
+            // Repair everything, let the cluster settle, and check.
+            stop.withLock { $0 = true }
+            _ = try? await client.value
+            await cluster.heal()
+            cluster.faults.dropProbability = 0
+            for id in crashed { try await cluster.restart(id) }
+            let leader = try await cluster.waitForLeader(timeout: .seconds(60))
+            try await leader.barrier(timeout: .seconds(10))
+            try await cluster.waitForConvergence(timeout: .seconds(60))
+            try await cluster.checkInvariants()
+
+            let written = acknowledged.withLock { $0 }
+            #expect(!written.isEmpty, "the cluster never committed anything (seed \(seed))")
+            for id in cluster.ids {
+                let applied = try #require(await cluster.fsm(id) as? RecordingFSM).commands
+                #expect(Set(applied).count == applied.count, "\(id) applied a command twice (seed \(seed))")
+                let appliedSet = Set(applied)
+                let missing = written.filter { !appliedSet.contains($0) }
+                #expect(missing.isEmpty, "\(id) lacks \(missing.count) acknowledged writes (seed \(seed))")
+            }
+        }
+    }
+}
