@@ -172,13 +172,31 @@ extension Raft {
     /// known to the caller), every task the node started has ended when this returns, and the
     /// transport is closed if it is a ``ClosableTransport``.
     public func shutdown() async {
-        guard !isShutdown else {
-            await backgroundTask?.value
-            return
+        beginShutdown(reason: "shutdown requested")
+        if !transportClosed, let closable = transport as? any ClosableTransport {
+            transportClosed = true
+            await closable.close()
         }
+        await backgroundTask?.value
+
+        // The FSM loop has stopped: whatever it had not taken is failed, never dropped.
+        for batch in applyQueue.drain() {
+            for waiter in batch.waiters.values { waiter.resume(throwing: RaftError.shutdown) }
+        }
+        for executor in [storageExecutor, fsmExecutor] {
+            (executor as? ThreadExecutor)?.shutdown()
+        }
+        status.finishSubscribers()
+    }
+
+    /// Everything of shutting down that needs no waiting: from here on the node accepts nothing,
+    /// every pending call has failed, and its tasks are cancelled. Safe to call from the node's own
+    /// tasks, which ``shutdown()`` (awaiting those tasks) is not.
+    func beginShutdown(reason: String) {
+        guard !isShutdown else { return }
         isShutdown = true
         status.update { $0.state = .shutdown }
-        logger.info("raft node shutting down")
+        logger.info("raft node shutting down: \(reason)")
         environment.tracer?(.shutdown(node: config.localID))
 
         applyLimiter.close()
@@ -195,18 +213,6 @@ extension Raft {
         for (_, rpc) in responders { rpc.respond(error: RaftError.shutdown) }
         responders.removeAll()
         for replicator in replicators.values { replicator.finish() }
-
-        if let closable = transport as? any ClosableTransport { await closable.close() }
         backgroundTask?.cancel()
-        await backgroundTask?.value
-
-        // The FSM loop has stopped: whatever it had not taken is failed, never dropped.
-        for batch in applyQueue.drain() {
-            for waiter in batch.waiters.values { waiter.resume(throwing: RaftError.shutdown) }
-        }
-        for executor in [storageExecutor, fsmExecutor] {
-            (executor as? ThreadExecutor)?.shutdown()
-        }
-        status.finishSubscribers()
     }
 }

@@ -90,10 +90,12 @@ extension Raft {
     }
 
     /// A failed write leaves the node unable to keep its promises (an acknowledged entry must be
-    /// durable), so it stops rather than risk lying to its peers.
-    func storageFailed(_ error: any Error) async {
-        logger.critical("storage write failed, shutting down: \(error)")
-        await shutdown()
+    /// durable), so it stops rather than risk lying to its peers. Called from the storage loop,
+    /// which ``shutdown()`` waits for, so only the part of shutting down that needs no waiting
+    /// happens here; the owner's own ``shutdown()`` call releases the rest.
+    func storageFailed(_ error: any Error) {
+        logger.critical("storage write failed, node stopped: \(error)")
+        beginShutdown(reason: "storage write failed: \(error)")
     }
 
     // MARK: - Flushing

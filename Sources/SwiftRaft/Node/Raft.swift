@@ -66,6 +66,7 @@ public actor Raft {
     let storageExecutor: any TaskExecutor
     let fsmExecutor: any TaskExecutor
     var backgroundTask: Task<Void, Never>?
+    var transportClosed = false
 
     /// A proposal waiting to be applied.
     struct PendingApply {
