@@ -136,7 +136,7 @@ public actor TestCluster {
     }
 
     /// The configuration listing every node as a voter.
-    public var fullConfiguration: Configuration {
+    public nonisolated var fullConfiguration: Configuration {
         Configuration(servers: ids.map { Server(suffrage: .voter, id: $0, address: ServerAddress($0.rawValue)) })
     }
 

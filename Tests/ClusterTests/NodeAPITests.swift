@@ -1,0 +1,76 @@
+import RaftTestKit
+import SwiftRaft
+import Testing
+
+/// The read-only parts of the node's API, on a live cluster.
+@Suite struct NodeAPITests {
+    @Test func leadershipChangesReportGainingAndLosingLeadership() async throws {
+        try await TestCluster.run(nodes: 3, seed: 51) { cluster in
+            let streams = try await cluster.ids.asyncMap { try await cluster.raft($0).leadershipChanges() }
+            let leader = try await cluster.waitForLeader()
+            let position = try #require(cluster.ids.firstIndex(of: leader.config.localID))
+            var changes = streams[position].makeAsyncIterator()
+            let gained = try #require(await changes.next(where: { $0.isLeader }))
+            #expect(gained.leader?.id == leader.config.localID)
+
+            await cluster.isolate(leader.config.localID)
+            let lost = try #require(await changes.next(where: { !$0.isLeader }))
+            #expect(lost.term >= gained.term)
+            await cluster.heal()
+        }
+    }
+
+    @Test func statsUseHashicorpKeys() async throws {
+        try await TestCluster.run(nodes: 3, seed: 52) { cluster in
+            let leader = try await cluster.waitForLeader()
+            _ = try await leader.apply([1, 2, 3])
+            let stats = leader.stats()
+            for key in [
+                "state", "term", "last_log_index", "last_log_term", "commit_index", "applied_index",
+                "fsm_pending", "last_snapshot_index", "last_snapshot_term", "protocol_version",
+                "protocol_version_min", "protocol_version_max", "snapshot_version_min",
+                "snapshot_version_max", "latest_configuration", "latest_configuration_index",
+                "num_peers", "last_contact",
+            ] {
+                #expect(stats[key] != nil, "missing \(key)")
+            }
+            #expect(stats["state"] == "Leader")
+            #expect(stats["num_peers"] == "2")
+            #expect(stats["last_contact"] == "0")
+            #expect(stats["commit_index"] == "\(leader.commitIndex)")
+        }
+    }
+
+    @Test func followersKnowTheirLeaderAndLastContact() async throws {
+        try await TestCluster.run(nodes: 3, seed: 53) { cluster in
+            let leader = try await cluster.waitForLeader()
+            try await cluster.waitForConvergence()
+            for follower in await cluster.followers {
+                #expect(follower.leader?.id == leader.config.localID)
+                #expect(follower.leader?.address == ServerAddress(leader.config.localID.rawValue))
+                let contact = try #require(follower.lastContact)
+                #expect(contact <= .milliseconds(100))
+            }
+            #expect(leader.lastContact == .zero)
+        }
+    }
+
+    @Test func getConfigurationReturnsTheBootstrapConfiguration() async throws {
+        try await TestCluster.run(nodes: 3, seed: 54) { cluster in
+            let leader = try await cluster.waitForLeader()
+            let (configuration, index) = leader.getConfiguration()
+            #expect(configuration == cluster.fullConfiguration)
+            #expect(index == 1)
+        }
+    }
+}
+
+extension AsyncStream.Iterator {
+    /// The next element satisfying `predicate`, or nil when the stream ends.
+    mutating func next(where predicate: (Element) -> Bool) async -> Element? {
+        while let element = await next() {
+            if predicate(element) { return element }
+        }
+        return nil
+    }
+}
