@@ -35,6 +35,22 @@ import Testing
         }
     }
 
+    @Test func aFollowerRestartedWhileTheClusterIsIdleCatchesUp() async throws {
+        // Its commit index is volatile and heartbeats do not carry one: the leader must tell it
+        // again even though nothing new is written.
+        try await TestCluster.run(nodes: 3, seed: 34) { cluster in
+            let leader = try await cluster.waitForLeader()
+            for i in 0..<5 { _ = try await leader.apply(Array("idle-\(i)".utf8)) }
+            try await cluster.waitForConvergence()
+            let follower = try #require(cluster.ids.first { $0 != leader.config.localID })
+            await cluster.crash(follower)
+            try await cluster.restart(follower)
+            try await cluster.waitForApplied(leader.commitIndex, on: [follower], timeout: .seconds(2))
+            let fsm = try #require(await cluster.fsm(follower) as? RecordingFSM)
+            #expect(fsm.commands.count == 5)
+        }
+    }
+
     @Test func shutdownResolvesEveryPendingApply() async throws {
         try await TestCluster.run(nodes: 3, seed: 32) { cluster in
             let leader = try await cluster.waitForLeader()

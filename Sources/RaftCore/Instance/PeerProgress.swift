@@ -28,7 +28,8 @@ struct PeerProgress: Sendable {
     var heartbeatInFlight = false
     /// Highest heartbeat round this follower acknowledged in the current term.
     var acknowledgedRound: UInt64 = 0
-    /// Highest commit index sent to this follower.
+    /// Highest commit index this follower can have learned from what was sent to it: a request
+    /// lets it commit only up to the last entry the request covers.
     var sentCommit: UInt64 = 0
     /// Set while the shell loads entries for this follower from the log store.
     var awaitingLoad = false

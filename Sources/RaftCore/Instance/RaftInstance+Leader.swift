@@ -110,6 +110,11 @@ extension RaftInstance {
         for peer in peers where peer.server.suffrage == .voter && now - peer.lastContact <= lease {
             inContact += 1
         }
+        // A follower's commit index is volatile: one that restarted has forgotten it, and
+        // heartbeats do not carry it. Once a lease, assume nothing was learned, so an idle
+        // follower gets one AppendEntries with the commit index (hashicorp/raft's CommitTimeout
+        // poll, at a far lower rate).
+        for index in peers.indices { peers[index].sentCommit = 0 }
         if inContact < quorumSize {
             ready.warnings.append(
                 "stepping down: only \(inContact) of \(voters.count) voters heard from within the lease"
@@ -202,7 +207,8 @@ extension RaftInstance {
         )
         peers[index].inflight.append((lastIndex, bytes))
         peers[index].inflightBytes += bytes
-        peers[index].sentCommit = max(peers[index].sentCommit, commitIndex)
+        // The follower commits min(leaderCommitIndex, last entry covered), not leaderCommitIndex.
+        peers[index].sentCommit = max(peers[index].sentCommit, min(commitIndex, lastIndex))
         if peers[index].mode == .replicate { peers[index].next = lastIndex + 1 }
         ready.messages.append(OutboundRequest(target: peers[index].server, request: .appendEntries(request), context: context))
     }
@@ -295,6 +301,8 @@ extension RaftInstance {
         else { return }
         if context.kind == .heartbeat {
             peers[index].heartbeatInFlight = false
+            // It may be restarting, and will have forgotten the commit index when it is back.
+            peers[index].sentCommit = 0
             return
         }
         guard context.epoch == peers[index].epoch else { return }

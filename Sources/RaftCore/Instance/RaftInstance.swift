@@ -5,7 +5,7 @@ import DequeModule
 ///
 /// It performs no I/O, reads no clock and draws randomness only from the generator it is given.
 /// The shell feeds it inputs — ``tick()``, ``receive(_:token:)``, ``receive(response:context:)``,
-/// ``requestFailed(context:reason:)``, ``propose(_:)``, ``persisted(through:term:)`` — and then
+/// ``requestFailed(context:reason:)``, ``propose(_:)``, ``persisted(writeID:)`` — and then
 /// takes a ``Ready`` describing what to write, send and apply. The same inputs always produce
 /// the same `Ready`s.
 ///
@@ -19,7 +19,8 @@ import DequeModule
 ///   durable (``Ready/repliesAfterPersist``); a leader counts itself toward a quorum only for
 ///   entries it has persisted.
 /// - **Commit index propagation**: sent eagerly in the next AppendEntries (an empty one if
-///   needed), rather than on hashicorp/raft's CommitTimeout poll.
+///   needed), and again to idle followers once per lease (or after a failed heartbeat) in case
+///   one restarted and forgot it, rather than on hashicorp/raft's CommitTimeout poll.
 public struct RaftInstance: Sendable {
     // MARK: Configuration and randomness
 
@@ -75,6 +76,16 @@ public struct RaftInstance: Sendable {
     var stateChanged = false
     var truncatedFrom: UInt64?
     var unpersistedFrom: UInt64
+    /// Writes handed out and not yet reported durable, oldest first.
+    var pendingWrites: Deque<PendingWrite> = []
+    var nextWriteID: UInt64 = 0
+
+    /// What a handed-out write will change on disk.
+    struct PendingWrite: Sendable {
+        var id: UInt64
+        var truncateFrom: UInt64?
+        var lastEntry: (index: UInt64, term: UInt64)?
+    }
 
     /// Creates an instance from what the shell loaded from its stores.
     ///
@@ -162,6 +173,17 @@ public struct RaftInstance: Sendable {
             ready.entriesToPersist = window.entries(from: unpersistedFrom, maxCount: Int.max, maxBytes: Int.max)
             unpersistedFrom = window.lastIndex + 1
         }
+        if ready.needsPersistence {
+            nextWriteID += 1
+            ready.writeID = nextWriteID
+            pendingWrites.append(
+                PendingWrite(
+                    id: nextWriteID,
+                    truncateFrom: ready.truncateFrom,
+                    lastEntry: ready.entriesToPersist.last.map { ($0.index, $0.term) }
+                )
+            )
+        }
         let applyThrough = min(commitIndex, persistedIndex)
         if applyThrough > handedOutIndex {
             ready.committedEntries = window.entries(
@@ -191,13 +213,31 @@ public struct RaftInstance: Sendable {
 
     // MARK: - Durability
 
-    /// The shell made every entry up to `index` (of term `term`) durable, together with all
-    /// earlier writes. A report for entries that were since replaced is ignored.
-    public mutating func persisted(through index: UInt64, term: UInt64) {
-        guard index > persistedIndex, window.term(at: index) == term else { return }
-        persistedIndex = index
+    /// The shell finished the write of the ``Ready`` whose ``Ready/writeID`` is `writeID`, and
+    /// with it every earlier one (writes complete in the order they were taken).
+    ///
+    /// Its entries count as durable only up to just before any truncation still waiting to be
+    /// written: the disk holds them now, but a later write is about to delete them, and an entry
+    /// may be acknowledged (or counted toward a quorum) only if it will stay.
+    public mutating func persisted(writeID: UInt64) {
+        while let write = pendingWrites.first, write.id <= writeID {
+            pendingWrites.removeFirst()
+            guard let last = write.lastEntry else { continue }
+            var durable = last.index
+            for later in pendingWrites {
+                if let from = later.truncateFrom { durable = min(durable, from - 1) }
+            }
+            // Entries of this write above `durable` are gone or going; entries at or below it
+            // still sit in the window exactly as written (only truncations could change them).
+            guard durable > persistedIndex, durable <= window.lastIndex else { continue }
+            if durable == last.index && window.term(at: durable) != last.term { continue }
+            persistedIndex = durable
+        }
         if role == .leader { advanceCommitIndex() }
     }
+
+    /// The ID of the newest write handed out in a ``Ready`` (0 before the first).
+    public var lastWriteID: UInt64 { nextWriteID }
 
     // MARK: - Time
 

@@ -4,7 +4,7 @@
 /// 2. persist, in order: ``hardState``, then delete log entries from ``truncateFrom`` on, then
 ///    store ``entriesToPersist`` as one batch (group commit: one sync for the lot);
 /// 3. when that is durable, send ``messagesAfterPersist`` and ``repliesAfterPersist`` and tell the
-///    core with ``RaftInstance/persisted(through:term:)``;
+///    core with ``RaftInstance/persisted(writeID:)``, passing ``writeID``;
 /// 4. hand ``committedEntries`` to the FSM, in order;
 /// 5. load ``entryLoads`` from the log store and return them with
 ///    ``RaftInstance/entriesLoaded(_:for:)``.
@@ -13,6 +13,8 @@
 /// and 5 may overlap with earlier writes. This split is what lets a leader send entries to its
 /// followers while its own disk write is still in progress.
 public struct Ready: Sendable {
+    /// Names this `Ready`'s write, when it has one, for ``RaftInstance/persisted(writeID:)``.
+    public var writeID: UInt64?
     /// Term and vote to make durable, if they changed.
     public var hardState: HardState?
     /// Delete every log entry at this index and after, before storing new entries.

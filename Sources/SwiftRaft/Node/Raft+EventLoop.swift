@@ -77,7 +77,7 @@ extension Raft {
             persistJobs.removeFirst()
             send(job.messages)
             deliver(job.replies)
-            if let last = job.lastEntry { core.persisted(through: last.index, term: last.term) }
+            if let writeID = job.coreWriteID { core.persisted(writeID: writeID) }
             for waiter in job.waiters { waiter.resume() }
         }
         scheduleFlush()
@@ -122,11 +122,10 @@ extension Raft {
         // What waits for "this Ready is durable" also waits for earlier writes still in flight.
         if ready.needsPersistence || (waitsForDisk && !persistJobs.isEmpty) {
             nextPersistID += 1
-            let last = ready.entriesToPersist.last.map { (index: $0.index, term: $0.term) }
             persistJobs.append(
                 InFlightPersist(
                     id: nextPersistID,
-                    lastEntry: last,
+                    coreWriteID: ready.writeID,
                     messages: ready.messagesAfterPersist,
                     replies: ready.repliesAfterPersist,
                     waiters: bootstrapWaiters

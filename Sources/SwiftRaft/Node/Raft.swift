@@ -77,7 +77,8 @@ public actor Raft {
     /// A write on its way to disk and what waits for it.
     struct InFlightPersist {
         var id: UInt64
-        var lastEntry: (index: UInt64, term: UInt64)?
+        /// The core's ID for the write, or nil for a job that only waits for earlier writes.
+        var coreWriteID: UInt64?
         var messages: [OutboundRequest]
         var replies: [OutboundReply]
         var waiters: [CheckedContinuation<Void, any Error>]
