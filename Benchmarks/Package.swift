@@ -1,0 +1,64 @@
+// swift-tools-version:6.1
+//
+// swift-raft benchmarks: a separate package, so that users of the library never resolve the
+// benchmark harness (the layout swift-nio uses).
+//
+//   RaftBenchmarks  ordo-one/benchmark suite: a 3-node in-memory cluster (commits/s, allocations
+//                   per proposal) and micro-benchmarks of the pure core (RaftInstance)
+//   raft-bench      the counterpart of shared/anchors/hashicorp-bench's hraft-bench: a closed-loop
+//                   Apply load on a 3-node cluster in one process, one JSON line per run
+//
+// Run from this directory:
+//   swift package benchmark                   # the ordo-one suite
+//   swift build -c release && .build/release/raft-bench --inflight 64
+
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "swift-raft-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        // Named explicitly: a path dependency is otherwise known by its directory name, which
+        // depends on where the repository was cloned.
+        .package(name: "swift-raft", path: "../"),
+        // The `MallocInterposer` trait alone drops the default `RuntimeInterposer` trait and with
+        // it a dependency the local package mirror does not have.
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .target(
+            name: "RaftBenchSupport",
+            dependencies: [.product(name: "SwiftRaft", package: "swift-raft")],
+            path: "Sources/RaftBenchSupport",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "RaftBenchmarks",
+            dependencies: [
+                "RaftBenchSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "SwiftRaft", package: "swift-raft"),
+                .product(name: "RaftCore", package: "swift-raft"),
+            ],
+            path: "Benchmarks/RaftBenchmarks",
+            swiftSettings: strictSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "raft-bench",
+            dependencies: [
+                "RaftBenchSupport",
+                .product(name: "SwiftRaft", package: "swift-raft"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/raft-bench",
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,71 @@
+import Synchronization
+public import SwiftRaft
+
+/// The benchmarks' state machine, the same as hraft-bench's `counterFSM`: it counts applied
+/// entries and their payload bytes, and its snapshot is those two counters (16 bytes).
+///
+/// `apply` runs on the node's FSM thread while readers poll the counters from anywhere, so the
+/// counters are atomics.
+public final class CounterFSM: FSM {
+    private let appliedCount = Atomic<UInt64>(0)
+    private let appliedBytes = Atomic<UInt64>(0)
+
+    /// Creates a state machine with both counters at zero.
+    public init() {}
+
+    /// How many command entries were applied.
+    public var applied: UInt64 { appliedCount.load(ordering: .relaxed) }
+
+    /// How many payload bytes were applied.
+    public var bytes: UInt64 { appliedBytes.load(ordering: .relaxed) }
+
+    /// Counts `log`; returns no response.
+    public func apply(_ log: Log) -> (any Sendable)? {
+        appliedCount.add(1, ordering: .relaxed)
+        appliedBytes.add(UInt64(log.data.count), ordering: .relaxed)
+        return nil
+    }
+
+    /// Captures both counters.
+    public func snapshot() throws -> any FSMSnapshot {
+        CounterSnapshot(applied: applied, bytes: bytes)
+    }
+
+    /// Restores both counters from a 16-byte big-endian snapshot.
+    public func restore(from source: any SnapshotSource) throws {
+        defer { source.close() }
+        let data = try source.readAll()
+        guard data.count >= 16 else {
+            throw RaftError(.corrupt, "counter snapshot holds \(data.count) bytes, expected 16")
+        }
+        appliedCount.store(Self.bigEndian(data[0..<8]), ordering: .relaxed)
+        appliedBytes.store(Self.bigEndian(data[8..<16]), ordering: .relaxed)
+    }
+
+    private static func bigEndian(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}
+
+/// The two counters of a ``CounterFSM`` at one point in time.
+struct CounterSnapshot: FSMSnapshot {
+    var applied: UInt64
+    var bytes: UInt64
+
+    func persist(to sink: any SnapshotSink) throws {
+        var data: [UInt8] = []
+        data.reserveCapacity(16)
+        for value in [applied, bytes] {
+            for shift in stride(from: 56, through: 0, by: -8) { data.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        }
+        do {
+            try sink.write(data)
+            try sink.close()
+        } catch {
+            try? sink.cancel()
+            throw error
+        }
+    }
+
+    func release() {}
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Run raft-bench and the hashicorp/raft anchor (hraft-bench) interleaved, on a quiet machine,
+and summarize the medians.
+
+For each round and each --inflight value it runs both benchmarks back to back (alternating which
+goes first), each after waiting until the whole machine was less than --quiet-pct busy (of 100 %
+per core times the cores) for one second. Every JSON line is appended to --out with the runner's
+own fields: config, round, quiet_wait_s, busy_before_pct, started_quiet.
+
+  scripts/compare-anchor.py --hraft /tmp/hraft-bin/hraft-bench --rounds 3 --inflight 1,64,256
+  scripts/compare-anchor.py --summarize-only --out results/inmem.jsonl
+
+Only the in-memory configuration exists on the swift-raft side so far: --transport inmem
+--store inmem for both.
+"""
+import argparse, json, os, statistics, subprocess, sys, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = os.path.dirname(HERE)
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--hraft", default="/tmp/hraft-bin/hraft-bench", help="hraft-bench binary (built by the anchor's build.sh)")
+ap.add_argument("--raft-bench", default=os.path.join(PACKAGE, ".build/release/raft-bench"))
+ap.add_argument("--rounds", type=int, default=3)
+ap.add_argument("--round-offset", type=int, default=0)
+ap.add_argument("--inflight", default="1,64,256")
+ap.add_argument("--out", default=os.path.join(PACKAGE, "results/inmem.jsonl"))
+ap.add_argument("--quiet-pct", type=float, default=20.0, help="machine busy %% (all cores together) counted as quiet")
+ap.add_argument("--quiet-max-wait", type=float, default=600.0)
+ap.add_argument("--timeout", type=float, default=60.0)
+ap.add_argument("--summarize-only", action="store_true")
+ap.add_argument("--max-other", type=float, default=30.0, help="runs with more CPU used by others are not clean")
+a = ap.parse_args()
+
+
+def cpu_times():
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    total = sum(fields)
+    busy = total - fields[3] - fields[4]
+    return busy, total
+
+
+def busy_pct(interval=1.0):
+    b0, t0 = cpu_times()
+    time.sleep(interval)
+    b1, t1 = cpu_times()
+    return 100.0 * os.cpu_count() * (b1 - b0) / max(t1 - t0, 1)
+
+
+def quiet_wait():
+    start = time.time()
+    while True:
+        pct = busy_pct()
+        if pct < a.quiet_pct:
+            return time.time() - start, pct, True
+        if time.time() - start > a.quiet_max_wait:
+            return time.time() - start, pct, False
+
+
+def run(impl, inflight, rnd):
+    if impl == "hashicorp/raft":
+        cmd = [a.hraft, "--transport=inmem", "--store=inmem", f"--inflight={inflight}"]
+        config = f"hraft-inmem-inmem-if{inflight}"
+    else:
+        cmd = [a.raft_bench, "--transport", "inmem", "--store", "inmem", "--inflight", str(inflight)]
+        config = f"swift-inmem-inmem-if{inflight}"
+    waited, busy, quiet = quiet_wait()
+    load = os.getloadavg()
+    started = time.time()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)
+        line = (p.stdout.strip().splitlines() or ["{}"])[-1]
+        d = json.loads(line)
+    except Exception as e:  # a crashed or wedged run is recorded, not fatal
+        d = {"impl": impl, "inflight": inflight, "error": f"runner: {e}"}
+    d.update(config=config, round=rnd, wall_s=round(time.time() - started, 1), quiet_wait_s=round(waited, 1),
+             busy_before_pct=round(busy, 1), started_quiet=quiet, loadavg_before=[round(x, 2) for x in load])
+    if "cpu_us_per_op" not in d and d.get("self_cpu_pct") and d.get("ops_per_s"):
+        d["cpu_us_per_op"] = round(d["self_cpu_pct"] / 100 * 1e6 / d["ops_per_s"], 1)
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "a") as f:
+        f.write(json.dumps(d) + "\n")
+    print(f"{config} round {rnd}: {d.get('ops_per_s')} ops/s p50 {d.get('p50_us')} µs p99 {d.get('p99_us')} µs "
+          f"cpu {d.get('cpu_us_per_op')} µs/op other {d.get('other_cpu_pct')}% "
+          f"(waited {waited:.0f}s, busy before {busy:.0f}%, load {load[0]:.2f}) {d.get('error', '')}", flush=True)
+
+
+def valid(d):
+    return not d.get("error") and d.get("errors_in_window", 0) == 0 and d.get("leader_at_window_end", True)
+
+
+def summarize():
+    rows = {}
+    for line in open(a.out):
+        if line.strip():
+            d = json.loads(line)
+            rows.setdefault((d.get("inflight"), d.get("impl")), []).append(d)
+
+    def pick(rs):
+        ok = [d for d in rs if valid(d)]
+        clean = [d for d in ok if d.get("other_cpu_pct", 999) < a.max_other]
+        return (clean, "") if len(clean) >= 3 else (ok, "*")
+
+    def med(sel, k):
+        v = [d[k] for d in sel if d.get(k) is not None]
+        return statistics.median(v) if v else None
+
+    def fmt(x, nd=0):
+        return "-" if x is None else (f"{x:,.0f}" if abs(x) >= 100 or nd == 0 else f"{x:.{nd}f}")
+
+    print("| inflight | anchor ops/s | swift-raft ops/s | ratio | p50 µs anchor / swift | p99 µs anchor / swift "
+          "| CPU µs/op anchor / swift | runs (anchor, swift) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for inflight in sorted({k[0] for k in rows if k[0] is not None}):
+        h, hm = pick(rows.get((inflight, "hashicorp/raft"), []))
+        s, sm = pick(rows.get((inflight, "swift-raft"), []))
+        ho, so = med(h, "ops_per_s"), med(s, "ops_per_s")
+        ratio = f"{so / ho:.2f}×" if ho and so else "-"
+
+        def runs(sel, mark, allr):
+            oth = max([d.get("other_cpu_pct", 0) for d in sel] or [0])
+            return f"{len(sel)}{mark}/{len(allr)} other≤{oth:.0f}%"
+
+        print(f"| {inflight} | {fmt(ho)} | {fmt(so)} | {ratio} | {fmt(med(h, 'p50_us'))} / {fmt(med(s, 'p50_us'))} | "
+              f"{fmt(med(h, 'p99_us'))} / {fmt(med(s, 'p99_us'))} | {fmt(med(h, 'cpu_us_per_op'), 1)} / "
+              f"{fmt(med(s, 'cpu_us_per_op'), 1)} | {runs(h, hm, rows.get((inflight, 'hashicorp/raft'), []))}, "
+              f"{runs(s, sm, rows.get((inflight, 'swift-raft'), []))} |")
+
+
+if not a.summarize_only:
+    for missing in [p for p in (a.hraft, a.raft_bench) if not os.access(p, os.X_OK)]:
+        sys.exit(f"not executable: {missing}")
+    inflights = [int(x) for x in a.inflight.split(",")]
+    for rnd in range(a.round_offset, a.round_offset + a.rounds):
+        for inflight in inflights:
+            order = ["hashicorp/raft", "swift-raft"] if rnd % 2 == 0 else ["swift-raft", "hashicorp/raft"]
+            for impl in order:
+                run(impl, inflight, rnd)
+summarize()
