@@ -43,7 +43,12 @@ public struct RaftInstance: Sendable {
     var commitIndex: UInt64 = 0
     /// Highest index handed to the shell for applying.
     var handedOutIndex: UInt64
-    var latestConfiguration: Configuration
+    var latestConfiguration: Configuration {
+        // Derived facts are asked for on every answer a leader gets; compute them once per change.
+        didSet { cacheVoters() }
+    }
+    private(set) var voters: [Server] = []
+    private(set) var isLocalVoter = false
     var latestConfigurationIndex: UInt64
     var committedConfiguration: Configuration
     var committedConfigurationIndex: UInt64
@@ -112,6 +117,7 @@ public struct RaftInstance: Sendable {
                 latestConfigurationIndex = entry.index
             }
         }
+        cacheVoters()
         resetElectionTimer()
     }
 
@@ -336,11 +342,12 @@ public struct RaftInstance: Sendable {
         RPCHeader(protocolVersion: options.protocolVersion, id: options.localID, address: options.localAddress)
     }
 
-    var voters: [Server] { latestConfiguration.voters }
-
     var quorumSize: Int { voters.count / 2 + 1 }
 
-    var isLocalVoter: Bool { latestConfiguration.isVoter(options.localID) }
+    private mutating func cacheVoters() {
+        voters = latestConfiguration.voters
+        isLocalVoter = latestConfiguration.isVoter(options.localID)
+    }
 
     /// Identifies the sender of a request: by header ID, or for peers that predate IDs in headers,
     /// by address through the configuration.

@@ -46,12 +46,13 @@ extension RaftClock {
         _ what: @autoclosure () -> String,
         operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        let message = "\(what()) timed out after \(timeout)"
+        // Described only if the timeout fires: building the text costs allocations on every call.
+        let what = what()
         return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask { try await operation() }
             group.addTask {
                 try await self.sleep(for: timeout)
-                throw RaftError(.timeout, message)
+                throw RaftError(.timeout, "\(what) timed out after \(timeout)")
             }
             defer { group.cancelAll() }
             return try await group.next()!

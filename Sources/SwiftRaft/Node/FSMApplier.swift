@@ -9,6 +9,8 @@ struct ApplyBatch: Sendable {
 /// calls straight from there, without another hop through the node.
 struct FSMApplier: Sendable {
     let fsm: any FSM
+    /// The same FSM when it applies in batches, decided once rather than per batch.
+    let batchingFSM: (any BatchingFSM)?
     let node: ServerID
     let status: NodeStatus
     let maxBatch: Int
@@ -22,7 +24,7 @@ struct FSMApplier: Sendable {
 
     func apply(_ batch: ApplyBatch) {
         var responses: [UInt64: (any Sendable)?] = [:]
-        if let batching = fsm as? any BatchingFSM {
+        if let batching = batchingFSM {
             var chunk: [Log] = []
             func flush() {
                 guard !chunk.isEmpty else { return }

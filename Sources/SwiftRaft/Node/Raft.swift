@@ -164,6 +164,7 @@ public actor Raft {
     private func start(storage: StorageWorker) {
         let applier = FSMApplier(
             fsm: fsm,
+            batchingFSM: fsm as? any BatchingFSM,
             node: config.localID,
             status: status,
             maxBatch: config.maxAppendEntries,

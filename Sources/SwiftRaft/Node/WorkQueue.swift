@@ -22,7 +22,8 @@ final class WorkQueue<Item: Sendable>: Sendable {
     /// Removes and returns everything queued.
     func drain() -> [Item] {
         items.withLock { items in
-            defer { items.removeAll() }
+            // Keep the buffer: the next append would otherwise allocate a new one.
+            defer { items.removeAll(keepingCapacity: true) }
             return Array(items)
         }
     }
