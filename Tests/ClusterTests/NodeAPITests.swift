@@ -38,6 +38,8 @@ import Testing
             #expect(stats["num_peers"] == "2")
             #expect(stats["last_contact"] == "0")
             #expect(stats["commit_index"] == "\(leader.commitIndex)")
+            try await cluster.waitForConvergence()
+            #expect(leader.stats()["fsm_pending"] == "0")
         }
     }
 

@@ -14,7 +14,8 @@ final class NodeStatus: Sendable {
         var lastContact: Duration?
         var latestConfiguration = Configuration()
         var latestConfigurationIndex: UInt64 = 0
-        var fsmPending = 0
+        /// The last entry handed to the FSM thread; with appliedIndex, how much it has queued.
+        var handedOutIndex: UInt64 = 0
     }
 
     private let snapshot = Mutex(Snapshot())

@@ -150,7 +150,7 @@ extension Raft {
             "last_log_term": "\(current.lastLogTerm)",
             "commit_index": "\(current.commitIndex)",
             "applied_index": "\(current.appliedIndex)",
-            "fsm_pending": "\(current.fsmPending)",
+            "fsm_pending": "\(current.handedOutIndex - min(current.appliedIndex, current.handedOutIndex))",
             "last_snapshot_index": "0",
             "last_snapshot_term": "0",
             "protocol_version": "\(config.protocolVersion)",

@@ -201,6 +201,7 @@ extension Raft {
                 pending.continuation.resume(throwing: RaftError.leadershipLost)
             }
         }
+        if let last = entries.last { status.update { $0.handedOutIndex = last.index } }
         applyQueue.append(ApplyBatch(entries: entries, waiters: waiters))
     }
 
