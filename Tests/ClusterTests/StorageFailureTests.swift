@@ -20,16 +20,34 @@ final class FailingLogStore: LogStore {
     func deleteRange(min: UInt64, max: UInt64) throws { wrapped.deleteRange(min: min, max: max) }
 }
 
+/// The same, declared non-blocking, so the node writes to it inline instead of on its storage
+/// thread.
+final class NonBlockingFailingLogStore: LogStore, NonBlockingStore {
+    let store = FailingLogStore()
+
+    func firstIndex() throws -> UInt64 { try store.firstIndex() }
+    func lastIndex() throws -> UInt64 { try store.lastIndex() }
+    func getLog(index: UInt64) throws -> Log { try store.getLog(index: index) }
+    func storeLogs(_ logs: [Log]) throws { try store.storeLogs(logs) }
+    func deleteRange(min: UInt64, max: UInt64) throws { try store.deleteRange(min: min, max: max) }
+}
+
 @Suite struct StorageFailureTests {
-    @Test func aLeaderWhoseDiskFailsStopsAndTheOthersCarryOn() async throws {
+    @Test(arguments: [false, true])
+    func aLeaderWhoseDiskFailsStopsAndTheOthersCarryOn(writesInline: Bool) async throws {
         let stores = Mutex<[ServerID: FailingLogStore]>([:])
         try await TestCluster.run(
             nodes: 3,
             seed: 41,
             makeStores: { id in
-                let log = FailingLogStore()
+                let inline = NonBlockingFailingLogStore()
+                let log = inline.store
                 stores.withLock { $0[id] = log }
-                return TestCluster.Stores(logStore: log, stableStore: log.wrapped, snapshotStore: InmemSnapshotStore())
+                return TestCluster.Stores(
+                    logStore: writesInline ? inline : log,
+                    stableStore: log.wrapped,
+                    snapshotStore: InmemSnapshotStore()
+                )
             }
         ) { cluster in
             let leader = try await cluster.waitForLeader()

@@ -8,7 +8,7 @@ import Synchronization
 /// Unlike hashicorp/raft's, this store keeps ``firstIndex()`` and ``lastIndex()`` exact when the
 /// log has gaps (which Raft leaves after installing a snapshot into a non-monotonic store): they
 /// always name entries that ``getLog(index:)`` can return.
-public final class InmemStore: LogStore, StableStore {
+public final class InmemStore: LogStore, StableStore, NonBlockingStore {
     private struct State {
         var logs: [UInt64: Log] = [:]
         var lowIndex: UInt64 = 0

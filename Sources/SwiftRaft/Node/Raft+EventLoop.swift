@@ -132,16 +132,23 @@ extension Raft {
                 )
             )
             bootstrapWaiters.removeAll()
-            storageQueue.append(
-                .persist(
-                    PersistJob(
-                        id: nextPersistID,
-                        hardState: ready.hardState,
-                        truncateFrom: ready.truncateFrom,
-                        entries: ready.entriesToPersist
-                    )
-                )
+            let job = PersistJob(
+                id: nextPersistID,
+                hardState: ready.hardState,
+                truncateFrom: ready.truncateFrom,
+                entries: ready.entriesToPersist
             )
+            if let inline = inlineStorage {
+                do {
+                    try inline.write([job])
+                    persistCompleted(through: job.id)
+                } catch {
+                    storageFailed(error)
+                    return
+                }
+            } else {
+                storageQueue.append(.persist(job))
+            }
         } else {
             // Nothing is being written, so nothing can be waited for.
             send(ready.messagesAfterPersist)
@@ -149,7 +156,14 @@ extension Raft {
         }
 
         if !ready.committedEntries.isEmpty { handOut(ready.committedEntries) }
-        for load in ready.entryLoads { storageQueue.append(.load(load)) }
+        for load in ready.entryLoads {
+            if let inline = inlineStorage {
+                core.entriesLoaded(inline.load(load), for: load)
+                scheduleFlush()
+            } else {
+                storageQueue.append(.load(load))
+            }
+        }
         for (token, stillLeader) in ready.verifications {
             guard let waiter = pendingVerifications.removeValue(forKey: token) else { continue }
             if stillLeader {

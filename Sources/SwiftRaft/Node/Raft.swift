@@ -63,6 +63,8 @@ public actor Raft {
     let applyQueue = WorkQueue<ApplyBatch>()
     let flushSignal = WorkQueue<Void>()
     let spawnQueue = WorkQueue<@Sendable () async -> Void>()
+    /// Set when both stores are ``NonBlockingStore``s: writes then happen on the node itself.
+    let inlineStorage: StorageWorker?
     let storageExecutor: any TaskExecutor
     let fsmExecutor: any TaskExecutor
     var backgroundTask: Task<Void, Never>?
@@ -120,6 +122,7 @@ public actor Raft {
         self.fsmExecutor = environment.makeBlockingExecutor("raft-fsm-\(config.localID)")
 
         let storage = StorageWorker(logStore: logStore, stableStore: stableStore)
+        self.inlineStorage = logStore is any NonBlockingStore && stableStore is any NonBlockingStore ? storage : nil
         let restored = try await Self.loadState(storage: storage, on: storageExecutor)
         let preVote = !config.preVoteDisabled && transport is any PreVoteTransport
         self.core = RaftInstance(

@@ -39,10 +39,15 @@ struct StorageWorker: Sendable {
                 await node.persistCompleted(through: lastJob.id)
             }
             for load in loads {
-                let entries = (try? logStore.getLogs(from: load.firstIndex, through: load.lastIndex)) ?? []
-                await node.entriesLoaded(entries, for: load)
+                await node.entriesLoaded(self.load(load), for: load)
             }
         }
+    }
+
+    /// The entries `load` asks for; empty if the store cannot provide them (the core then backs
+    /// off and retries).
+    func load(_ load: EntryLoad) -> [Log] {
+        (try? logStore.getLogs(from: load.firstIndex, through: load.lastIndex)) ?? []
     }
 
     /// Writes the jobs in order with as few store calls as possible: the newest hard state once,
