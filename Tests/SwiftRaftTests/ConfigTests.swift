@@ -81,3 +81,83 @@ struct NoopFSM: FSM {
     func snapshot() throws -> any FSMSnapshot { throw RaftError(.nothingNewToSnapshot, "nothing") }
     func restore(from source: any SnapshotSource) throws {}
 }
+
+/// A node refuses to start on stores it cannot trust, with a typed error instead of a crash.
+@Suite struct StartupTests {
+    @Test func aLogWithAGapIsRejectedAsCorrupt() async throws {
+        let store = InmemStore()
+        try store.storeLogs([Log(index: 1, term: 1), Log(index: 3, term: 1)])
+        let error = await #expect(throws: RaftError.self) {
+            _ = try await Raft(
+                config: Config(localID: "a"),
+                fsm: NoopFSM(),
+                logStore: store,
+                stableStore: store,
+                snapshotStore: DiscardSnapshotStore(),
+                transport: InmemTransport(address: "a")
+            )
+        }
+        #expect(error?.code == .corrupt)
+    }
+
+    @Test func aLogThatDoesNotStartAtOneWithoutASnapshotIsRejected() async throws {
+        let store = InmemStore()
+        try store.storeLogs([Log(index: 5, term: 1), Log(index: 6, term: 1)])
+        let error = await #expect(throws: RaftError.self) {
+            _ = try await Raft(
+                config: Config(localID: "a"),
+                fsm: NoopFSM(),
+                logStore: store,
+                stableStore: store,
+                snapshotStore: DiscardSnapshotStore(),
+                transport: InmemTransport(address: "a")
+            )
+        }
+        #expect(error?.code == .corrupt)
+    }
+
+    @Test func aSingleNodeBootstrapsElectsItselfAndApplies() async throws {
+        let store = InmemStore()
+        let snapshots = InmemSnapshotStore()
+        var config = Config(localID: "solo")
+        config.heartbeatTimeout = .milliseconds(20)
+        config.electionTimeout = .milliseconds(20)
+        config.leaderLeaseTimeout = .milliseconds(10)
+        config.commitTimeout = .milliseconds(5)
+        try Raft.bootstrapCluster(
+            config: config,
+            logStore: store,
+            stableStore: store,
+            snapshotStore: snapshots,
+            configuration: Configuration(servers: [Server(id: "solo", address: "solo")])
+        )
+        #expect(throws: RaftError(.cantBootstrap, "")) {
+            try Raft.bootstrapCluster(
+                config: config,
+                logStore: store,
+                stableStore: store,
+                snapshotStore: snapshots,
+                configuration: Configuration(servers: [Server(id: "solo", address: "solo")])
+            )
+        }
+        let raft = try await Raft(
+            config: config,
+            fsm: NoopFSM(),
+            logStore: store,
+            stableStore: store,
+            snapshotStore: snapshots,
+            transport: InmemTransport(address: "solo")
+        )
+        // Real time here: wait for the election through the leadership stream (subscribed before
+        // the state is checked, so the change cannot slip between the two).
+        let changes = raft.leadershipChanges()
+        if raft.state != .leader {
+            for await change in changes where change.isLeader { break }
+        }
+        #expect(raft.state == .leader)
+        let result = try await raft.apply([42])
+        #expect(result.index == raft.lastIndex)
+        await raft.shutdown()
+        #expect(raft.state == .shutdown)
+    }
+}

@@ -118,12 +118,23 @@ public actor Raft {
         self.transport = transport
         self.logger = logger
         self.applyLimiter = ApplyLimiter(capacity: config.maxPendingApplies + (config.batchApplyCh ? config.maxAppendEntries : 0))
-        self.storageExecutor = environment.makeBlockingExecutor("raft-storage-\(config.localID)")
-        self.fsmExecutor = environment.makeBlockingExecutor("raft-fsm-\(config.localID)")
+        let storageExecutor = environment.makeBlockingExecutor("raft-storage-\(config.localID)")
+        let fsmExecutor = environment.makeBlockingExecutor("raft-fsm-\(config.localID)")
+        self.storageExecutor = storageExecutor
+        self.fsmExecutor = fsmExecutor
 
         let storage = StorageWorker(logStore: logStore, stableStore: stableStore)
         self.inlineStorage = logStore is any NonBlockingStore && stableStore is any NonBlockingStore ? storage : nil
-        let restored = try await Self.loadState(storage: storage, on: storageExecutor)
+        let restored: RaftInstance.RestoredState
+        do {
+            restored = try await Self.loadState(storage: storage, on: storageExecutor)
+        } catch {
+            // Nothing was started yet but the executors' threads: stop them, or they would idle
+            // for the life of the process.
+            for executor in [storageExecutor, fsmExecutor] { (executor as? ThreadExecutor)?.shutdown() }
+            logger.error("raft node failed to start: \(error)")
+            throw error
+        }
         let preVote = !config.preVoteDisabled && transport is any PreVoteTransport
         self.core = RaftInstance(
             options: config.instanceOptions(localAddress: transport.localAddress, preVote: preVote),
