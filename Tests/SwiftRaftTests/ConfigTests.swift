@@ -84,34 +84,31 @@ struct NoopFSM: FSM {
 
 /// A node refuses to start on stores it cannot trust, with a typed error instead of a crash.
 @Suite struct StartupTests {
-    @Test func aLogWithAGapIsRejectedAsCorrupt() async throws {
+    /// Starts a node on a log store holding `entries`.
+    static func start(withLog entries: [Log]) async throws {
         let store = InmemStore()
-        try store.storeLogs([Log(index: 1, term: 1), Log(index: 3, term: 1)])
+        try store.storeLogs(entries)
+        let raft = try await Raft(
+            config: Config(localID: "a"),
+            fsm: NoopFSM(),
+            logStore: store,
+            stableStore: store,
+            snapshotStore: DiscardSnapshotStore(),
+            transport: InmemTransport(address: "a")
+        )
+        await raft.shutdown()
+    }
+
+    @Test func aLogWithAGapIsRejectedAsCorrupt() async throws {
         let error = await #expect(throws: RaftError.self) {
-            _ = try await Raft(
-                config: Config(localID: "a"),
-                fsm: NoopFSM(),
-                logStore: store,
-                stableStore: store,
-                snapshotStore: DiscardSnapshotStore(),
-                transport: InmemTransport(address: "a")
-            )
+            try await Self.start(withLog: [Log(index: 1, term: 1), Log(index: 3, term: 1)])
         }
         #expect(error?.code == .corrupt)
     }
 
     @Test func aLogThatDoesNotStartAtOneWithoutASnapshotIsRejected() async throws {
-        let store = InmemStore()
-        try store.storeLogs([Log(index: 5, term: 1), Log(index: 6, term: 1)])
         let error = await #expect(throws: RaftError.self) {
-            _ = try await Raft(
-                config: Config(localID: "a"),
-                fsm: NoopFSM(),
-                logStore: store,
-                stableStore: store,
-                snapshotStore: DiscardSnapshotStore(),
-                transport: InmemTransport(address: "a")
-            )
+            try await Self.start(withLog: [Log(index: 5, term: 1), Log(index: 6, term: 1)])
         }
         #expect(error?.code == .corrupt)
     }
