@@ -113,7 +113,7 @@ extension Raft {
         let ready = core.takeReady()
         guard !ready.isEmpty else { return }
         for warning in ready.warnings { logger.warning("\(warning)") }
-        if let change = ready.stateChange { stateChanged(change) }
+        let leadershipChange = ready.stateChange.flatMap { stateChanged($0) }
 
         send(ready.messages)
         deliver(ready.replies)
@@ -173,9 +173,13 @@ extension Raft {
             }
         }
         publishStatus()
+        // After the status: whoever hears of the change must find `state` and `leader` agreeing.
+        if let leadershipChange { status.publish(leadershipChange) }
     }
 
-    private func stateChanged(_ change: Ready.StateChange) {
+    /// Logs and traces a change of role, term or leader, fails a deposed leader's uncommitted
+    /// proposals, and returns the leadership change to announce, if any.
+    private func stateChanged(_ change: Ready.StateChange) -> LeadershipChange? {
         let wasLeader = status.current.state == .leader
         logger.info(
             "raft state changed",
@@ -197,9 +201,8 @@ extension Raft {
             }
         }
         let isLeader = change.role == .leader
-        if isLeader != wasLeader || status.current.leader != change.leader {
-            status.publish(LeadershipChange(isLeader: isLeader, leader: change.leader, term: change.term))
-        }
+        guard isLeader != wasLeader || status.current.leader != change.leader else { return nil }
+        return LeadershipChange(isLeader: isLeader, leader: change.leader, term: change.term)
     }
 
     /// Passes committed entries to the FSM thread with the callers waiting for them.
