@@ -94,8 +94,19 @@ import Glibc
             await cluster.heal()
             cluster.faults.dropProbability = 0
             for id in crashed { try await cluster.restart(id) }
-            let leader = try await cluster.waitForLeader(timeout: .seconds(60))
-            try await leader.barrier(timeout: .seconds(10))
+            // After the repair leadership may still change once (a node left at a higher term by
+            // an interrupted election deposes the leader it rejoins), so retry on the new leader.
+            var settled = false
+            for _ in 0..<5 where !settled {
+                let leader = try await cluster.waitForLeader(timeout: .seconds(60))
+                do {
+                    try await leader.barrier(timeout: .seconds(10))
+                    settled = true
+                } catch let error as RaftError where error.code == .leadershipLost || error.code == .notLeader {
+                    cluster.trace.note("barrier on \(leader.config.localID) failed (\(error.code)); retrying")
+                }
+            }
+            #expect(settled, "no leader held on long enough for a barrier (seed \(seed))")
             try await cluster.waitForConvergence(timeout: .seconds(60))
             try await cluster.checkInvariants()
 

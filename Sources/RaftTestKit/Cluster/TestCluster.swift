@@ -173,7 +173,8 @@ public actor TestCluster {
     private func startNode(_ id: ServerID) async throws {
         var node = members[id]!
         let transport = InmemTransport(address: node.address, clock: simulation.clock, timeout: .milliseconds(50), faults: faults)
-        for other in members.values where other.id != id {
+        // In `ids` order, not Dictionary order: a run must replay the same in every process.
+        for other in ids.compactMap({ members[$0] }) where other.id != id {
             if let peer = other.transport {
                 transport.connect(peer)
                 peer.connect(transport)
@@ -308,7 +309,7 @@ public actor TestCluster {
         trace.note("crash \(id)")
         guard let raft = members[id]?.raft else { return }
         members[id]?.raft = nil
-        for other in members.values where other.id != id {
+        for other in ids.compactMap({ members[$0] }) where other.id != id {
             other.transport?.disconnect(ServerAddress(id.rawValue))
         }
         members[id]?.transport = nil

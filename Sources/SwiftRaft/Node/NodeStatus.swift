@@ -46,14 +46,15 @@ final class NodeStatus: Sendable {
     }
 
     func publish(_ change: LeadershipChange) {
-        let targets = subscribers.withLock { Array($0.values) }
+        // In subscription order, not Dictionary order: simulated runs must replay the same.
+        let targets = subscribers.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
         for continuation in targets { continuation.yield(change) }
     }
 
     func finishSubscribers() {
         let targets = subscribers.withLock { subscribers in
             defer { subscribers.removeAll() }
-            return Array(subscribers.values)
+            return subscribers.sorted { $0.key < $1.key }.map(\.value)
         }
         for continuation in targets { continuation.finish() }
     }

@@ -181,7 +181,7 @@ extension Raft {
 
         // The FSM loop has stopped: whatever it had not taken is failed, never dropped.
         for batch in applyQueue.drain() {
-            for waiter in batch.waiters.values { waiter.resume(throwing: RaftError.shutdown) }
+            for (_, waiter) in batch.waiters.sorted(by: { $0.key < $1.key }) { waiter.resume(throwing: RaftError.shutdown) }
         }
         for executor in [storageExecutor, fsmExecutor] {
             (executor as? ThreadExecutor)?.shutdown()
@@ -200,9 +200,13 @@ extension Raft {
         environment.tracer?(.shutdown(node: config.localID))
 
         applyLimiter.close()
-        for (_, pending) in pendingApplies { pending.continuation.resume(throwing: RaftError.shutdown) }
+        // Everything below is resolved in a fixed order (by index, token, ID), never in
+        // Dictionary order, which Swift seeds per process: a simulated run must replay the same.
+        for (_, pending) in pendingApplies.sorted(by: { $0.key < $1.key }) {
+            pending.continuation.resume(throwing: RaftError.shutdown)
+        }
         pendingApplies.removeAll()
-        for (_, waiter) in pendingVerifications { waiter.resume(throwing: RaftError.shutdown) }
+        for (_, waiter) in pendingVerifications.sorted(by: { $0.key < $1.key }) { waiter.resume(throwing: RaftError.shutdown) }
         pendingVerifications.removeAll()
         for waiter in bootstrapWaiters { waiter.resume(throwing: RaftError.shutdown) }
         bootstrapWaiters.removeAll()
@@ -210,9 +214,9 @@ extension Raft {
             for waiter in job.waiters { waiter.resume(throwing: RaftError.shutdown) }
         }
         persistJobs.removeAll()
-        for (_, rpc) in responders { rpc.respond(error: RaftError.shutdown) }
+        for (_, rpc) in responders.sorted(by: { $0.key < $1.key }) { rpc.respond(error: RaftError.shutdown) }
         responders.removeAll()
-        for replicator in replicators.values { replicator.finish() }
+        for (_, replicator) in replicators.sorted(by: { $0.key < $1.key }) { replicator.finish() }
         backgroundTask?.cancel()
     }
 }

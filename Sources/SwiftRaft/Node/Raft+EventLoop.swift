@@ -194,7 +194,7 @@ extension Raft {
         if wasLeader && change.role != .leader {
             // Proposals not yet committed may or may not commit under the next leader: their
             // outcome is unknown (hashicorp/raft's ErrLeadershipLost). Committed ones still apply.
-            for (index, pending) in pendingApplies where index > change.commitIndex {
+            for (index, pending) in pendingApplies.sorted(by: { $0.key < $1.key }) where index > change.commitIndex {
                 pendingApplies.removeValue(forKey: index)
                 pending.continuation.resume(throwing: RaftError.leadershipLost)
                 applyLimiter.release()
