@@ -16,8 +16,8 @@ public import SwiftRaft
 ///
 /// The body and every task it starts run on ``executor``, one job at a time; virtual time
 /// advances only when no job can run. The same seed therefore replays the same run, event for
-/// event (within one process: Swift seeds `Dictionary` hashing per process; set
-/// `SWIFT_DETERMINISTIC_HASHING=1` to replay across processes).
+/// event, in any process. (swift-raft never lets `Dictionary` order, which Swift seeds per process,
+/// decide what happens next; if your FSM or test code does, set `SWIFT_DETERMINISTIC_HASHING=1`.)
 public final class Simulation: Sendable {
     /// The seed the run is derived from.
     public let seed: UInt64
