@@ -5,7 +5,10 @@
 // Module layout (one module per layer, see Docs/architecture.md):
 //   RaftCore     the Raft protocol as a pure, deterministic state machine (no I/O, no clock)
 //   SwiftRaft    the public `Raft` node (the shell), plugin protocols, in-memory plugins
-//   RaftTestKit  deterministic simulation, cluster harness, invariant checks (shipped for users)
+//   RaftFileStores        crash-safe file-based log, stable and snapshot stores
+//   RaftNetworkTransport  TCP transport (SwiftNIO + msgpack-c), wire-compatible with hashicorp/raft
+//   CMsgPack              the system library msgpack-c (Debian: libmsgpack-dev)
+//   RaftTestKit  deterministic simulation, cluster harness, invariant checks, conformance suites
 //   raft-demo    an in-process cluster that elects, replicates, loses its leader, re-elects
 
 import PackageDescription
@@ -22,12 +25,15 @@ let package = Package(
     products: [
         .library(name: "SwiftRaft", targets: ["SwiftRaft"]),
         .library(name: "RaftCore", targets: ["RaftCore"]),
+        .library(name: "RaftFileStores", targets: ["RaftFileStores"]),
+        .library(name: "RaftNetworkTransport", targets: ["RaftNetworkTransport"]),
         .library(name: "RaftTestKit", targets: ["RaftTestKit"]),
         .executable(name: "raft-demo", targets: ["RaftDemo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -45,9 +51,32 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "RaftFileStores",
+            dependencies: ["SwiftRaft", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        .systemLibrary(
+            name: "CMsgPack",
+            pkgConfig: "msgpack",
+            providers: [.apt(["libmsgpack-dev"])]
+        ),
+        .target(
+            name: "RaftNetworkTransport",
+            dependencies: [
+                "SwiftRaft",
+                "CMsgPack",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "RaftTestKit",
             dependencies: [
                 "SwiftRaft",
+                "RaftFileStores",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
@@ -61,5 +90,23 @@ let package = Package(
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"], swiftSettings: strictSettings),
         .testTarget(name: "SwiftRaftTests", dependencies: ["SwiftRaft", "RaftTestKit"], swiftSettings: strictSettings),
         .testTarget(name: "ClusterTests", dependencies: ["SwiftRaft", "RaftTestKit"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "RaftFileStoreTests",
+            dependencies: ["RaftFileStores", "SwiftRaft", "RaftTestKit"],
+            exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RaftNetworkTransportTests",
+            dependencies: [
+                "RaftNetworkTransport", "SwiftRaft", "RaftTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            exclude: ["Fixtures", "GoPeers"],
+            swiftSettings: strictSettings
+        ),
     ]
 )

@@ -13,9 +13,13 @@ if ! command -v swift >/dev/null 2>&1; then
     fi
 fi
 
-# Debian packages the build needs (none yet beyond the toolchain; the TCP transport will add
-# libmsgpack-dev here).
-needed=()
+# Debian packages the build needs: msgpack-c for the TCP transport's codec. With --interop, also
+# Go and hashicorp/raft's Debian sources, which the interoperability tests build real
+# hashicorp/raft peers from (the tests skip, saying why, when Go is missing).
+needed=(libmsgpack-dev pkg-config)
+if [[ ${1:-} == --interop ]]; then
+    needed+=(golang-go golang-github-hashicorp-raft-dev golang-github-hashicorp-raft-boltdb-dev)
+fi
 missing=()
 for package in "${needed[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -25,7 +29,7 @@ if ((${#missing[@]})); then
     sudo_cmd=""
     [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
-    $sudo_cmd apt-get install -y -qq "${missing[@]}"
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 swift package resolve >/dev/null

@@ -5,6 +5,6 @@
 #   RAFT_SIM_SEEDS   how many seeds the randomized cluster soak runs (default: a CI-sized count)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --interop
 swift build --build-tests
 swift test --skip-build "$@"
