@@ -13,7 +13,7 @@ final class BatchRecordingFSM: BatchingFSM {
     func applyBatch(_ logs: [Log]) -> [(any Sendable)?] {
         state.withLock { state in
             state.batches.append(logs.count)
-            state.commands += logs.filter { $0.type == .command }.map(\.data)
+            state.commands += logs.filter { $0.type == .command }.map { Array($0.data) }
         }
         return logs.map { "applied \($0.index)" }
     }

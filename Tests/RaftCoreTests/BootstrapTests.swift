@@ -17,7 +17,7 @@ import RaftCore
         let ready = node.takeReady()
         #expect(ready.hardState == HardState(currentTerm: 1))
         #expect(ready.entriesToPersist == [Fixture.configurationEntry(configuration)])
-        #expect(ready.entriesToPersist.first?.data == ConfigurationCodec.encode(configuration))
+        #expect(ready.entriesToPersist.first?.data == ConfigurationCodec.encode(configuration)[...])
         #expect(ready.stateChange?.term == 1)
         #expect(ready.stateChange?.role == .follower)
         // The configuration is in effect at once, though not committed.

@@ -367,7 +367,7 @@ import RaftCore
             #expect(net.log(id) == net.log(successor), "\(id)")
             #expect(net.appliedCommands(id) == ["kept"], "\(id)")
         }
-        #expect(!net.log("n1").contains { $0.data == Array("lost-1".utf8) })
+        #expect(!net.log("n1").contains { $0.data.elementsEqual("lost-1".utf8) })
         #expect(net.violations.isEmpty)
     }
 

@@ -28,7 +28,7 @@ public enum ConfigurationCodec {
     }
 
     /// The configuration in `data`, or a ``ConfigurationError/malformed(_:)`` naming what is wrong.
-    public static func decode(_ data: [UInt8]) throws(ConfigurationError) -> Configuration {
+    public static func decode(_ data: ArraySlice<UInt8>) throws(ConfigurationError) -> Configuration {
         var reader = MessagePackReader(data)
         do {
             var servers: [Server] = []
@@ -50,6 +50,11 @@ public enum ConfigurationCodec {
         } catch {
             throw .malformed(error.description)
         }
+    }
+
+    /// The configuration in `data`, or a ``ConfigurationError/malformed(_:)`` naming what is wrong.
+    public static func decode(_ data: [UInt8]) throws(ConfigurationError) -> Configuration {
+        try decode(data[...])
     }
 
     private static func decodeServer(_ reader: inout MessagePackReader) throws(MessagePackReader.Error) -> Server {

@@ -97,28 +97,31 @@ struct MessagePackReader {
         }
     }
 
-    private let bytes: [UInt8]
+    private let bytes: ArraySlice<UInt8>
+    /// Position relative to the start of the slice (a slice keeps its parent's indices).
     private(set) var offset = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
+
+    private var position: Int { bytes.startIndex + offset }
 
     private mutating func byte() throws(Error) -> UInt8 {
         guard offset < bytes.count else { throw .truncated(at: offset) }
         defer { offset += 1 }
-        return bytes[offset]
+        return bytes[position]
     }
 
     private mutating func bigEndian(_ width: Int) throws(Error) -> UInt64 {
         guard bytes.count - offset >= width else { throw .truncated(at: offset) }
         var value: UInt64 = 0
-        for i in 0..<width { value = value << 8 | UInt64(bytes[offset + i]) }
+        for i in 0..<width { value = value << 8 | UInt64(bytes[position + i]) }
         offset += width
         return value
     }
 
     mutating func readNilIfPresent() throws(Error) -> Bool {
         guard offset < bytes.count else { throw .truncated(at: offset) }
-        if bytes[offset] == 0xc0 {
+        if bytes[position] == 0xc0 {
             offset += 1
             return true
         }
@@ -161,7 +164,7 @@ struct MessagePackReader {
         }
         guard bytes.count - offset >= length else { throw .truncated(at: offset) }
         defer { offset += length }
-        return String(decoding: bytes[offset..<offset + length], as: UTF8.self)
+        return String(decoding: bytes[position..<position + length], as: UTF8.self)
     }
 
     /// An integer from either the signed or the unsigned family.

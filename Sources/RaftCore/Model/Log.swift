@@ -54,6 +54,12 @@ public struct LogTimestamp: Hashable, Comparable, Sendable, CustomStringConverti
 }
 
 /// One entry of the replicated log (hashicorp/raft's `Log`).
+///
+/// ``data`` and ``extensions`` are `ArraySlice`s so that a decoder can hand out views into one
+/// received or read buffer instead of allocating an array per entry (a 64-entry AppendEntries is
+/// then one allocation, not 65). A slice keeps its whole buffer alive; `Array(log.data)` copies
+/// out when an FSM keeps a command for long. Slices keep their parent's indices: index from
+/// `data.startIndex`, or iterate.
 public struct Log: Hashable, Sendable, CustomStringConvertible {
     /// The entry's position in the log, starting at 1.
     public var index: UInt64
@@ -62,9 +68,9 @@ public struct Log: Hashable, Sendable, CustomStringConvertible {
     /// What the entry is for.
     public var type: LogType
     /// The command or configuration bytes.
-    public var data: [UInt8]
+    public var data: ArraySlice<UInt8>
     /// Opaque bytes for the application, replicated but never interpreted by Raft.
-    public var extensions: [UInt8]
+    public var extensions: ArraySlice<UInt8>
     /// When the leader appended the entry, from its wall clock.
     public var appendedAt: LogTimestamp
 
@@ -73,8 +79,8 @@ public struct Log: Hashable, Sendable, CustomStringConvertible {
         index: UInt64,
         term: UInt64,
         type: LogType = .command,
-        data: [UInt8] = [],
-        extensions: [UInt8] = [],
+        data: ArraySlice<UInt8> = [],
+        extensions: ArraySlice<UInt8> = [],
         appendedAt: LogTimestamp = .unset
     ) {
         self.index = index
@@ -82,6 +88,23 @@ public struct Log: Hashable, Sendable, CustomStringConvertible {
         self.type = type
         self.data = data
         self.extensions = extensions
+        self.appendedAt = appendedAt
+    }
+
+    /// Creates a log entry from whole arrays (no copy: the slices share the arrays' storage).
+    public init(
+        index: UInt64,
+        term: UInt64,
+        type: LogType = .command,
+        data: [UInt8],
+        extensions: [UInt8] = [],
+        appendedAt: LogTimestamp = .unset
+    ) {
+        self.index = index
+        self.term = term
+        self.type = type
+        self.data = data[...]
+        self.extensions = extensions[...]
         self.appendedAt = appendedAt
     }
 

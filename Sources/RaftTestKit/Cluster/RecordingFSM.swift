@@ -13,7 +13,7 @@ public final class RecordingFSM: FSM {
     public var applied: [Log] { log.withLock { $0 } }
 
     /// The data of every command applied so far, in order.
-    public var commands: [[UInt8]] { log.withLock { $0.map(\.data) } }
+    public var commands: [[UInt8]] { log.withLock { $0.map { Array($0.data) } } }
 
     /// Records the entry and returns its index.
     public func apply(_ entry: Log) -> (any Sendable)? {
