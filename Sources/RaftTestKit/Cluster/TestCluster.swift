@@ -44,8 +44,8 @@ public actor TestCluster {
         public let id: ServerID
         /// Its in-memory transport address (the same as its ID).
         public let address: ServerAddress
-        /// Its stores, kept across restarts.
-        public let stores: Stores
+        /// Its stores, kept across restarts unless a restart brings reopened ones.
+        public fileprivate(set) var stores: Stores
         /// Its FSM since it last started.
         public fileprivate(set) var fsm: any FSM
         /// The running node, or nil while crashed.
@@ -317,8 +317,12 @@ public actor TestCluster {
     }
 
     /// Starts node `id` again from its stores, with a fresh FSM (which re-applies the log).
-    public func restart(_ id: ServerID) async throws {
+    ///
+    /// Durable stores can be closed after ``crash(_:)`` and reopened from disk: pass the reopened
+    /// ones as `stores`, and the node starts from what its files hold, as after a power cut.
+    public func restart(_ id: ServerID, with stores: Stores? = nil) async throws {
         guard members[id]?.raft == nil else { return }
+        if let stores { members[id]?.stores = stores }
         members[id]?.fsm = makeFSM(id)
         trace.nodeRestarted(id)
         try await startNode(id)

@@ -52,6 +52,24 @@ public final class LogCache: LogStore {
         return try store.getLog(index: index)
     }
 
+    /// The entries from `first` through `last`: from the cache while it holds them in a row, the
+    /// rest with one ``LogStore/getLogs(from:through:)`` of the wrapped store.
+    public func getLogs(from first: UInt64, through last: UInt64) throws -> [Log] {
+        guard first <= last else { return [] }
+        var logs: [Log] = []
+        var next = first
+        ring.withLock { ring in
+            while next <= last, let cached = ring[slot(of: next)], cached.index == next {
+                logs.append(cached)
+                next += 1
+            }
+        }
+        if next <= last {
+            logs += try store.getLogs(from: next, through: last)
+        }
+        return logs
+    }
+
     /// Stores `logs` in the wrapped store and, once that succeeds, caches them.
     public func storeLogs(_ logs: [Log]) throws {
         try writes.withLock { _ in

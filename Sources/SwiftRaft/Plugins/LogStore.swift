@@ -14,14 +14,18 @@ public protocol LogStore: Sendable {
     func storeLogs(_ logs: [Log]) throws
     /// Deletes the entries from `min` through `max`, inclusive.
     func deleteRange(min: UInt64, max: UInt64) throws
+    /// The entries from `first` through `last`, inclusive, in order; stops at the first one
+    /// missing. Raft reads catch-up batches with it. The default calls ``getLog(index:)`` per
+    /// entry; a store that can read a run at once (a file, a range scan) should implement it.
+    func getLogs(from first: UInt64, through last: UInt64) throws -> [Log]
 }
 
 extension LogStore {
     /// Durably appends one entry.
     public func storeLog(_ log: Log) throws { try storeLogs([log]) }
 
-    /// The entries from `first` through `last`, inclusive, in order; stops at the first one
-    /// missing. A store can implement this faster than one ``getLog(index:)`` per entry.
+    /// The entries from `first` through `last`, inclusive, in order, one ``getLog(index:)`` per
+    /// entry; stops at the first one missing.
     public func getLogs(from first: UInt64, through last: UInt64) throws -> [Log] {
         guard first <= last else { return [] }
         var logs: [Log] = []

@@ -1,0 +1,13 @@
+import RaftTestKit
+import SwiftRaft
+import Testing
+
+/// ``InmemSnapshotStore`` keeps the snapshot-store rules; it keeps nothing across instances, so
+/// the reopen check does not apply.
+@Suite("SnapshotStore conformance: InmemSnapshotStore")
+struct SnapshotStoreConformanceTests {
+    @Test(arguments: SnapshotStoreConformance.checks)
+    func inmemSnapshotStoreConforms(_ check: ConformanceCheck<SnapshotStoreConformance.Subject>) async throws {
+        try await check.run(SnapshotStoreConformance.Subject(makeStore: { InmemSnapshotStore() }))
+    }
+}

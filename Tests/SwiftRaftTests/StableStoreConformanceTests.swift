@@ -1,0 +1,13 @@
+import RaftTestKit
+import SwiftRaft
+import Testing
+
+/// ``InmemStore`` keeps the stable-store rules; it keeps nothing across instances, so the reopen
+/// checks do not apply.
+@Suite("StableStore conformance: InmemStore")
+struct StableStoreConformanceTests {
+    @Test(arguments: StableStoreConformance.checks)
+    func inmemStoreConforms(_ check: ConformanceCheck<StableStoreConformance.Subject>) async throws {
+        try await check.run(StableStoreConformance.Subject(makeStore: { InmemStore() }))
+    }
+}
