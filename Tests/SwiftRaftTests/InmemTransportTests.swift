@@ -5,7 +5,9 @@ import Testing
 
 // Timeouts: a call that must succeed gets a long one, so a loaded machine cannot turn it into a
 // failure; a call that must be lost gets a short one, so the test does not wait long for it. A
-// transport that must do both uses `mixed`. No assertion depends on how long anything took.
+// transport that must do both uses `mixed`, and runs on the simulator's virtual clock, where a
+// timeout cannot fire while the answer is still on its way. No assertion depends on how long
+// anything took.
 private let patient = Duration.seconds(10)
 private let short = Duration.milliseconds(50)
 private let mixed = Duration.milliseconds(250)
@@ -146,6 +148,13 @@ private func eventually(_ what: Comment, _ condition: () -> Bool) async throws {
         try await Task.sleep(for: .milliseconds(5))
     }
     Issue.record("never happened: \(what)")
+}
+
+/// Runs `body` on the simulator's virtual clock. A timeout then fires only once nothing else can
+/// run, so a call that must succeed cannot time out however loaded the machine is, while a lost
+/// call still times out (tests with `mixed` timeouts need both).
+private func onVirtualTime(_ body: @escaping @Sendable (any RaftClock) async throws -> Void) async throws {
+    try await Simulation.run(seed: 1) { simulation in try await body(simulation.clock) }
 }
 
 /// Connects every pair of `transports`, both ways.
@@ -360,109 +369,117 @@ struct InmemTransportTests {
     }
 
     @Test func aPartitionBlocksBothDirectionsUntilHealed() async throws {
-        let faults = InmemFaults(seed: 1)
-        let a = InmemTransport(address: "a", timeout: mixed, faults: faults)
-        let b = InmemTransport(address: "b", timeout: mixed, faults: faults)
-        let c = InmemTransport(address: "c", timeout: mixed, faults: faults)
-        mesh(a, b, c)
-        let peers = [Peer(a), Peer(b), Peer(c)]
-        try await withPeers(peers) {
-            faults.partition([["a"], ["b", "c"]])
-            let aToB = await #expect(throws: RaftError.self) {
-                try await a.appendEntries(id: "b", target: "b", append(1))
-            }
-            #expect(aToB?.code == .timeout)
-            let bToA = await #expect(throws: RaftError.self) {
-                try await b.appendEntries(id: "a", target: "a", append(2, from: "b"))
-            }
-            #expect(bToA?.code == .timeout)
-            _ = try await b.appendEntries(id: "c", target: "c", append(3, from: "b"))
+        try await onVirtualTime { clock in
+            let faults = InmemFaults(seed: 1)
+            let a = InmemTransport(address: "a", clock: clock, timeout: mixed, faults: faults)
+            let b = InmemTransport(address: "b", clock: clock, timeout: mixed, faults: faults)
+            let c = InmemTransport(address: "c", clock: clock, timeout: mixed, faults: faults)
+            mesh(a, b, c)
+            let peers = [Peer(a), Peer(b), Peer(c)]
+            try await withPeers(peers) {
+                faults.partition([["a"], ["b", "c"]])
+                let aToB = await #expect(throws: RaftError.self) {
+                    try await a.appendEntries(id: "b", target: "b", append(1))
+                }
+                #expect(aToB?.code == .timeout)
+                let bToA = await #expect(throws: RaftError.self) {
+                    try await b.appendEntries(id: "a", target: "a", append(2, from: "b"))
+                }
+                #expect(bToA?.code == .timeout)
+                _ = try await b.appendEntries(id: "c", target: "c", append(3, from: "b"))
 
-            faults.heal()
-            _ = try await a.appendEntries(id: "b", target: "b", append(4))
-            _ = try await b.appendEntries(id: "a", target: "a", append(5, from: "b"))
+                faults.heal()
+                _ = try await a.appendEntries(id: "b", target: "b", append(4))
+                _ = try await b.appendEntries(id: "a", target: "a", append(5, from: "b"))
+            }
+            #expect(peers[0].received == ["AppendEntries 5"])
+            #expect(peers[1].received == ["AppendEntries 4"])
+            #expect(peers[2].received == ["AppendEntries 3"])
         }
-        #expect(peers[0].received == ["AppendEntries 5"])
-        #expect(peers[1].received == ["AppendEntries 4"])
-        #expect(peers[2].received == ["AppendEntries 3"])
     }
 
     @Test func aOneWayBlockLosesOnlyMessagesTravellingThatWay() async throws {
-        let faults = InmemFaults(seed: 1)
-        let a = InmemTransport(address: "a", timeout: mixed, faults: faults)
-        let b = InmemTransport(address: "b", timeout: mixed, faults: faults)
-        mesh(a, b)
-        let peerA = Peer(a)
-        let peerB = Peer(b)
-        try await withPeers([peerA, peerB]) {
-            faults.block(from: "a", to: "b")
+        try await onVirtualTime { clock in
+            let faults = InmemFaults(seed: 1)
+            let a = InmemTransport(address: "a", clock: clock, timeout: mixed, faults: faults)
+            let b = InmemTransport(address: "b", clock: clock, timeout: mixed, faults: faults)
+            mesh(a, b)
+            let peerA = Peer(a)
+            let peerB = Peer(b)
+            try await withPeers([peerA, peerB]) {
+                faults.block(from: "a", to: "b")
 
-            // a's request never reaches b.
-            let request = await #expect(throws: RaftError.self) {
-                try await a.appendEntries(id: "b", target: "b", append(1))
+                // a's request never reaches b.
+                let request = await #expect(throws: RaftError.self) {
+                    try await a.appendEntries(id: "b", target: "b", append(1))
+                }
+                #expect(request?.code == .timeout)
+                #expect(peerB.received.isEmpty)
+
+                // b's request reaches a and a answers, but the answer travels a -> b and is lost.
+                let reply = await #expect(throws: RaftError.self) {
+                    try await b.appendEntries(id: "a", target: "a", append(2, from: "b"))
+                }
+                #expect(reply?.code == .timeout)
+                #expect(peerA.received == ["AppendEntries 2"])
+
+                faults.unblock(from: "a", to: "b")
+                _ = try await a.appendEntries(id: "b", target: "b", append(3))
+                _ = try await b.appendEntries(id: "a", target: "a", append(4, from: "b"))
             }
-            #expect(request?.code == .timeout)
-            #expect(peerB.received.isEmpty)
-
-            // b's request reaches a and a answers, but the answer travels a -> b and is lost.
-            let reply = await #expect(throws: RaftError.self) {
-                try await b.appendEntries(id: "a", target: "a", append(2, from: "b"))
-            }
-            #expect(reply?.code == .timeout)
-            #expect(peerA.received == ["AppendEntries 2"])
-
-            faults.unblock(from: "a", to: "b")
-            _ = try await a.appendEntries(id: "b", target: "b", append(3))
-            _ = try await b.appendEntries(id: "a", target: "a", append(4, from: "b"))
+            #expect(peerA.received == ["AppendEntries 2", "AppendEntries 4"])
+            #expect(peerB.received == ["AppendEntries 3"])
         }
-        #expect(peerA.received == ["AppendEntries 2", "AppendEntries 4"])
-        #expect(peerB.received == ["AppendEntries 3"])
     }
 
     @Test func dropProbabilityOneLosesEveryMessageAndZeroNone() async throws {
-        let faults = InmemFaults(seed: 1)
-        let a = InmemTransport(address: "a", timeout: mixed, faults: faults)
-        let b = InmemTransport(address: "b", faults: faults)
-        a.connect(b)
-        let peerB = Peer(b)
-        try await withPeers([peerB]) {
-            faults.dropProbability = 1
-            for number in 1...3 as ClosedRange<UInt64> {
-                let lost = await #expect(throws: RaftError.self) {
-                    try await a.appendEntries(id: "b", target: "b", append(number))
+        try await onVirtualTime { clock in
+            let faults = InmemFaults(seed: 1)
+            let a = InmemTransport(address: "a", clock: clock, timeout: mixed, faults: faults)
+            let b = InmemTransport(address: "b", clock: clock, faults: faults)
+            a.connect(b)
+            let peerB = Peer(b)
+            try await withPeers([peerB]) {
+                faults.dropProbability = 1
+                for number in 1...3 as ClosedRange<UInt64> {
+                    let lost = await #expect(throws: RaftError.self) {
+                        try await a.appendEntries(id: "b", target: "b", append(number))
+                    }
+                    #expect(lost?.code == .timeout)
                 }
-                #expect(lost?.code == .timeout)
+                faults.dropProbability = 0
+                _ = try await a.appendEntries(id: "b", target: "b", append(4))
             }
-            faults.dropProbability = 0
-            _ = try await a.appendEntries(id: "b", target: "b", append(4))
+            #expect(peerB.received == ["AppendEntries 4"])
         }
-        #expect(peerB.received == ["AppendEntries 4"])
     }
 
     @Test func healRestoresIsolatedServersButKeepsRandomLoss() async throws {
-        let faults = InmemFaults(seed: 1)
-        let a = InmemTransport(address: "a", timeout: mixed, faults: faults)
-        let b = InmemTransport(address: "b", faults: faults)
-        a.connect(b)
-        let peerB = Peer(b)
-        try await withPeers([peerB]) {
-            faults.isolate("b")
-            let isolated = await #expect(throws: RaftError.self) {
-                try await a.appendEntries(id: "b", target: "b", append(1))
-            }
-            #expect(isolated?.code == .timeout)
+        try await onVirtualTime { clock in
+            let faults = InmemFaults(seed: 1)
+            let a = InmemTransport(address: "a", clock: clock, timeout: mixed, faults: faults)
+            let b = InmemTransport(address: "b", clock: clock, faults: faults)
+            a.connect(b)
+            let peerB = Peer(b)
+            try await withPeers([peerB]) {
+                faults.isolate("b")
+                let isolated = await #expect(throws: RaftError.self) {
+                    try await a.appendEntries(id: "b", target: "b", append(1))
+                }
+                #expect(isolated?.code == .timeout)
 
-            faults.heal()
-            _ = try await a.appendEntries(id: "b", target: "b", append(2))
+                faults.heal()
+                _ = try await a.appendEntries(id: "b", target: "b", append(2))
 
-            faults.dropProbability = 1
-            faults.heal()
-            let dropped = await #expect(throws: RaftError.self) {
-                try await a.appendEntries(id: "b", target: "b", append(3))
+                faults.dropProbability = 1
+                faults.heal()
+                let dropped = await #expect(throws: RaftError.self) {
+                    try await a.appendEntries(id: "b", target: "b", append(3))
+                }
+                #expect(dropped?.code == .timeout)
             }
-            #expect(dropped?.code == .timeout)
+            #expect(peerB.received == ["AppendEntries 2"])
         }
-        #expect(peerB.received == ["AppendEntries 2"])
     }
 
     @Test func theSameSeedLosesAndDelaysTheSameHops() {
