@@ -1,0 +1,29 @@
+/// The byte that starts every request on a NetworkTransport connection and says which RPC the
+/// msgpack value after it is (hashicorp/raft's `rpcAppendEntries` … `rpcRequestPreVote`).
+///
+/// Responses carry no type byte: a connection answers strictly in request order, so the client
+/// knows the type from its queue of outstanding requests.
+enum RPCType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    /// ``AppendEntriesRequest``, also used for heartbeats.
+    case appendEntries = 0
+    /// ``RequestVoteRequest``.
+    case requestVote = 1
+    /// ``InstallSnapshotRequest``, followed on the wire by the snapshot's `Size` raw bytes.
+    case installSnapshot = 2
+    /// ``TimeoutNowRequest`` (hashicorp/raft 1.1.0 and later).
+    case timeoutNow = 3
+    /// ``RequestPreVoteRequest`` (hashicorp/raft 1.7.0 and later; older servers close the
+    /// connection when they read this byte).
+    case requestPreVote = 4
+
+    /// The hashicorp/raft name of the RPC, for logs and errors.
+    var description: String {
+        switch self {
+        case .appendEntries: return "AppendEntries"
+        case .requestVote: return "RequestVote"
+        case .installSnapshot: return "InstallSnapshot"
+        case .timeoutNow: return "TimeoutNow"
+        case .requestPreVote: return "RequestPreVote"
+        }
+    }
+}
