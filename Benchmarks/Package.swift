@@ -7,6 +7,9 @@
 //                   per proposal) and micro-benchmarks of the pure core (RaftInstance)
 //   raft-bench      the counterpart of shared/anchors/hashicorp-bench's hraft-bench: a closed-loop
 //                   Apply load on a 3-node cluster in one process, one JSON line per run
+//   store-bench     FileLogStore appends (batches of 1/64/256, fsync on) beside the disk's own
+//                   fdatasync rate measured in the same run, and random getLog reads
+//   BenchReporting  what the executables share: JSON lines, clocks, CPU accounting, percentiles
 //
 // Run from this directory:
 //   swift package benchmark                   # the ordo-one suite
@@ -32,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
+        .target(name: "BenchReporting", path: "Sources/BenchReporting", swiftSettings: strictSettings),
         .target(
             name: "RaftBenchSupport",
             dependencies: [.product(name: "SwiftRaft", package: "swift-raft")],
@@ -54,10 +58,21 @@ let package = Package(
             name: "raft-bench",
             dependencies: [
                 "RaftBenchSupport",
+                "BenchReporting",
                 .product(name: "SwiftRaft", package: "swift-raft"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/raft-bench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "store-bench",
+            dependencies: [
+                "BenchReporting",
+                .product(name: "RaftFileStores", package: "swift-raft"),
+                .product(name: "SwiftRaft", package: "swift-raft"),
+            ],
+            path: "Sources/store-bench",
             swiftSettings: strictSettings
         ),
     ]

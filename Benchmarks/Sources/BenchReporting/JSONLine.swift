@@ -1,12 +1,15 @@
 /// Builds one JSON object, fields in insertion order, without Foundation.
-struct JSONLine {
+public struct JSONLine {
     private var fields: [String] = []
 
-    mutating func add(_ key: String, _ value: String) { fields.append("\(Self.quoted(key)):\(Self.quoted(value))") }
-    mutating func add(_ key: String, _ value: Int) { fields.append("\(Self.quoted(key)):\(value)") }
-    mutating func add(_ key: String, _ value: UInt64) { fields.append("\(Self.quoted(key)):\(value)") }
-    mutating func add(_ key: String, _ value: Bool) { fields.append("\(Self.quoted(key)):\(value)") }
-    mutating func add(_ key: String, _ value: Double) {
+    /// An empty object.
+    public init() {}
+
+    public mutating func add(_ key: String, _ value: String) { fields.append("\(Self.quoted(key)):\(Self.quoted(value))") }
+    public mutating func add(_ key: String, _ value: Int) { fields.append("\(Self.quoted(key)):\(value)") }
+    public mutating func add(_ key: String, _ value: UInt64) { fields.append("\(Self.quoted(key)):\(value)") }
+    public mutating func add(_ key: String, _ value: Bool) { fields.append("\(Self.quoted(key)):\(value)") }
+    public mutating func add(_ key: String, _ value: Double) {
         // JSON has no infinities or NaN; integral values print without a fraction, as Go's do.
         let number: String
         if !value.isFinite {
@@ -19,7 +22,7 @@ struct JSONLine {
         fields.append("\(Self.quoted(key)):\(number)")
     }
 
-    var text: String { "{" + fields.joined(separator: ",") + "}" }
+    public var text: String { "{" + fields.joined(separator: ",") + "}" }
 
     private static func quoted(_ text: String) -> String {
         var out = "\""

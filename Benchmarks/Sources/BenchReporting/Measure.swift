@@ -6,14 +6,14 @@ import Darwin
 
 /// Monotonic time in nanoseconds (`CLOCK_MONOTONIC`): cheap enough to read twice per operation.
 @inline(__always)
-func monotonicNanoseconds() -> UInt64 {
+public func monotonicNanoseconds() -> UInt64 {
     var spec = timespec()
     clock_gettime(CLOCK_MONOTONIC, &spec)
     return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
 }
 
 /// Suspends until the monotonic clock reaches `deadline` (nanoseconds).
-func sleep(until deadline: UInt64) async {
+public func sleep(until deadline: UInt64) async {
     let now = monotonicNanoseconds()
     guard deadline > now else { return }
     try? await Task.sleep(for: .nanoseconds(Int64(deadline - now)))
@@ -21,20 +21,20 @@ func sleep(until deadline: UInt64) async {
 
 /// A CPU-accounting sample, as hraft-bench's `hostcpu` takes: the whole machine's busy and total
 /// jiffies from `/proc/stat`, and this process's user and system CPU time from `getrusage`.
-struct CPUSample {
-    var wall: UInt64
-    var machineBusy: UInt64 = 0
-    var machineTotal: UInt64 = 0
-    var userSeconds: Double = 0
-    var systemSeconds: Double = 0
+public struct CPUSample {
+    public var wall: UInt64
+    public var machineBusy: UInt64 = 0
+    public var machineTotal: UInt64 = 0
+    public var userSeconds: Double = 0
+    public var systemSeconds: Double = 0
     /// Context switches of all this process's threads: waits for something (voluntary) and
     /// preemptions (involuntary).
-    var voluntarySwitches = 0
-    var involuntarySwitches = 0
+    public var voluntarySwitches = 0
+    public var involuntarySwitches = 0
     /// Page faults served without I/O (this process's memory growing).
-    var minorFaults = 0
+    public var minorFaults = 0
 
-    static func take() -> CPUSample {
+    public static func take() -> CPUSample {
         var sample = CPUSample(wall: monotonicNanoseconds())
         if let line = firstLine(of: "/proc/stat") {
             // "cpu  user nice system idle iowait irq softirq steal guest guest_nice"; like
@@ -73,17 +73,17 @@ struct CPUSample {
 
 /// CPU use between two samples: this process's CPU seconds, and, in percent of one core as
 /// hraft-bench reports them, the whole machine's, this process's and everything else's.
-struct CPUUsage {
-    var userSeconds: Double
-    var systemSeconds: Double
-    var hostPercent: Double
-    var selfPercent: Double
-    var otherPercent: Double
-    var voluntarySwitches: Int
-    var involuntarySwitches: Int
-    var minorFaults: Int
+public struct CPUUsage {
+    public var userSeconds: Double
+    public var systemSeconds: Double
+    public var hostPercent: Double
+    public var selfPercent: Double
+    public var otherPercent: Double
+    public var voluntarySwitches: Int
+    public var involuntarySwitches: Int
+    public var minorFaults: Int
 
-    init(from a: CPUSample, to b: CPUSample) {
+    public init(from a: CPUSample, to b: CPUSample) {
         userSeconds = b.userSeconds - a.userSeconds
         systemSeconds = b.systemSeconds - a.systemSeconds
         voluntarySwitches = b.voluntarySwitches - a.voluntarySwitches
@@ -99,14 +99,14 @@ struct CPUUsage {
 }
 
 /// Nearest-rank percentile of sorted nanosecond latencies, in microseconds (hraft-bench's `pct`).
-func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
+public func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return 0 }
     let index = min(max(Int(p * Double(sorted.count) + 0.5), 0), sorted.count - 1)
     return Double(sorted[index]) / 1e3
 }
 
 /// The time now as RFC 3339 in UTC, to the second ("2026-11-21T19:51:02Z").
-func utcTimestamp() -> String {
+public func utcTimestamp() -> String {
     var now = time(nil)
     var parts = tm()
     gmtime_r(&now, &parts)
@@ -116,7 +116,7 @@ func utcTimestamp() -> String {
 }
 
 /// The compiler that built this binary, as precisely as conditional compilation can tell.
-let swiftVersion: String = {
+public let swiftVersion: String = {
     #if compiler(>=6.4)
     return "6.4+"
     #elseif compiler(>=6.3.2)
@@ -135,7 +135,7 @@ let swiftVersion: String = {
 }()
 
 /// Rounds to one decimal, as hraft-bench does for its latencies and rates.
-func round1(_ x: Double) -> Double { (x * 10).rounded() / 10 }
+public func round1(_ x: Double) -> Double { (x * 10).rounded() / 10 }
 
 /// Rounds to three decimals.
-func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+public func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }

@@ -13,6 +13,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import BenchReporting
 import Logging
 import RaftBenchSupport
 import Synchronization

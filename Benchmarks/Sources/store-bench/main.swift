@@ -1,0 +1,249 @@
+// store-bench: FileLogStore's durable append rate next to the disk's own fdatasync rate, measured
+// in the same run on the same directory, plus random getLog reads.
+//
+// The limit of a write-ahead log is one fdatasync per batch: a batch cannot become durable faster
+// than the disk syncs. So every append case is printed beside a raw loop that writes the same
+// number of bytes into a preallocated, already-synced file and fdatasyncs (the anchor's
+// fsync-bench in "overwrite" mode), and beside the same loop appending to a growing file (its
+// "append" mode, what a log without preallocation pays). One JSON line per case.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import BenchReporting
+import RaftFileStores
+import SwiftRaft
+
+struct Options {
+    var directory = "/tmp/swift-raft-bench"
+    var duration = 5.0
+    var payload = 128
+    var batches = [1, 64, 256]
+    var readEntries = 200_000
+    var label = ""
+
+    static let usage = """
+        usage: store-bench [--dir /tmp/swift-raft-bench] [--duration 5] [--payload 128]
+                           [--batches 1,64,256] [--read-entries 200000] [--label TEXT]
+
+        For each batch size: a raw write+fdatasync loop on a preallocated file and on a growing
+        file, then FileLogStore.storeLogs with fsync on; then random getLog on a store holding
+        --read-entries entries. --duration seconds per case. Prints one JSON line per case.
+        $BENCH_DIR, if set, is the default --dir (as in shared/anchors/hashicorp-bench).
+        """
+
+    static func parse(_ arguments: [String]) -> Options {
+        var options = Options()
+        if let directory = getenv("BENCH_DIR") { options.directory = String(cString: directory) }
+        var remaining = arguments[...]
+        while let flag = remaining.popFirst() {
+            guard let value = remaining.popFirst() else { fail("flag \(flag) needs a value") }
+            switch flag.drop(while: { $0 == "-" }) {
+            case "dir": options.directory = value
+            case "duration": options.duration = required(Double(value), "bad --duration \(value)")
+            case "payload": options.payload = required(Int(value), "bad --payload \(value)")
+            case "batches":
+                options.batches = value.split(separator: ",").map { required(Int($0), "bad --batches \(value)") }
+            case "read-entries": options.readEntries = required(Int(value), "bad --read-entries \(value)")
+            case "label": options.label = value
+            default: fail("unknown flag \(flag)")
+            }
+        }
+        return options
+    }
+}
+
+func fail(_ message: String) -> Never {
+    let text = "store-bench: \(message)\n\n\(Options.usage)\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
+    exit(2)
+}
+
+func required<Value>(_ value: Value?, _ message: @autoclosure () -> String) -> Value {
+    guard let value else { fail(message()) }
+    return value
+}
+
+func check(_ result: Int32, _ what: String) {
+    if result < 0 { fail("\(what): \(String(cString: strerror(errno)))") }
+}
+
+/// A fresh scratch directory under `base`, removed by `remove()`.
+struct Scratch {
+    let path: String
+
+    init(in base: String, name: String) {
+        _ = mkdir(base, 0o755)
+        path = "\(base)/store-bench-\(getpid())-\(name)"
+        remove()
+        check(mkdir(path, 0o755), "mkdir \(path)")
+    }
+
+    func remove() {
+        guard let directory = opendir(path) else { return }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { unlink("\(path)/\(name)") }
+        }
+        closedir(directory)
+        rmdir(path)
+    }
+}
+
+/// Latencies and counts of one timed loop.
+struct Run {
+    var operations = 0
+    var latencies: [UInt64] = []
+    var seconds = 0.0
+    var cpu: CPUUsage
+
+    /// Calls `body` until `duration` seconds have passed, timing each call.
+    static func loop(for duration: Double, _ body: () throws -> Void) rethrows -> Run {
+        var latencies: [UInt64] = []
+        latencies.reserveCapacity(1 << 16)
+        let before = CPUSample.take()
+        let start = monotonicNanoseconds()
+        let end = start + UInt64(duration * 1e9)
+        var now = start
+        while now < end {
+            try body()
+            let done = monotonicNanoseconds()
+            latencies.append(done - now)
+            now = done
+        }
+        let after = CPUSample.take()
+        latencies.sort()
+        return Run(operations: latencies.count, latencies: latencies, seconds: Double(now - start) / 1e9, cpu: CPUUsage(from: before, to: after))
+    }
+
+    func report(into json: inout JSONLine) {
+        json.add("count", operations)
+        json.add("duration_s", round3(seconds))
+        json.add("p50_us", round1(percentile(latencies, 0.50)))
+        json.add("p99_us", round1(percentile(latencies, 0.99)))
+        json.add("p999_us", round1(percentile(latencies, 0.999)))
+        json.add("max_us", round1(Double(latencies.last ?? 0) / 1e3))
+        json.add("self_cpu_pct", round1(cpu.selfPercent))
+        json.add("other_cpu_pct", round1(cpu.otherPercent))
+    }
+}
+
+func header(_ bench: String, _ options: Options) -> JSONLine {
+    var json = JSONLine()
+    json.add("bench", bench)
+    if !options.label.isEmpty { json.add("label", options.label) }
+    return json
+}
+
+func finish(_ json: JSONLine) {
+    var json = json
+    json.add("swift_version", swiftVersion)
+    json.add("ts", utcTimestamp())
+    // print() is line-buffered on a terminal but not in a pipe; each result must leave now.
+    let line = json.text + "\n"
+    _ = line.withCString { write(1, $0, strlen($0)) }
+}
+
+/// The disk's limit: write `size` bytes and fdatasync, in a loop. `preallocated` writes into a
+/// file already filled with zeros and synced (no size or extent change per sync); otherwise the
+/// file grows with every write.
+func rawSync(size: Int, preallocated: Bool, options: Options) {
+    let scratch = Scratch(in: options.directory, name: "raw")
+    defer { scratch.remove() }
+    let path = scratch.path + "/data"
+    let descriptor = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0o644)
+    check(descriptor, "open \(path)")
+    defer { close(descriptor) }
+    let fileSize = 64 << 20
+    if preallocated {
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        for offset in stride(from: 0, to: fileSize, by: zeros.count) {
+            check(Int32(truncatingIfNeeded: pwrite(descriptor, zeros, zeros.count, off_t(offset))), "pwrite")
+        }
+        check(fsync(descriptor), "fsync")
+    }
+    let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+    var offset = 0
+    let run = Run.loop(for: options.duration) {
+        check(Int32(truncatingIfNeeded: pwrite(descriptor, bytes, bytes.count, off_t(offset))), "pwrite")
+        check(fdatasync(descriptor), "fdatasync")
+        offset += size
+        if preallocated && offset + size > fileSize { offset = 0 }
+    }
+    var json = header("fsync", options)
+    json.add("mode", preallocated ? "overwrite" : "append")
+    json.add("sync", "fdatasync")
+    json.add("write_bytes", size)
+    json.add("dir", options.directory)
+    json.add("fsyncs_per_s", round1(Double(run.operations) / run.seconds))
+    json.add("mb_per_s", round1(Double(run.operations * size) / run.seconds / 1e6))
+    run.report(into: &json)
+    finish(json)
+}
+
+func entries(from index: UInt64, count: Int, payload: [UInt8]) -> [Log] {
+    (0..<count).map { Log(index: index + UInt64($0), term: 1, data: payload) }
+}
+
+/// FileLogStore.storeLogs with fsync on, `batch` entries per call.
+func appends(batch: Int, options: Options) throws {
+    let scratch = Scratch(in: options.directory, name: "append-\(batch)")
+    defer { scratch.remove() }
+    let store = try FileLogStore(directory: scratch.path)
+    defer { try? store.close() }
+    let payload = [UInt8](repeating: 0x5a, count: options.payload)
+    var next: UInt64 = 1
+    let run = try Run.loop(for: options.duration) {
+        try store.storeLogs(entries(from: next, count: batch, payload: payload))
+        next += UInt64(batch)
+    }
+    var json = header("logstore-append", options)
+    json.add("batch", batch)
+    json.add("payload", options.payload)
+    json.add("dir", options.directory)
+    json.add("batches_per_s", round1(Double(run.operations) / run.seconds))
+    json.add("entries_per_s", round1(Double(run.operations * batch) / run.seconds))
+    json.add("mb_per_s", round1(Double(run.operations * batch * options.payload) / run.seconds / 1e6))
+    run.report(into: &json)
+    finish(json)
+}
+
+/// Random getLog over a store of `readEntries` entries.
+func randomReads(options: Options) throws {
+    let scratch = Scratch(in: options.directory, name: "reads")
+    defer { scratch.remove() }
+    let store = try FileLogStore(directory: scratch.path, options: .init(sync: false))
+    defer { try? store.close() }
+    let payload = [UInt8](repeating: 0x5a, count: options.payload)
+    var next: UInt64 = 1
+    while next <= UInt64(options.readEntries) {
+        let count = min(1024, options.readEntries - Int(next) + 1)
+        try store.storeLogs(entries(from: next, count: count, payload: payload))
+        next += UInt64(count)
+    }
+    var random = SystemRandomNumberGenerator()
+    let run = try Run.loop(for: options.duration) {
+        let log = try store.getLog(index: UInt64.random(in: 1...UInt64(options.readEntries), using: &random))
+        precondition(log.data.count == options.payload)
+    }
+    var json = header("logstore-getlog", options)
+    json.add("entries", options.readEntries)
+    json.add("payload", options.payload)
+    json.add("reads_per_s", round1(Double(run.operations) / run.seconds))
+    run.report(into: &json)
+    finish(json)
+}
+
+let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+do {
+    for batch in options.batches {
+        rawSync(size: batch * options.payload, preallocated: true, options: options)
+        rawSync(size: batch * options.payload, preallocated: false, options: options)
+        try appends(batch: batch, options: options)
+    }
+    try randomReads(options: options)
+} catch {
+    fail("\(error)")
+}
