@@ -8,6 +8,7 @@
 //   RaftFileStores        crash-safe file-based log, stable and snapshot stores
 //   RaftNetworkTransport  TCP transport (SwiftNIO + msgpack-c), wire-compatible with hashicorp/raft
 //   CMsgPack              the system library msgpack-c (Debian: libmsgpack-dev)
+//   CCRC32C               CRC-32C with the CPU's instruction, for the file stores' checksums
 //   RaftTestKit  deterministic simulation, cluster harness, invariant checks, conformance suites
 //   raft-demo    an in-process cluster that elects, replicates, loses its leader, re-elects
 
@@ -50,9 +51,10 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(name: "CCRC32C"),
         .target(
             name: "RaftFileStores",
-            dependencies: ["SwiftRaft", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SwiftRaft", "CCRC32C", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .systemLibrary(

@@ -1,4 +1,4 @@
-import RaftFileStores
+@testable import RaftFileStores
 import SwiftRaft
 import Testing
 
@@ -56,6 +56,22 @@ struct CRC32CTests {
             var resumed = CRC32C(resuming: CRC32C.checksum(Array(bytes[..<split])))
             resumed.update(Array(bytes[split...]))
             #expect(resumed.value == CRC32C.checksum(bytes))
+        }
+    }
+
+    /// The CPU's instruction and the tables must agree, so stores written on one machine read on
+    /// any other; with no instruction both sides are the tables and this checks nothing new.
+    @Test func theTablesAndTheCPUInstructionAgreeAtEveryLengthAndAlignment() {
+        var random = SplitMix64(seed: 7)
+        let bytes = (0..<300).map { _ in UInt8.random(in: 0...255, using: &random) }
+        bytes.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for end in stride(from: start, through: all.count, by: 5) {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<end])
+                    let seed = UInt32(truncatingIfNeeded: start &* 0x9E37_79B9)
+                    #expect(CRC32C.update(seed, slice) == CRC32C.softwareUpdate(seed, slice))
+                }
+            }
         }
     }
 }

@@ -4,8 +4,9 @@
 // The limit of a write-ahead log is one fdatasync per batch: a batch cannot become durable faster
 // than the disk syncs. So every append case is printed beside a raw loop that writes the same
 // number of bytes into a preallocated, already-synced file and fdatasyncs (the anchor's
-// fsync-bench in "overwrite" mode), and beside the same loop appending to a growing file (its
-// "append" mode, what a log without preallocation pays). One JSON line per case.
+// fsync-bench in "overwrite" mode), into a file reserved with posix_fallocate (how FileLogStore
+// preallocates), and appending to a growing file (the anchor's "append" mode, what a log without
+// preallocation pays). One JSON line per case.
 
 #if canImport(Glibc)
 import Glibc
@@ -22,15 +23,19 @@ struct Options {
     var payload = 128
     var batches = [1, 64, 256]
     var readEntries = 200_000
+    /// Appends without fdatasync: the store's own CPU cost, the ceiling the disk then lowers.
+    var noSync = false
     var label = ""
 
     static let usage = """
         usage: store-bench [--dir /tmp/swift-raft-bench] [--duration 5] [--payload 128]
-                           [--batches 1,64,256] [--read-entries 200000] [--label TEXT]
+                           [--batches 1,64,256] [--read-entries 200000] [--no-sync false]
+                           [--label TEXT]
 
         For each batch size: a raw write+fdatasync loop on a preallocated file and on a growing
         file, then FileLogStore.storeLogs with fsync on; then random getLog on a store holding
         --read-entries entries. --duration seconds per case. Prints one JSON line per case.
+        --no-sync true appends without fdatasync (unsafe; measures the store's CPU ceiling).
         $BENCH_DIR, if set, is the default --dir (as in shared/anchors/hashicorp-bench).
         """
 
@@ -47,6 +52,7 @@ struct Options {
             case "batches":
                 options.batches = value.split(separator: ",").map { required(Int($0), "bad --batches \(value)") }
             case "read-entries": options.readEntries = required(Int(value), "bad --read-entries \(value)")
+            case "no-sync": options.noSync = value == "true"
             case "label": options.label = value
             default: fail("unknown flag \(flag)")
             }
@@ -146,10 +152,21 @@ func finish(_ json: JSONLine) {
     _ = line.withCString { write(1, $0, strlen($0)) }
 }
 
-/// The disk's limit: write `size` bytes and fdatasync, in a loop. `preallocated` writes into a
-/// file already filled with zeros and synced (no size or extent change per sync); otherwise the
-/// file grows with every write.
-func rawSync(size: Int, preallocated: Bool, options: Options) {
+/// How the raw loop's file is prepared.
+enum RawMode: String {
+    /// Filled with zeros and synced: no size or extent change per sync (the anchor's "overwrite").
+    case overwrite
+    /// Reserved with `posix_fallocate`, as FileLogStore's segments are: the size does not change,
+    /// but the first write to each block converts an unwritten extent.
+    case fallocated
+    /// Grows with every write (the anchor's "append").
+    case append
+}
+
+/// The disk's limit: write `size` bytes and fdatasync, in a loop, into a file prepared as `mode`
+/// says.
+func rawSync(size: Int, mode: RawMode, options: Options) {
+    let preallocated = mode != .append
     let scratch = Scratch(in: options.directory, name: "raw")
     defer { scratch.remove() }
     let path = scratch.path + "/data"
@@ -157,7 +174,11 @@ func rawSync(size: Int, preallocated: Bool, options: Options) {
     check(descriptor, "open \(path)")
     defer { close(descriptor) }
     let fileSize = 64 << 20
-    if preallocated {
+    if mode == .fallocated {
+        check(-posix_fallocate(descriptor, 0, off_t(fileSize)), "posix_fallocate")
+        check(fsync(descriptor), "fsync")
+    }
+    if mode == .overwrite {
         let zeros = [UInt8](repeating: 0, count: 1 << 20)
         for offset in stride(from: 0, to: fileSize, by: zeros.count) {
             check(Int32(truncatingIfNeeded: pwrite(descriptor, zeros, zeros.count, off_t(offset))), "pwrite")
@@ -173,7 +194,7 @@ func rawSync(size: Int, preallocated: Bool, options: Options) {
         if preallocated && offset + size > fileSize { offset = 0 }
     }
     var json = header("fsync", options)
-    json.add("mode", preallocated ? "overwrite" : "append")
+    json.add("mode", mode.rawValue)
     json.add("sync", "fdatasync")
     json.add("write_bytes", size)
     json.add("dir", options.directory)
@@ -191,7 +212,7 @@ func entries(from index: UInt64, count: Int, payload: [UInt8]) -> [Log] {
 func appends(batch: Int, options: Options) throws {
     let scratch = Scratch(in: options.directory, name: "append-\(batch)")
     defer { scratch.remove() }
-    let store = try FileLogStore(directory: scratch.path)
+    let store = try FileLogStore(directory: scratch.path, options: .init(sync: !options.noSync))
     defer { try? store.close() }
     let payload = [UInt8](repeating: 0x5a, count: options.payload)
     var next: UInt64 = 1
@@ -201,6 +222,7 @@ func appends(batch: Int, options: Options) throws {
     }
     var json = header("logstore-append", options)
     json.add("batch", batch)
+    json.add("sync", !options.noSync)
     json.add("payload", options.payload)
     json.add("dir", options.directory)
     json.add("batches_per_s", round1(Double(run.operations) / run.seconds))
@@ -239,8 +261,10 @@ func randomReads(options: Options) throws {
 let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
 do {
     for batch in options.batches {
-        rawSync(size: batch * options.payload, preallocated: true, options: options)
-        rawSync(size: batch * options.payload, preallocated: false, options: options)
+        // Each batch size's limit is measured right before it, in the same conditions.
+        for mode in [RawMode.overwrite, .fallocated, .append] where !options.noSync {
+            rawSync(size: batch * options.payload, mode: mode, options: options)
+        }
         try appends(batch: batch, options: options)
     }
     try randomReads(options: options)

