@@ -74,11 +74,11 @@ import Testing
             try await cluster.sleep(.seconds(1))
             #expect(await cluster.leaders.isEmpty)
             let first = try await cluster.raft(cluster.ids[0])
-            try await first.bootstrapCluster(await cluster.fullConfiguration)
+            try await first.bootstrapCluster(cluster.fullConfiguration)
             let leader = try await cluster.waitForLeader()
             _ = try await leader.apply(Array("hello".utf8))
             try await cluster.waitForConvergence()
-            await #expect(throws: RaftError.self) { try await first.bootstrapCluster(await cluster.fullConfiguration) }
+            await #expect(throws: RaftError.self) { try await first.bootstrapCluster(cluster.fullConfiguration) }
         }
     }
 }
