@@ -1,0 +1,196 @@
+import NIOCore
+public import SwiftRaft
+
+/// hashicorp/raft's `NetworkTransport` over TCP: protocol version 3, byte for byte, so a
+/// swift-raft node and hashicorp/raft nodes can form one cluster.
+///
+/// Each server dials its peers for its own calls and serves theirs on its listener:
+/// - calls (``requestVote(id:target:_:)`` etc.) borrow an idle connection to the peer or dial a
+///   new one, keep up to ``Options/maxPool`` idle afterwards, and fail with
+///   ``SwiftRaft/RaftError/Code/timeout`` after ``Options/timeout``, closing that connection;
+/// - ``appendEntriesPipeline(id:target:)`` gets a connection of its own that carries
+///   AppendEntries without waiting for each answer;
+/// - InstallSnapshot streams the snapshot's bytes after the request, reading them off the event
+///   loop, and closes its connection afterwards, as hashicorp/raft does;
+/// - incoming RPCs arrive on ``consumer``; bare heartbeats go to the heartbeat handler if one is
+///   installed; answers go back in request order.
+///
+/// All I/O runs in SwiftNIO channel handlers on ``Options/eventLoopGroup`` (one shared thread by
+/// default); `async` is only the API's edge. Errors are ``SwiftRaft/RaftError``s:
+/// ``SwiftRaft/RaftError/Code/unreachable`` when a peer cannot be dialed or the connection ends
+/// before the answer, ``SwiftRaft/RaftError/Code/timeout``,
+/// ``SwiftRaft/RaftError/Code/corrupt`` for an answer that cannot be decoded,
+/// ``SwiftRaft/RaftError/Code/preVoteUnsupported`` for a peer that predates RequestPreVote,
+/// ``SwiftRaft/RaftError/Code/transportShutdown`` once closed; a peer's error answer throws a
+/// ``SwiftRaft/RaftError`` carrying its text.
+public final class NetworkTransport: PreVoteTransport, ClosableTransport {
+    /// The address peers reach this server at: the advertised address, or the bound one (with
+    /// the real port when bound to port 0).
+    public let localAddress: ServerAddress
+    /// The incoming RPCs, including heartbeats when no heartbeat handler is installed. Finishes
+    /// when the transport is closed.
+    public let consumer: AsyncStream<RPC>
+    /// How this transport behaves.
+    public let options: Options
+
+    let dispatcher: RPCDispatcher
+    let connections: TransportConnections
+    let limits: WireLimits
+    private let listener: any Channel
+
+    private init(
+        localAddress: ServerAddress,
+        consumer: AsyncStream<RPC>,
+        options: Options,
+        dispatcher: RPCDispatcher,
+        connections: TransportConnections,
+        listener: any Channel
+    ) {
+        self.localAddress = localAddress
+        self.consumer = consumer
+        self.options = options
+        self.dispatcher = dispatcher
+        self.connections = connections
+        self.limits = WireLimits(maxFrameSize: options.maxFrameSize)
+        self.listener = listener
+    }
+
+    /// A transport dropped without ``close()`` still releases its port and connections.
+    deinit {
+        guard let (channels, _) = connections.close() else { return }
+        listener.close(promise: nil)
+        for channel in channels { channel.close(promise: nil) }
+        dispatcher.finish()
+        connections.closeFinished()
+    }
+
+    // MARK: Creating
+
+    /// Listens on `address` (`host:port`; port 0 picks a free port) and returns the transport.
+    ///
+    /// - Parameters:
+    ///   - address: Where to listen, e.g. `127.0.0.1:7000`, `[::1]:0` or `0.0.0.0:7000`.
+    ///   - advertise: The address peers should dial, when it differs from `address`. Required
+    ///     when `address` is unspecified (`0.0.0.0`, `::`), which names no machine a peer could
+    ///     dial.
+    ///   - options: Pool, timeouts, windows, event loops, stream layer, logger.
+    /// - Throws: ``SwiftRaft/RaftError/Code/invalidArgument`` when the address to advertise is
+    ///   unspecified (hashicorp/raft's `errNotAdvertisable`) or not `host:port`;
+    ///   ``SwiftRaft/RaftError/Code/unreachable`` when the stream layer cannot listen.
+    public static func bind(
+        to address: ServerAddress,
+        advertise: ServerAddress? = nil,
+        options: Options = Options()
+    ) async throws -> NetworkTransport {
+        let bindAddress = try HostAndPort(parsing: address)
+        let advertised = try advertise.map { try HostAndPort(parsing: $0) }
+        if let advertised, advertised.isUnspecified {
+            throw notAdvertisable(advertised.description)
+        }
+        if advertised == nil && bindAddress.isUnspecified {
+            throw notAdvertisable(bindAddress.description)
+        }
+
+        let (consumer, continuation) = AsyncStream.makeStream(of: RPC.self)
+        let dispatcher = RPCDispatcher(continuation: continuation, options: options)
+        let connections = TransportConnections(maxPool: options.maxPool)
+        let limits = WireLimits(maxFrameSize: options.maxFrameSize)
+        let listener: any Channel
+        do {
+            listener = try await options.streamLayer.listen(
+                host: bindAddress.host,
+                port: bindAddress.port,
+                group: options.eventLoopGroup
+            ) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard connections.registerAccepted(channel) else { throw ChannelError.ioOnClosedChannel }
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RequestFrameDecoder(limits: limits)))
+                    try channel.pipeline.syncOperations.addHandler(ServerConnectionHandler(dispatcher: dispatcher))
+                }
+            }
+        } catch {
+            continuation.finish()
+            throw RaftError(.unreachable, "cannot listen on \(bindAddress): \(error)")
+        }
+
+        var local = advertised
+        if local == nil, let bound = listener.localAddress.flatMap(HostAndPort.init) {
+            local = bound
+        }
+        guard let local, !local.isUnspecified else {
+            try? await listener.close()
+            continuation.finish()
+            throw notAdvertisable(local?.description ?? "\(listener.localAddress.map { "\($0)" } ?? "?")")
+        }
+        return NetworkTransport(
+            localAddress: ServerAddress(local.description),
+            consumer: consumer,
+            options: options,
+            dispatcher: dispatcher,
+            connections: connections,
+            listener: listener
+        )
+    }
+
+    /// Listens on `host`:`port` (port 0 picks a free port); see ``bind(to:advertise:options:)``.
+    public static func bind(
+        host: String,
+        port: Int,
+        advertise: ServerAddress? = nil,
+        options: Options = Options()
+    ) async throws -> NetworkTransport {
+        try await bind(to: ServerAddress(HostAndPort(host: host, port: port).description), advertise: advertise, options: options)
+    }
+
+    private static func notAdvertisable(_ address: String) -> RaftError {
+        RaftError(
+            .invalidArgument,
+            "local bind address is not advertisable: \(address) names no host peers can dial; pass advertise:"
+        )
+    }
+
+    // MARK: Heartbeats
+
+    /// Installs the handler for bare heartbeats (an AppendEntries with a term, a leader address
+    /// and nothing else, hashicorp/raft's fast-path shape). It is called on the event loop as
+    /// soon as a heartbeat is decoded, without queueing behind other RPCs, so it must answer
+    /// quickly and must not block. Passing nil sends heartbeats to ``consumer`` again.
+    public func setHeartbeatHandler(_ handler: (@Sendable (RPC) -> Void)?) {
+        dispatcher.setHeartbeatHandler(handler)
+    }
+
+    // MARK: Closing
+
+    /// Whether ``close()`` has been called.
+    public var isClosed: Bool { connections.isClosed }
+
+    /// Stops listening, closes every connection (pooled, in use, accepted, pipelines), finishes
+    /// ``consumer``, and fails calls still waiting and every later call with
+    /// ``SwiftRaft/RaftError/Code/transportShutdown``. Answers Raft gives to RPCs it received
+    /// before are dropped. Calling it again waits for the first call to finish.
+    public func close() async {
+        guard let (channels, pipelines) = connections.close() else {
+            await connections.waitUntilClosed()
+            return
+        }
+        try? await listener.close()
+        for pipeline in pipelines {
+            await pipeline.shutdown(RaftError(.pipelineShutdown, "transport \(localAddress) closed"))
+        }
+        let closing = channels.map { channel in channel.close().recover { _ in } }
+        for future in closing { try? await future.get() }
+        dispatcher.finish()
+        connections.closeFinished()
+    }
+
+    // MARK: For tests
+
+    /// How many connections the listener has accepted so far.
+    var acceptedConnections: Int { connections.counts.accepted }
+
+    /// How many connections this transport has dialed so far, pipelines' included.
+    var dialedConnections: Int { connections.counts.dialed }
+
+    /// How many idle connections to `target` the pool holds.
+    func idleConnections(to target: ServerAddress) -> Int { connections.idleCount(to: target) }
+}
