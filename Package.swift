@@ -10,7 +10,8 @@
 //   CMsgPack              the system library msgpack-c (Debian: libmsgpack-dev)
 //   CCRC32C               CRC-32C with the CPU's instruction, for the file stores' checksums
 //   RaftTestKit  deterministic simulation, cluster harness, invariant checks, conformance suites
-//   raft-demo    an in-process cluster that elects, replicates, loses its leader, re-elects
+//   raft-demo    a 3-node cluster over TCP with file stores: elects, replicates, loses its leader,
+//                re-elects, restarts the old leader from its files
 
 import PackageDescription
 
@@ -86,7 +87,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "RaftDemo",
-            dependencies: ["SwiftRaft", "RaftTestKit", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SwiftRaft", "RaftFileStores", "RaftNetworkTransport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"], swiftSettings: strictSettings),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the demo: a three-node cluster in one process electing a leader, replicating commands,
-# losing its leader and electing another.
+# Runs the demo: a three-node cluster in one process (TCP on loopback, file stores) electing a
+# leader, replicating commands, losing its leader, electing another and restarting the old one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: core specifications, plugins, and the deterministic cluster tests.
+# Runs the whole test suite: core specifications, plugins, deterministic cluster tests, file-store
+# crash tests, and the TCP transport with its interoperability tests against real hashicorp/raft.
 #
 # Knobs (environment variables):
-#   RAFT_SIM_SEEDS   how many seeds the randomized cluster soak runs (default: a CI-sized count)
+#   RAFT_SIM_SEEDS         how many seeds the randomized cluster soak runs (default: a CI-sized count)
+#   RAFT_FUZZ_FRAMES       frames the wire-decoder fuzz test tries (default 100,000)
+#   RAFT_LIVE_FUZZ_FRAMES  frames the live-server fuzz test sends (default 100,000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --interop

@@ -1,34 +1,123 @@
-// raft-demo: a three-node cluster in one process, on real time, with the in-memory transport
-// and stores. It elects a leader, replicates commands, loses its leader, elects another, keeps
-// going, and checks that every node ended with the same state.
+// raft-demo: a three-node cluster in one process, on real time. By default the nodes talk over
+// TCP on loopback (NetworkTransport, hashicorp/raft's wire protocol) and keep their log, term
+// and snapshots in files; `--transport inmem --store inmem` runs the in-memory plugins instead.
+// It elects a leader, replicates commands, loses its leader, elects another, keeps going, brings
+// the old leader back from its stores to catch up, and checks that every node ended with the
+// same state.
 
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
+import RaftFileStores
+import RaftNetworkTransport
 import SwiftRaft
 
+struct DemoOptions {
+    var transport = "tcp"
+    var store = "file"
+    var directory: String?
 
+    static let usage = """
+        usage: raft-demo [--transport tcp|inmem] [--store file|inmem] [--dir PATH]
 
-struct DemoNode {
+        --dir keeps the file stores there (default: a new directory under /tmp, removed at the end).
+        """
+
+    static func parse(_ arguments: [String]) -> DemoOptions {
+        var options = DemoOptions()
+        var remaining = arguments[...]
+        while let flag = remaining.popFirst() {
+            guard let value = remaining.popFirst() else { exitWithUsage("\(flag) needs a value") }
+            switch (flag, value) {
+            case ("--transport", "tcp"), ("--transport", "inmem"): options.transport = value
+            case ("--store", "file"), ("--store", "inmem"): options.store = value
+            case ("--dir", _): options.directory = value
+            default: exitWithUsage("unexpected \(flag) \(value)")
+            }
+        }
+        return options
+    }
+
+    static func exitWithUsage(_ message: String) -> Never {
+        print("raft-demo: \(message)\n\n\(usage)")
+        exit(2)
+    }
+}
+
+/// One member: its stores outlive its `Raft`, so it can be stopped and started again. Everything
+/// here runs on the main actor, as the demo's top-level code does.
+@MainActor
+final class DemoNode {
     let id: ServerID
-    let fsm: KeyValueFSM
-    let raft: Raft
+    let address: ServerAddress
+    private(set) var fsm = KeyValueFSM()
+    private(set) var raft: Raft?
+    private var stores: (log: any LogStore, stable: any StableStore, snapshots: any SnapshotStore)?
+    private var transport: (any Transport)?
+    private let makeStores: () throws -> (log: any LogStore, stable: any StableStore, snapshots: any SnapshotStore)
+    private let makeTransport: () async throws -> any Transport
+
+    init(
+        id: ServerID,
+        address: ServerAddress,
+        makeStores: @escaping () throws -> (log: any LogStore, stable: any StableStore, snapshots: any SnapshotStore),
+        makeTransport: @escaping () async throws -> any Transport
+    ) {
+        self.id = id
+        self.address = address
+        self.makeStores = makeStores
+        self.makeTransport = makeTransport
+    }
+
+    var config: Config {
+        var config = Config(localID: id)
+        config.heartbeatTimeout = .milliseconds(300)
+        config.electionTimeout = .milliseconds(300)
+        config.leaderLeaseTimeout = .milliseconds(150)
+        config.logger.logLevel = .warning
+        return config
+    }
+
+    /// Opens the stores (bootstrapping them the first time) and starts the node.
+    func start(bootstrapping configuration: Configuration?) async throws {
+        let stores = try makeStores()
+        if let configuration {
+            try Raft.bootstrapCluster(
+                config: config, logStore: stores.log, stableStore: stores.stable,
+                snapshotStore: stores.snapshots, configuration: configuration
+            )
+        }
+        let transport = try await makeTransport()
+        fsm = KeyValueFSM()
+        raft = try await Raft(
+            config: config, fsm: fsm, logStore: stores.log, stableStore: stores.stable,
+            snapshotStore: stores.snapshots, transport: transport
+        )
+        self.stores = stores
+        self.transport = transport
+    }
+
+    /// Stops the node as a crash would: Raft, transport and open files go; the files stay.
+    func stop() async throws {
+        await raft?.shutdown()
+        await (transport as? any ClosableTransport)?.close()
+        try (stores?.log as? FileLogStore)?.close()
+        (stores?.stable as? FileStableStore)?.close()
+        raft = nil
+        transport = nil
+        stores = nil
+    }
 }
 
-func makeConfig(_ id: ServerID) -> Config {
-    var config = Config(localID: id)
-    config.heartbeatTimeout = .milliseconds(300)
-    config.electionTimeout = .milliseconds(300)
-    config.leaderLeaseTimeout = .milliseconds(150)
-    config.logger.logLevel = .warning
-    return config
-}
-
+@MainActor
 func waitForLeader(_ nodes: [DemoNode]) async throws -> DemoNode {
     let clock = ContinuousClock()
     let start = clock.now
     while clock.now - start < .seconds(30) {
-        let leaders = nodes.filter { $0.raft.state == .leader }
-        if leaders.count == 1 {
-            print("  leader: \(leaders[0].id) in term \(leaders[0].raft.currentTerm) (after \(clock.now - start))")
+        let leaders = nodes.filter { $0.raft?.state == .leader }
+        if leaders.count == 1, let raft = leaders[0].raft {
+            print("  leader: \(leaders[0].id) in term \(raft.currentTerm) (after \(clock.now - start))")
             return leaders[0]
         }
         try await Task.sleep(for: .milliseconds(10))
@@ -36,35 +125,108 @@ func waitForLeader(_ nodes: [DemoNode]) async throws -> DemoNode {
     throw RaftError(.timeout, "no leader elected within 30s")
 }
 
+@MainActor
 func replicate(_ count: Int, from leader: DemoNode, prefix: String) async throws {
+    guard let raft = leader.raft else { return }
     let clock = ContinuousClock()
     let start = clock.now
     try await withThrowingTaskGroup(of: Void.self) { group in
         for i in 0..<count {
-            group.addTask { _ = try await leader.raft.apply(Array("set \(prefix)-\(i % 100) value-\(i)".utf8), timeout: .seconds(5)) }
+            // 256 in flight: enough to fill the pipelines, few enough to keep memory flat.
+            if i >= 256 { try await group.next() }
+            group.addTask { _ = try await raft.apply(Array("set \(prefix)-\(i % 100) value-\(i)".utf8), timeout: .seconds(5)) }
         }
         try await group.waitForAll()
     }
     let elapsed = clock.now - start
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    print("  \(count) commands committed and applied in \(elapsed) (\(Int(Double(count) / seconds)) ops/s), commit index \(leader.raft.commitIndex)")
+    print("  \(count) commands committed and applied in \(elapsed) (\(Int(Double(count) / seconds)) ops/s), commit index \(raft.commitIndex)")
 }
 
+@MainActor
+func waitUntilApplied(_ nodes: [DemoNode], through index: UInt64) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + .seconds(30)
+    while nodes.contains(where: { ($0.raft?.appliedIndex ?? 0) < index }) && clock.now < deadline {
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+let options = DemoOptions.parse(Array(CommandLine.arguments.dropFirst()))
 let ids: [ServerID] = ["node-1", "node-2", "node-3"]
-let configuration = Configuration(servers: ids.map { Server(id: $0, address: ServerAddress($0.rawValue)) })
-let transports = ids.map { InmemTransport(address: ServerAddress($0.rawValue)) }
-for a in transports { for b in transports where a !== b { a.connect(b) } }
 
-print("Starting a 3-node cluster (in-memory transport and stores, real time)")
-var nodes: [DemoNode] = []
-for (id, transport) in zip(ids, transports) {
-    let store = InmemStore()
-    let snapshots = InmemSnapshotStore()
-    try Raft.bootstrapCluster(config: makeConfig(id), logStore: store, stableStore: store, snapshotStore: snapshots, configuration: configuration)
-    let fsm = KeyValueFSM()
-    let raft = try await Raft(config: makeConfig(id), fsm: fsm, logStore: store, stableStore: store, snapshotStore: snapshots, transport: transport)
-    nodes.append(DemoNode(id: id, fsm: fsm, raft: raft))
+// Where the file stores live.
+var temporaryDirectory: String?
+var baseDirectory = options.directory ?? ""
+if options.store == "file" && options.directory == nil {
+    var template = Array("/tmp/raft-demo-XXXXXX".utf8CString)
+    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+        fatalError("cannot create a temporary directory")
+    }
+    baseDirectory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    temporaryDirectory = baseDirectory
 }
+
+// Addresses: TCP ports are picked by binding port 0 once; the node's transport binds the same
+// address again each time it starts.
+var addresses: [ServerAddress] = []
+var inmemTransports: [ServerID: InmemTransport] = [:]
+for id in ids {
+    if options.transport == "tcp" {
+        let probe = try await NetworkTransport.bind(to: "127.0.0.1:0")
+        addresses.append(probe.localAddress)
+        await probe.close()
+    } else {
+        addresses.append(ServerAddress(id.rawValue))
+    }
+}
+
+/// In-memory stores survive a node's restart, as a disk would: the same objects are reopened.
+@MainActor
+final class MemoryDisk {
+    var stores: [ServerID: InmemStore] = [:]
+    var snapshots: [ServerID: InmemSnapshotStore] = [:]
+}
+let memoryDisk = MemoryDisk()
+
+@MainActor
+func makeNode(_ id: ServerID, _ address: ServerAddress) -> DemoNode {
+    let makeStores: () throws -> (log: any LogStore, stable: any StableStore, snapshots: any SnapshotStore) = {
+        if options.store == "file" {
+            let directory = "\(baseDirectory)/\(id.rawValue)"
+            return (
+                try FileLogStore(directory: directory + "/log"),
+                try FileStableStore(directory: directory + "/stable"),
+                try FileSnapshotStore(directory: directory, retain: 2)
+            )
+        }
+        // In memory, a restart keeps what the "disk" held: the same store objects.
+        let store = memoryDisk.stores[id] ?? InmemStore()
+        let snapshots = memoryDisk.snapshots[id] ?? InmemSnapshotStore()
+        memoryDisk.stores[id] = store
+        memoryDisk.snapshots[id] = snapshots
+        return (store, store, snapshots)
+    }
+    let makeTransport: () async throws -> any Transport = {
+        if options.transport == "tcp" { return try await NetworkTransport.bind(to: address) }
+        let transport = InmemTransport(address: address)
+        for other in inmemTransports.values where other.localAddress != address {
+            transport.connect(other)
+            other.connect(transport)
+        }
+        inmemTransports[id] = transport
+        return transport
+    }
+    return DemoNode(id: id, address: address, makeStores: makeStores, makeTransport: makeTransport)
+}
+
+let transportName = options.transport == "tcp" ? "TCP on loopback (NetworkTransport)" : "in-memory transport"
+let storeName = options.store == "file" ? "file stores in \(baseDirectory)" : "in-memory stores"
+print("Starting a 3-node cluster: \(transportName), \(storeName), real time")
+let configuration = Configuration(servers: zip(ids, addresses).map { Server(id: $0, address: $1) })
+let nodes = zip(ids, addresses).map { makeNode($0, $1) }
+for node in nodes { try await node.start(bootstrapping: configuration) }
+for node in nodes { print("  \(node.id) at \(node.address)") }
 
 print("Electing a leader…")
 let first = try await waitForLeader(nodes)
@@ -73,7 +235,7 @@ print("Replicating through \(first.id)…")
 try await replicate(10_000, from: first, prefix: "a")
 
 print("Stopping the leader \(first.id) (as if it crashed)…")
-await first.raft.shutdown()
+try await first.stop()
 let survivors = nodes.filter { $0.id != first.id }
 
 print("Electing a new leader among \(survivors.map(\.id.rawValue).joined(separator: ", "))…")
@@ -82,21 +244,23 @@ let second = try await waitForLeader(survivors)
 print("Replicating through \(second.id)…")
 try await replicate(10_000, from: second, prefix: "b")
 
-let clock = ContinuousClock()
-let deadline = clock.now + .seconds(10)
-while survivors.contains(where: { $0.raft.appliedIndex < second.raft.commitIndex }) && clock.now < deadline {
-    try await Task.sleep(for: .milliseconds(10))
-}
+print("Restarting \(first.id) from its stores…")
+try await first.start(bootstrapping: nil)
+let commitIndex = second.raft?.commitIndex ?? 0
+try await waitUntilApplied(nodes, through: commitIndex)
+print("  \(first.id) caught up to index \(first.raft?.appliedIndex ?? 0)")
+
 let reference = second.fsm.contents
-let consistent = survivors.allSatisfy { $0.fsm.contents == reference }
-print("Survivors' state machines: \(reference.count) keys each, identical: \(consistent)")
-for node in survivors {
-    let stats = node.raft.stats()
+let consistent = nodes.allSatisfy { $0.fsm.contents == reference }
+print("State machines: \(reference.count) keys each, identical on all three: \(consistent)")
+for node in nodes {
+    guard let stats = node.raft?.stats() else { continue }
     print("  \(node.id): state=\(stats["state"]!) term=\(stats["term"]!) commit=\(stats["commit_index"]!) applied=\(stats["applied_index"]!)")
 }
-for node in survivors { await node.raft.shutdown() }
+for node in nodes { try await node.stop() }
+if let temporaryDirectory { try? PosixFileSystem().removeTree(temporaryDirectory) }
 if !consistent {
-    print("FAILED: the survivors' state machines differ")
-    fatalError("the survivors' state machines differ")
+    print("FAILED: the state machines differ")
+    exit(1)
 }
 print("Done.")
