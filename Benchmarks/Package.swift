@@ -9,6 +9,8 @@
 //                   Apply load on a 3-node cluster in one process, one JSON line per run
 //   store-bench     FileLogStore appends (batches of 1/64/256, fsync on) beside the disk's own
 //                   fdatasync rate measured in the same run, and random getLog reads
+//   transport-bench the counterpart of the anchor's pipeline-bench: two TCP NetworkTransports on
+//                   loopback, AppendEntries throughput pipelined and one at a time
 //   BenchReporting  what the executables share: JSON lines, clocks, CPU accounting, percentiles
 //
 // Run from this directory:
@@ -33,6 +35,9 @@ let package = Package(
         // it a dependency the local package mirror does not have.
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // transport-bench makes its own event loop groups (--event-loops) and a byte-counting
+        // stream layer; the same swift-nio swift-raft's transport already resolves.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .target(name: "BenchReporting", path: "Sources/BenchReporting", swiftSettings: strictSettings),
@@ -73,6 +78,18 @@ let package = Package(
                 .product(name: "SwiftRaft", package: "swift-raft"),
             ],
             path: "Sources/store-bench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "transport-bench",
+            dependencies: [
+                "BenchReporting",
+                .product(name: "SwiftRaft", package: "swift-raft"),
+                .product(name: "RaftNetworkTransport", package: "swift-raft"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/transport-bench",
             swiftSettings: strictSettings
         ),
     ]
