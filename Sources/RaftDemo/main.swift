@@ -161,7 +161,8 @@ var baseDirectory = options.directory ?? ""
 if options.store == "file" && options.directory == nil {
     var template = Array("/tmp/raft-demo-XXXXXX".utf8CString)
     guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-        fatalError("cannot create a temporary directory")
+        print("raft-demo: cannot create a directory under /tmp; pass --dir PATH")
+        exit(1)
     }
     baseDirectory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     temporaryDirectory = baseDirectory

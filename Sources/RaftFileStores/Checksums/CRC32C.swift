@@ -13,38 +13,18 @@ internal import CCRC32C
 /// crc.update(payload)
 /// crc.value   // == CRC32C.checksum(header + payload)
 /// ```
-public struct CRC32C: Hashable, Sendable {
+public struct CRC32C: RunningChecksum {
     /// The checksum of the bytes fed so far; 0 for none.
     public private(set) var value: UInt32
 
-    /// Starts a checksum, optionally resuming from the ``value`` of an earlier one.
-    public init(resuming value: UInt32 = 0) {
+    /// Starts a checksum resuming from the ``value`` of an earlier one (``init()`` starts anew).
+    public init(resuming value: UInt32) {
         self.value = value
     }
 
     /// Feeds `bytes`.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         value = Self.update(value, bytes)
-    }
-
-    /// Feeds `bytes`.
-    public mutating func update(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { update($0) }
-    }
-
-    /// Feeds `bytes`.
-    public mutating func update(_ bytes: ArraySlice<UInt8>) {
-        bytes.withUnsafeBytes { update($0) }
-    }
-
-    /// The checksum of `bytes`.
-    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { update(0, $0) }
-    }
-
-    /// The checksum of `bytes`.
-    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        update(0, bytes)
     }
 
     /// The checksum of `crc`'s bytes followed by `bytes`.

@@ -12,38 +12,18 @@
 /// crc.update(secondChunk)
 /// crc.value   // == CRC64.checksum(firstChunk + secondChunk)
 /// ```
-public struct CRC64: Hashable, Sendable {
+public struct CRC64: RunningChecksum {
     /// The checksum of the bytes fed so far; 0 for none.
     public private(set) var value: UInt64
 
-    /// Starts a checksum, optionally resuming from the ``value`` of an earlier one.
-    public init(resuming value: UInt64 = 0) {
+    /// Starts a checksum resuming from the ``value`` of an earlier one (``init()`` starts anew).
+    public init(resuming value: UInt64) {
         self.value = value
     }
 
     /// Feeds `bytes`.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         value = Self.update(value, bytes)
-    }
-
-    /// Feeds `bytes`.
-    public mutating func update(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { update($0) }
-    }
-
-    /// Feeds `bytes`.
-    public mutating func update(_ bytes: ArraySlice<UInt8>) {
-        bytes.withUnsafeBytes { update($0) }
-    }
-
-    /// The checksum of `bytes`.
-    public static func checksum(_ bytes: [UInt8]) -> UInt64 {
-        bytes.withUnsafeBytes { update(0, $0) }
-    }
-
-    /// The checksum of `bytes`.
-    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        update(0, bytes)
     }
 
     /// The checksum of `crc`'s bytes followed by `bytes` (Go's `crc64.Update`).
