@@ -43,7 +43,11 @@ let package = Package(
         .target(name: "BenchReporting", path: "Sources/BenchReporting", swiftSettings: strictSettings),
         .target(
             name: "RaftBenchSupport",
-            dependencies: [.product(name: "SwiftRaft", package: "swift-raft")],
+            dependencies: [
+                .product(name: "SwiftRaft", package: "swift-raft"),
+                .product(name: "RaftFileStores", package: "swift-raft"),
+                .product(name: "RaftNetworkTransport", package: "swift-raft"),
+            ],
             path: "Sources/RaftBenchSupport",
             swiftSettings: strictSettings
         ),

@@ -10,8 +10,9 @@ own fields: config, round, quiet_wait_s, busy_before_pct, started_quiet.
   scripts/compare-anchor.py --hraft /tmp/hraft-bin/hraft-bench --rounds 3 --inflight 1,64,256
   scripts/compare-anchor.py --summarize-only --out results/inmem.jsonl
 
-Only the in-memory configuration exists on the swift-raft side so far: --transport inmem
---store inmem for both.
+The default is the in-memory transport and store on both sides; --transport tcp and --store file
+select the other configurations (file = swift-raft's file stores against the anchor's bolt store;
+both fsync every batch).
 """
 import argparse, json, os, statistics, subprocess, sys, time
 
@@ -24,6 +25,9 @@ ap.add_argument("--raft-bench", default=os.path.join(PACKAGE, ".build/release/ra
 ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--round-offset", type=int, default=0)
 ap.add_argument("--inflight", default="1,64,256")
+ap.add_argument("--transport", default="inmem", choices=["inmem", "tcp"])
+ap.add_argument("--store", default="inmem", choices=["inmem", "file"],
+                help="file = swift-raft's file stores against hraft-bench's bolt store (both fsync every batch)")
 ap.add_argument("--out", default=os.path.join(PACKAGE, "results/inmem.jsonl"))
 ap.add_argument("--quiet-pct", type=float, default=20.0, help="machine busy %% (all cores together) counted as quiet")
 ap.add_argument("--quiet-max-wait", type=float, default=600.0)
@@ -60,11 +64,12 @@ def quiet_wait():
 
 def run(impl, inflight, rnd):
     if impl == "hashicorp/raft":
-        cmd = [a.hraft, "--transport=inmem", "--store=inmem", f"--inflight={inflight}"]
-        config = f"hraft-inmem-inmem-if{inflight}"
+        anchor_store = "bolt" if a.store == "file" else "inmem"
+        cmd = [a.hraft, f"--transport={a.transport}", f"--store={anchor_store}", f"--inflight={inflight}"]
+        config = f"hraft-{a.transport}-{anchor_store}-if{inflight}"
     else:
-        cmd = [a.raft_bench, "--transport", "inmem", "--store", "inmem", "--inflight", str(inflight)]
-        config = f"swift-inmem-inmem-if{inflight}"
+        cmd = [a.raft_bench, "--transport", a.transport, "--store", a.store, "--inflight", str(inflight)]
+        config = f"swift-{a.transport}-{a.store}-if{inflight}"
     waited, busy, quiet = quiet_wait()
     load = os.getloadavg()
     started = time.time()

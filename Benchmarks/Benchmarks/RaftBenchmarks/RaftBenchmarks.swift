@@ -23,11 +23,11 @@ let proposalsPerIteration = 1000
 
 /// The cluster a benchmark runs against, created in its setup and shut down in its teardown.
 final class ClusterHolder: Sendable {
-    private let cluster = Mutex<InmemCluster?>(nil)
+    private let cluster = Mutex<BenchCluster?>(nil)
 
     /// Starts a 3-node cluster with hashicorp-bench's timing and returns its leader.
     func start() async throws -> Raft {
-        let cluster = try await InmemCluster(size: 3, transportTimeout: .seconds(10)) { config in
+        let cluster = try await BenchCluster(size: 3, transportTimeout: .seconds(10)) { config in
             config.heartbeatTimeout = .milliseconds(500)
             config.electionTimeout = .milliseconds(500)
             config.leaderLeaseTimeout = .milliseconds(250)

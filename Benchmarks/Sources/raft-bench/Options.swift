@@ -25,11 +25,14 @@ struct Options {
     var inmemTimeout: Duration = .seconds(10)
     /// How long one `apply` may wait for room to enqueue (hraft-bench passes 10 s to `Apply`).
     var applyTimeout: Duration = .seconds(10)
+    /// Where `--store file` keeps each run's stores (a fresh subdirectory, removed afterwards);
+    /// `$BENCH_DIR` as in shared/anchors/hashicorp-bench.
+    var directory = "/tmp/swift-raft-bench"
     var logLevel = "error"
     var label = ""
 
     static let usage = """
-        usage: raft-bench [--nodes 3] [--transport inmem] [--store inmem] [--payload 128]
+        usage: raft-bench [--nodes 3] [--transport inmem|tcp] [--store inmem|file] [--dir DIR] [--payload 128]
                           [--inflight 64] [--duration 10s] [--warmup 2s] [--max-append 64]
                           [--heartbeat 500ms] [--election 500ms] [--leader-lease 250ms]
                           [--commit-timeout 50ms] [--inmem-timeout 10s] [--apply-timeout 10s]
@@ -39,12 +42,15 @@ struct Options {
         --inflight concurrent closed-loop apply() calls of --payload bytes for --warmup plus
         --duration seconds, and prints one JSON line (hraft-bench's fields) for the measured window.
         Durations take Go units (ns, us, ms, s, m); --duration and --warmup also take bare seconds.
-        Flags may be written --flag value or --flag=value.
+        Flags may be written --flag value or --flag=value. --transport tcp runs the nodes over
+        NetworkTransport on 127.0.0.1; --store file keeps each node's log, term and snapshots in
+        file stores (fsync on) under a fresh directory in --dir ($BENCH_DIR), removed at the end.
         """
 
     /// Parses `arguments` (without the program name).
     static func parse(_ arguments: [String]) throws(UsageError) -> Options {
         var options = Options()
+        if let directory = getenv("BENCH_DIR") { options.directory = String(cString: directory) }
         var remaining = arguments[...]
         while let argument = remaining.popFirst() {
             if argument == "-h" || argument == "--help" || argument == "-help" { throw UsageError(nil) }
@@ -73,22 +79,17 @@ struct Options {
             case "commit-timeout": options.commitTimeout = try duration(value, name)
             case "inmem-timeout": options.inmemTimeout = try duration(value, name)
             case "apply-timeout": options.applyTimeout = try duration(value, name)
+            case "dir": options.directory = value
             case "log-level": options.logLevel = value
             case "label": options.label = value
             default: throw UsageError("unknown flag --\(name)")
             }
         }
-        guard options.transport == "inmem" else {
-            throw UsageError(
-                "--transport \(options.transport) is not supported yet: raft-bench measures only the in-memory "
-                    + "transport (--transport inmem); the TCP transport is not implemented in swift-raft yet"
-            )
+        guard ["inmem", "tcp"].contains(options.transport) else {
+            throw UsageError("--transport must be inmem or tcp")
         }
-        guard options.store == "inmem" else {
-            throw UsageError(
-                "--store \(options.store) is not supported yet: raft-bench measures only the in-memory stores "
-                    + "(--store inmem); file-backed stores are not implemented in swift-raft yet"
-            )
+        guard ["inmem", "file"].contains(options.store) else {
+            throw UsageError("--store must be inmem or file")
         }
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(options.logLevel) else {
             throw UsageError("--log-level must be one of trace, debug, info, notice, warning, error, critical")

@@ -1,8 +1,8 @@
 // raft-bench: swift-raft's counterpart of shared/anchors/hashicorp-bench's hraft-bench.
 //
-// Starts an N-node swift-raft cluster inside this process (in-memory transport and stores, real
-// time), drives the leader with K concurrent closed-loop apply() callers for a warm-up plus a
-// measured window, and prints ONE JSON line with hraft-bench's field names: ops/s, apply latency
+// Starts an N-node swift-raft cluster inside this process (in-memory or TCP transport, in-memory
+// or file stores, real time), drives the leader with K concurrent closed-loop apply() callers for
+// a warm-up plus a measured window, and prints ONE JSON line with hraft-bench's field names: ops/s, apply latency
 // percentiles, and this process's CPU use during the window.
 //
 // Counted, as in hraft-bench: apply() calls that completed (committed and applied to the
@@ -109,9 +109,20 @@ func run(_ options: Options) async -> Int32 {
 
     let level = Logger.Level(rawValue: options.logLevel) ?? .error
     let built = monotonicNanoseconds()
-    let cluster: InmemCluster
+    let cluster: BenchCluster
     do {
-        cluster = try await InmemCluster(size: options.nodes, transportTimeout: options.inmemTimeout) { config in
+        let store: BenchCluster.StoreKind
+        if options.store == "file" {
+            store = .file(directory: "\(options.directory)/raft-bench-\(getpid())")
+        } else {
+            store = .inmem
+        }
+        cluster = try await BenchCluster(
+            size: options.nodes,
+            transport: options.transport == "tcp" ? .tcp : .inmem,
+            store: store,
+            transportTimeout: options.inmemTimeout
+        ) { config in
             config.heartbeatTimeout = options.heartbeat
             config.electionTimeout = options.election
             config.leaderLeaseTimeout = options.leaderLease
