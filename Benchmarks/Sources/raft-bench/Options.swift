@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import BenchReporting
 
 /// raft-bench's command line, flag for flag the in-memory subset of hraft-bench's.
 struct Options {
@@ -51,34 +52,22 @@ struct Options {
     static func parse(_ arguments: [String]) throws(UsageError) -> Options {
         var options = Options()
         if let directory = getenv("BENCH_DIR") { options.directory = String(cString: directory) }
-        var remaining = arguments[...]
-        while let argument = remaining.popFirst() {
-            if argument == "-h" || argument == "--help" || argument == "-help" { throw UsageError(nil) }
-            guard argument.hasPrefix("-") else { throw UsageError("unexpected argument \(argument)") }
-            var name = String(argument.drop(while: { $0 == "-" }))
-            var value: String
-            if let equals = name.firstIndex(of: "=") {
-                value = String(name[name.index(after: equals)...])
-                name = String(name[..<equals])
-            } else {
-                guard let next = remaining.popFirst() else { throw UsageError("flag --\(name) needs a value") }
-                value = next
-            }
+        for (name, value) in try CommandLineFlags.split(arguments) {
             switch name {
-            case "nodes": options.nodes = try integer(value, name, minimum: 1)
+            case "nodes": options.nodes = try CommandLineFlags.integer(value, name, minimum: 1)
             case "transport": options.transport = value
             case "store": options.store = value
-            case "payload": options.payload = try integer(value, name, minimum: 0)
-            case "inflight": options.inflight = try integer(value, name, minimum: 1)
-            case "duration": options.duration = try seconds(value, name)
-            case "warmup": options.warmup = try seconds(value, name, allowZero: true)
-            case "max-append": options.maxAppend = try integer(value, name, minimum: 1)
-            case "heartbeat": options.heartbeat = try duration(value, name)
-            case "election": options.election = try duration(value, name)
-            case "leader-lease": options.leaderLease = try duration(value, name)
-            case "commit-timeout": options.commitTimeout = try duration(value, name)
-            case "inmem-timeout": options.inmemTimeout = try duration(value, name)
-            case "apply-timeout": options.applyTimeout = try duration(value, name)
+            case "payload": options.payload = try CommandLineFlags.integer(value, name, minimum: 0)
+            case "inflight": options.inflight = try CommandLineFlags.integer(value, name, minimum: 1)
+            case "duration": options.duration = try CommandLineFlags.seconds(value, name)
+            case "warmup": options.warmup = try CommandLineFlags.seconds(value, name, allowZero: true)
+            case "max-append": options.maxAppend = try CommandLineFlags.integer(value, name, minimum: 1)
+            case "heartbeat": options.heartbeat = try CommandLineFlags.duration(value, name)
+            case "election": options.election = try CommandLineFlags.duration(value, name)
+            case "leader-lease": options.leaderLease = try CommandLineFlags.duration(value, name)
+            case "commit-timeout": options.commitTimeout = try CommandLineFlags.duration(value, name)
+            case "inmem-timeout": options.inmemTimeout = try CommandLineFlags.duration(value, name)
+            case "apply-timeout": options.applyTimeout = try CommandLineFlags.duration(value, name)
             case "dir": options.directory = value
             case "log-level": options.logLevel = value
             case "label": options.label = value
@@ -96,64 +85,4 @@ struct Options {
         }
         return options
     }
-
-    private static func integer(_ text: String, _ name: String, minimum: Int) throws(UsageError) -> Int {
-        guard let value = Int(text), value >= minimum else {
-            throw UsageError("--\(name) needs an integer of at least \(minimum), got \(text)")
-        }
-        return value
-    }
-
-    /// Bare seconds ("10", "2.5") or a Go duration ("10s", "1500ms").
-    private static func seconds(_ text: String, _ name: String, allowZero: Bool = false) throws(UsageError) -> Double {
-        let value: Double
-        if let bare = Double(text) {
-            value = bare
-        } else {
-            value = try duration(text, name).seconds
-        }
-        guard value > 0 || (allowZero && value == 0), value.isFinite else {
-            throw UsageError("--\(name) must be \(allowZero ? "zero or more" : "positive"), got \(text)")
-        }
-        return value
-    }
-
-    /// A Go-style duration: one or more number+unit pairs ("500ms", "1m30s", "1.5s").
-    private static func duration(_ text: String, _ name: String) throws(UsageError) -> Duration {
-        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
-        var rest = Substring(text)
-        var nanoseconds = 0.0
-        guard !rest.isEmpty else { throw UsageError("--\(name) needs a duration such as 500ms, got an empty value") }
-        while !rest.isEmpty {
-            let number = rest.prefix(while: { $0.isNumber || $0 == "." })
-            rest = rest.dropFirst(number.count)
-            let unitText = rest.prefix(while: { !($0.isNumber || $0 == ".") })
-            rest = rest.dropFirst(unitText.count)
-            guard let amount = Double(number),
-                let unit = units.first(where: { $0.0 == unitText })
-            else {
-                throw UsageError("--\(name) needs a duration such as 500ms or 1.5s, got \(text)")
-            }
-            nanoseconds += amount * unit.1
-        }
-        guard nanoseconds > 0, nanoseconds.isFinite else { throw UsageError("--\(name) must be positive, got \(text)") }
-        return .nanoseconds(Int64(nanoseconds.rounded()))
-    }
-}
-
-/// A command-line mistake; a nil message asks for the usage text alone.
-struct UsageError: Error {
-    var message: String?
-    init(_ message: String?) { self.message = message }
-}
-
-extension Duration {
-    /// This duration in seconds.
-    var seconds: Double {
-        let (whole, fraction) = components
-        return Double(whole) + Double(fraction) / 1e18
-    }
-
-    /// This duration in milliseconds.
-    var milliseconds: Double { seconds * 1e3 }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import BenchReporting
 
 /// transport-bench's command line: the anchor pipeline-bench's flags (same names, same defaults),
 /// plus the few knobs that only the Swift transport has.
@@ -50,32 +51,20 @@ struct Options {
     /// Parses `arguments` (without the program name).
     static func parse(_ arguments: [String]) throws(UsageError) -> Options {
         var options = Options()
-        var remaining = arguments[...]
-        while let argument = remaining.popFirst() {
-            if argument == "-h" || argument == "--help" || argument == "-help" { throw UsageError(nil) }
-            guard argument.hasPrefix("-") else { throw UsageError("unexpected argument \(argument)") }
-            var name = String(argument.drop(while: { $0 == "-" }))
-            let value: String
-            if let equals = name.firstIndex(of: "=") {
-                value = String(name[name.index(after: equals)...])
-                name = String(name[..<equals])
-            } else {
-                guard let next = remaining.popFirst() else { throw UsageError("flag --\(name) needs a value") }
-                value = next
-            }
+        for (name, value) in try CommandLineFlags.split(arguments) {
             switch name {
-            case "entries": options.entries = try integer(value, name, minimum: 0)
-            case "payload": options.payload = try integer(value, name, minimum: 0)
-            case "duration": options.duration = try seconds(value, name)
-            case "warmup": options.warmup = try seconds(value, name, allowZero: true)
+            case "entries": options.entries = try CommandLineFlags.integer(value, name, minimum: 0)
+            case "payload": options.payload = try CommandLineFlags.integer(value, name, minimum: 0)
+            case "duration": options.duration = try CommandLineFlags.seconds(value, name)
+            case "warmup": options.warmup = try CommandLineFlags.seconds(value, name, allowZero: true)
             case "mode":
                 guard ["pipeline", "sync", "both"].contains(value) else {
                     throw UsageError("--mode must be pipeline, sync or both, got \(value)")
                 }
                 options.mode = value
-            case "max-pool": options.maxPool = try integer(value, name, minimum: 0)
-            case "event-loops": options.eventLoops = try integer(value, name, minimum: 1)
-            case "pipeline-window": options.pipelineWindow = try integer(value, name, minimum: 1)
+            case "max-pool": options.maxPool = try CommandLineFlags.integer(value, name, minimum: 0)
+            case "event-loops": options.eventLoops = try CommandLineFlags.integer(value, name, minimum: 1)
+            case "pipeline-window": options.pipelineWindow = try CommandLineFlags.integer(value, name, minimum: 1)
             case "tasks-on-event-loop":
                 guard let flag = Bool(value) else { throw UsageError("--tasks-on-event-loop takes true or false") }
                 options.tasksOnEventLoop = flag
@@ -88,35 +77,4 @@ struct Options {
 
     /// The modes to run, in order.
     var modes: [String] { mode == "both" ? ["pipeline", "sync"] : [mode] }
-
-    private static func integer(_ text: String, _ name: String, minimum: Int) throws(UsageError) -> Int {
-        guard let value = Int(text), value >= minimum else {
-            throw UsageError("--\(name) needs an integer of at least \(minimum), got \(text)")
-        }
-        return value
-    }
-
-    /// Bare seconds ("5", "0.5") or one number with a Go unit ("5s", "500ms").
-    private static func seconds(_ text: String, _ name: String, allowZero: Bool = false) throws(UsageError) -> Double {
-        var value = Double(text)
-        if value == nil {
-            let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("ns", 1e-9), ("s", 1), ("m", 60)]
-            for (unit, scale) in units where text.hasSuffix(unit) {
-                if let number = Double(text.dropLast(unit.count)) {
-                    value = number * scale
-                    break
-                }
-            }
-        }
-        guard let value, value.isFinite, value > 0 || (allowZero && value == 0) else {
-            throw UsageError("--\(name) needs \(allowZero ? "zero or more" : "a positive number of") seconds, got \(text)")
-        }
-        return value
-    }
-}
-
-/// A command-line mistake; a nil message asks for the usage text alone.
-struct UsageError: Error {
-    var message: String?
-    init(_ message: String?) { self.message = message }
 }
