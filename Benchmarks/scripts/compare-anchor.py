@@ -16,6 +16,9 @@ both fsync every batch).
 """
 import argparse, json, os, statistics, subprocess, sys, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quiet_machine import quiet_wait  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.dirname(HERE)
 
@@ -37,31 +40,6 @@ ap.add_argument("--max-other", type=float, default=30.0, help="runs with more CP
 a = ap.parse_args()
 
 
-def cpu_times():
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    total = sum(fields)
-    busy = total - fields[3] - fields[4]
-    return busy, total
-
-
-def busy_pct(interval=1.0):
-    b0, t0 = cpu_times()
-    time.sleep(interval)
-    b1, t1 = cpu_times()
-    return 100.0 * os.cpu_count() * (b1 - b0) / max(t1 - t0, 1)
-
-
-def quiet_wait():
-    start = time.time()
-    while True:
-        pct = busy_pct()
-        if pct < a.quiet_pct:
-            return time.time() - start, pct, True
-        if time.time() - start > a.quiet_max_wait:
-            return time.time() - start, pct, False
-
-
 def run(impl, inflight, rnd):
     if impl == "hashicorp/raft":
         anchor_store = "bolt" if a.store == "file" else "inmem"
@@ -70,7 +48,7 @@ def run(impl, inflight, rnd):
     else:
         cmd = [a.raft_bench, "--transport", a.transport, "--store", a.store, "--inflight", str(inflight)]
         config = f"swift-{a.transport}-{a.store}-if{inflight}"
-    waited, busy, quiet = quiet_wait()
+    waited, busy, quiet = quiet_wait(a.quiet_pct, a.quiet_max_wait)
     load = os.getloadavg()
     started = time.time()
     try:

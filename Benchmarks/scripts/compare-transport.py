@@ -24,6 +24,9 @@ when it is missing.
 """
 import argparse, hashlib, json, os, resource, shlex, statistics, subprocess, sys, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quiet_machine import cpu_times, quiet_wait  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.dirname(HERE)
 ANCHOR_DIR = os.path.normpath(os.path.join(PACKAGE, "..", "..", "shared", "anchors", "hashicorp-bench"))
@@ -60,31 +63,6 @@ ap.add_argument("--max-other", type=float, default=30.0, help="runs where others
 a = ap.parse_args()
 
 
-def cpu_times():
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    total = sum(fields)
-    return total - fields[3] - fields[4], total
-
-
-def busy_pct(interval=1.0):
-    b0, t0 = cpu_times()
-    time.sleep(interval)
-    b1, t1 = cpu_times()
-    return 100.0 * os.cpu_count() * (b1 - b0) / max(t1 - t0, 1)
-
-
-def quiet_wait():
-    start = time.time()
-    while True:
-        pct = busy_pct()
-        if pct < a.quiet_pct:
-            return time.time() - start, pct, True
-        if time.time() - start > a.quiet_max_wait:
-            return time.time() - start, pct, False
-        time.sleep(1)
-
-
 def ensure_anchor():
     if os.access(a.anchor, os.X_OK):
         return
@@ -117,7 +95,7 @@ def command(impl, mode, entries):
 
 def run(impl, config, mode, entries, rnd):
     name = config + (f"-cpu{a.pin}" if a.pin else "") + (f"-{a.tag}" if a.tag and impl == SWIFT else "")
-    waited, busy, quiet = quiet_wait()
+    waited, busy, quiet = quiet_wait(a.quiet_pct, a.quiet_max_wait, pause=1)
     load = os.getloadavg()
     started = time.time()
     hb0, ht0 = cpu_times()
