@@ -92,7 +92,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"], swiftSettings: strictSettings),
+        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "SwiftRaft"], swiftSettings: strictSettings),
         .testTarget(name: "SwiftRaftTests", dependencies: ["SwiftRaft", "RaftTestKit"], swiftSettings: strictSettings),
         .testTarget(name: "ClusterTests", dependencies: ["SwiftRaft", "RaftTestKit"], swiftSettings: strictSettings),
         .testTarget(

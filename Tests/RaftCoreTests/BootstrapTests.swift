@@ -4,7 +4,7 @@ import RaftCore
 
 /// Bootstrapping a brand-new cluster, as hashicorp/raft's `BootstrapCluster`: the configuration
 /// becomes log entry 1 of term 1, and only a server with no state may do it.
-@Suite struct BootstrapTests {
+@Suite(.offCooperativePool) struct BootstrapTests {
     private func freshInstance(_ id: ServerID = "n1") -> RaftInstance {
         RaftInstance(options: Fixture.options(id), restored: RaftInstance.RestoredState(), random: SplitMix64(seed: 1))
     }

@@ -5,7 +5,7 @@ import RaftCore
 /// Check-quorum (Raft thesis §6.2; hashicorp/raft's LeaderLeaseTimeout): a leader that has not heard
 /// from a quorum of voters within the lease steps down, so a leader cut off from the majority stops
 /// accepting writes it can never commit.
-@Suite struct CheckQuorumTests {
+@Suite(.offCooperativePool) struct CheckQuorumTests {
     // Raft thesis §6.2: a leader cut off from every follower steps down once no quorum has answered within the lease.
     @Test func isolatedLeaderStepsDownAfterTheLease() throws {
         var net = TestNetwork(voters: 3)

@@ -4,7 +4,7 @@ import RaftCore
 
 /// When a leader may consider an entry committed: Raft §5.3 (stored on a majority) and §5.4.2
 /// (only entries of its own term are committed by counting replicas; Figure 8).
-@Suite struct CommitRuleTests {
+@Suite(.offCooperativePool) struct CommitRuleTests {
     // Raft §5.3: a leader commits an entry of its term once a majority of voters, itself included, store it.
     @Test func leaderCommitsOnceAMajorityStoresTheEntry() throws {
         var leader = Fixture.instance("n1", voters: 5)

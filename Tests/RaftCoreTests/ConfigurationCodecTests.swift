@@ -5,7 +5,7 @@ import RaftCore
 /// The configuration entry's bytes, which must match hashicorp/raft's `EncodeConfiguration`
 /// (go-msgpack, `MsgpackHandle{}`: maps with sorted keys, strings as legacy raw) so Go and Swift
 /// servers can share a log. Decoding is liberal and never traps on hostile input.
-@Suite struct ConfigurationCodecTests {
+@Suite(.offCooperativePool) struct ConfigurationCodecTests {
     /// Bytes from the reference's notation: hex bytes, and `"text"` for the raw bytes of ASCII text
     /// (length prefixes are written out as hex, exactly as captured from Go).
     static func bytes(_ notation: String) -> [UInt8] {

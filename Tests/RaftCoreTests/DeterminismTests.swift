@@ -4,7 +4,7 @@ import RaftCore
 
 /// The core is a pure function of its inputs: no clock, no I/O, randomness only from the injected
 /// generator. The same seed and the same inputs give the same `Ready`s.
-@Suite struct DeterminismTests {
+@Suite(.offCooperativePool) struct DeterminismTests {
     private func trace(seed: UInt64) -> [String] {
         var run = ChaosRun(seed: seed, voters: 5, recordTrace: true)
         for _ in 0..<150 { run.step() }

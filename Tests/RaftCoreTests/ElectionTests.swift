@@ -4,7 +4,7 @@ import RaftCore
 
 /// Leader election: Raft §5.1 (terms) and §5.2, plus hashicorp/raft's additions (leader stickiness,
 /// leadership transfer, non-voters).
-@Suite struct ElectionTests {
+@Suite(.offCooperativePool) struct ElectionTests {
     // MARK: Timeouts
 
     // Raft §5.2: a follower that hears from no leader for a randomized election timeout becomes a candidate.

@@ -4,7 +4,7 @@ import RaftCore
 
 /// Leadership verification for linearizable reads (Raft §8; hashicorp/raft's VerifyLeader): a
 /// leader confirms it still leads only once a quorum acknowledges a heartbeat sent after the request.
-@Suite struct LeaderVerificationTests {
+@Suite(.offCooperativePool) struct LeaderVerificationTests {
     private func outcomes(_ verifications: [(token: UInt64, stillLeader: Bool)]) -> [String] {
         verifications.map { "\($0.token):\($0.stillLeader)" }
     }

@@ -5,7 +5,7 @@ import RaftCore
 /// Log replication, Raft §5.3: the AppendEntries consistency check, conflict truncation, the
 /// follower's commit rule, and the leader's search for the follower's match (with hashicorp/raft's
 /// LastLog hint and NoRetryBackoff flag).
-@Suite struct LogReplicationTests {
+@Suite(.offCooperativePool) struct LogReplicationTests {
     // MARK: Follower: consistency check
 
     // Raft §5.3: a follower appends entries that follow an entry matching prevLogIndex/prevLogTerm, and acknowledges them.

@@ -5,7 +5,7 @@ import RaftCore
 /// What must be durable before what may be said (Raft Figure 2: "updated on stable storage before
 /// responding to RPCs"), as expressed by ``Ready``: promises travel in `repliesAfterPersist` and
 /// `messagesAfterPersist`, behind the hard state and entries of the same `Ready`.
-@Suite struct PersistenceOrderTests {
+@Suite(.offCooperativePool) struct PersistenceOrderTests {
     // Raft Figure 2: a granted vote is a durable promise; the grant waits in repliesAfterPersist behind the vote in the same Ready.
     @Test func grantedVoteWaitsBehindItsHardState() {
         var voter = Fixture.instance("n2", voters: 3)

@@ -4,7 +4,7 @@ import RaftCore
 
 /// Pre-vote (Raft thesis §9.6, hashicorp/raft 1.7): before raising its term, a would-be candidate
 /// asks whether a quorum would vote for it. Asking and answering change no one's term or vote.
-@Suite struct PreVoteTests {
+@Suite(.offCooperativePool) struct PreVoteTests {
     // Raft thesis §9.6: a pre-vote leaves the candidate's term and vote alone and needs no write.
     @Test func preVoteCampaignKeepsTheCandidatesTermAndVote() {
         var node = Fixture.instance("n1", voters: 3, term: 4)

@@ -78,9 +78,9 @@ struct ChaosRun {
 }
 
 /// Raft's safety properties (Figure 3) under randomized faults.
-@Suite struct RandomizedSafetyTests {
+@Suite(.offCooperativePool) struct RandomizedSafetyTests {
     // Raft Figure 3: Election Safety, Log Matching, Leader Completeness and State Machine Safety hold under any fault schedule.
-    // 200 seeds in 4 shards (run in parallel), each a few hundred ticks of chaos.
+    // 200 seeds in 4 shards, each a few hundred ticks of chaos.
     @Test(arguments: 0..<4) func safetyHoldsUnderRandomFaults(shard: UInt64) {
         var runsThatCommitted = 0
         var leadersElected = 0

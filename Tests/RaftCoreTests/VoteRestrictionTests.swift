@@ -4,7 +4,7 @@ import RaftCore
 
 /// The election restriction, Raft §5.4.1: a vote goes only to a candidate whose log is at least as
 /// up-to-date as the voter's, so every leader holds every committed entry (Leader Completeness).
-@Suite struct VoteRestrictionTests {
+@Suite(.offCooperativePool) struct VoteRestrictionTests {
     /// Asks a voter whose log ends with entries of `voterTerms` (after the configuration) for its
     /// vote in term 9, from a candidate whose log ends at `candidateLast`.
     private func vote(voterTerms: [UInt64], candidateLast: (index: UInt64, term: UInt64)) -> (granted: Bool, ready: Ready) {

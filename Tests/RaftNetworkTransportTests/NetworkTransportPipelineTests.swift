@@ -165,7 +165,8 @@ struct NetworkTransportPipelineTests {
 
     @Test("An oldest request unanswered for the timeout breaks the pipeline: it fails with timeout, the rest after it")
     func oldestRequestTimesOut() async throws {
-        try await withTransportPair(client: { $0.timeout = .milliseconds(150) }) { client, server in
+        // The connect timeout is generous: the pipeline's answer deadline is what is tested.
+        try await withTransportPair(client: { $0.timeout = .milliseconds(150); $0.connectTimeout = .seconds(20) }) { client, server in
             _ = TestServer(server, .hold)
             let pipeline = try await client.appendEntriesPipeline(id: "s", target: server.localAddress)
             let requests = (1...3 as ClosedRange<UInt64>).map { numberedAppend($0, from: client.localAddress) }

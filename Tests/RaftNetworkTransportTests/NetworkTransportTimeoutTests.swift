@@ -6,7 +6,9 @@ import Testing
 struct NetworkTransportTimeoutTests {
     @Test("A call the peer never answers throws timeout, and its connection is not reused")
     func unansweredCallTimesOut() async throws {
-        try await withTransportPair(client: { $0.timeout = .milliseconds(200) }) { client, server in
+        // A generous connect timeout: this tests the call's deadline, and a loaded machine can take
+        // longer than 200 ms to finish a loopback connect.
+        try await withTransportPair(client: { $0.timeout = .milliseconds(200); $0.connectTimeout = .seconds(20) }) { client, server in
             let peer = TestServer(server, .hold)
             let request = numberedAppend(1, from: client.localAddress)
             let code = try await raftErrorCode {
@@ -26,7 +28,7 @@ struct NetworkTransportTimeoutTests {
     @Test("A raw server that reads but never answers makes every kind of call time out")
     func silentRawServer() async throws {
         let server = try await RawServer { NeverAnswer() }
-        let client = try await makeTransport { $0.timeout = .milliseconds(150) }
+        let client = try await makeTransport { $0.timeout = .milliseconds(150); $0.connectTimeout = .seconds(20) }
         let target = server.address
         let local = client.localAddress
         #expect(try await raftErrorCode {
