@@ -1,3 +1,4 @@
+import NIOCore
 import RaftNetworkTransport
 import RaftTestKit
 import SwiftRaft
@@ -11,18 +12,31 @@ extension TransportConformance.Subject {
     /// The connect timeout is generous: the checks that shorten the RPC timeout to 200 ms test
     /// calls, not dialing, and a loaded machine can take longer than that to finish a loopback
     /// connect.
-    static let network = TransportConformance.Subject(
-        makeTransports: { count, timeout in
-            var transports: [any Transport] = []
-            for _ in 0..<count {
-                transports.append(try await NetworkTransport.bind(to: "127.0.0.1:0", options: testOptions { $0.timeout = timeout; $0.connectTimeout = .seconds(20) }))
+    static let network = network(on: NetworkTransport.sharedEventLoopGroup)
+
+    /// ``network``, with every transport's connections on `group`.
+    static func network(on group: any EventLoopGroup) -> TransportConformance.Subject {
+        TransportConformance.Subject(
+            makeTransports: { count, timeout in
+                var transports: [any Transport] = []
+                for _ in 0..<count {
+                    transports.append(try await NetworkTransport.bind(to: "127.0.0.1:0", options: options(group, timeout)))
+                }
+                return transports
+            },
+            restart: { stopped, _, timeout in
+                try await NetworkTransport.bind(to: stopped.localAddress, options: options(group, timeout))
             }
-            return transports
-        },
-        restart: { stopped, _, timeout in
-            try await NetworkTransport.bind(to: stopped.localAddress, options: testOptions { $0.timeout = timeout; $0.connectTimeout = .seconds(20) })
+        )
+    }
+
+    private static func options(_ group: any EventLoopGroup, _ timeout: Duration) -> NetworkTransport.Options {
+        testOptions {
+            $0.timeout = timeout
+            $0.connectTimeout = .seconds(20)
+            $0.eventLoopGroup = group
         }
-    )
+    }
 }
 
 @Suite("NetworkTransport: transport conformance", .timeLimit(.minutes(3)))

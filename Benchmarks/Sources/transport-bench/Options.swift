@@ -23,9 +23,10 @@ struct Options {
     /// The pipeline's window in requests; nil keeps the transport's default (128, as
     /// hashicorp/raft 1.1.2).
     var pipelineWindow: Int?
-    /// An experiment, not the anchor's shape: the sender's and the receiver's tasks prefer the
-    /// transports' event loop as their executor (Swift's task executor preference) instead of
-    /// Swift's global pool, so a request and its answer can go round without waking a thread.
+    /// The sender's and the receiver's tasks prefer their transport's
+    /// ``NetworkTransport/taskExecutor`` (its event loop) instead of Swift's global pool, so a
+    /// request and its answer go round without waking a thread: how the transport's
+    /// documentation advises running a caller that makes one RPC at a time.
     var tasksOnEventLoop = false
     var label = ""
 
@@ -42,9 +43,9 @@ struct Options {
         JSON line per mode with the field names of shared/anchors/hashicorp-bench's
         pipeline-bench. --event-loops gives both transports an event loop group of N threads
         (default: the transport's shared one-thread group). --pipeline-window overrides the
-        transport's window (default 128). --tasks-on-event-loop runs the sender's and the
-        receiver's tasks on the (first) event loop instead of Swift's global pool: an experiment
-        measuring what the thread hops between the two cost. Durations are seconds ("5", "0.5") or Go units
+        transport's window (default 128). --tasks-on-event-loop true runs the sender's and the
+        receiver's tasks on their transport's taskExecutor (its event loop) instead of Swift's
+        global pool, removing the thread hand-offs between them. Durations are seconds ("5", "0.5") or Go units
         ("5s", "500ms"). Flags may be written --flag value or --flag=value.
         """
 

@@ -33,22 +33,6 @@ func serve(_ transport: NetworkTransport, on executor: (any TaskExecutor)? = nil
     }
 }
 
-/// An event loop as a task executor (``Options/tasksOnEventLoop``): jobs of tasks preferring it
-/// run on the loop's thread, so a continuation the loop resumes runs there at once instead of
-/// waking a thread of Swift's pool. NIO's loops are serial executors only; this wraps one.
-final class EventLoopTaskExecutor: TaskExecutor {
-    let loop: any EventLoop
-
-    init(_ loop: any EventLoop) {
-        self.loop = loop
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-    }
-}
-
 /// What every answer shares. A static, not a global: globals of main.swift belong to the main
 /// actor.
 enum Reply {
@@ -315,9 +299,10 @@ func run(_ options: Options) async -> Int32 {
         writeStandardError("transport-bench: fatal: \(error)\n")
         return 1
     }
-    let executor: (any TaskExecutor)? =
-        options.tasksOnEventLoop ? EventLoopTaskExecutor(transportOptions.eventLoopGroup.next()) : nil
-    let server = serve(receiver, on: executor)
+    // With --tasks-on-event-loop, each side's tasks run on its transport's own loop (the same
+    // loop unless --event-loops gives the group more than one).
+    let executor: (any TaskExecutor)? = options.tasksOnEventLoop ? sender.taskExecutor : nil
+    let server = serve(receiver, on: options.tasksOnEventLoop ? receiver.taskExecutor : nil)
     let maker = RequestMaker(leader: sender.localAddress, entries: options.entries, payload: options.payload)
     let wireBytes = await measureWireBytes(sender: sender, request: maker.request(prev: 999_999), options: transportOptions)
     let cores = Int(max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1))

@@ -31,7 +31,13 @@ final class ClientConnection: Sendable {
     func start(_ request: WireRequest, timeout: TimeAmount?) -> EventLoopFuture<CallAnswer> {
         let promise = channel.eventLoop.makePromise(of: CallAnswer.self)
         let handler = self.handler
-        channel.eventLoop.execute { handler.value.start(request, timeout: timeout, promise: promise) }
+        if channel.eventLoop.inEventLoop {
+            // A caller on the loop (a task on ``NetworkTransport/taskExecutor``) writes now
+            // rather than behind whatever the loop has queued.
+            handler.value.start(request, timeout: timeout, promise: promise)
+        } else {
+            channel.eventLoop.execute { handler.value.start(request, timeout: timeout, promise: promise) }
+        }
         return promise.futureResult
     }
 

@@ -32,6 +32,15 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
     public let consumer: AsyncStream<RPC>
     /// How this transport behaves.
     public let options: Options
+    /// Runs tasks on the event loop this transport listens on, which with the default
+    /// ``Options/eventLoopGroup`` (one thread) carries every one of its connections.
+    ///
+    /// A task that makes one call at a time (``appendEntries(id:target:_:)`` and the like) or
+    /// reads ``consumer`` and answers at once goes round without thread hand-offs when it
+    /// prefers this executor: `Task(executorPreference: transport.taskExecutor) { … }`. The
+    /// task's work then delays the transport's I/O, so only short, non-blocking work belongs
+    /// there; see ``EventLoopTaskExecutor``.
+    public let taskExecutor: EventLoopTaskExecutor
 
     let dispatcher: RPCDispatcher
     let connections: TransportConnections
@@ -53,6 +62,7 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
         self.connections = connections
         self.limits = WireLimits(maxFrameSize: options.maxFrameSize)
         self.listener = listener
+        self.taskExecutor = EventLoopTaskExecutor(listener.eventLoop)
     }
 
     /// A transport dropped without ``close()`` still releases its port and connections.
