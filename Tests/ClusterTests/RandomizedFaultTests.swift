@@ -12,7 +12,11 @@ import Glibc
 /// The default seed count suits CI; set `RAFT_SIM_SEEDS` (and optionally `RAFT_SIM_FIRST_SEED`)
 /// for longer soaks, e.g. `RAFT_SIM_SEEDS=2000 swift test --filter RandomizedFaultTests`.
 /// A failure names its seed; rerun that one seed to replay the identical run.
-@Suite struct RandomizedFaultTests {
+///
+/// Serialized: each seed's simulation keeps a thread of its own busy, and two dozen of them at
+/// once would leave the rest of the test run (the TCP tests with their 200 ms deadlines among
+/// it) a sliver of the machine's two cores.
+@Suite(.serialized) struct RandomizedFaultTests {
     static var seeds: [UInt64] {
         let environment = { (name: String) -> UInt64? in getenv(name).flatMap { UInt64(String(cString: $0)) } }
         let count = environment("RAFT_SIM_SEEDS") ?? 24
