@@ -104,7 +104,8 @@ let package = Package(
         .testTarget(
             name: "RaftNetworkTransportTests",
             dependencies: [
-                "RaftNetworkTransport", "SwiftRaft", "RaftTestKit",
+                // CMsgPack: the AppendEntries decoder is checked against a msgpack-c tree walk.
+                "RaftNetworkTransport", "SwiftRaft", "RaftTestKit", "CMsgPack",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -18,11 +18,21 @@ enum RequestFramePart: Hashable, Sendable {
 /// (hashicorp/raft's `handleCommand` loop; a hashicorp client closes the connection after a
 /// snapshot, but nothing forbids more requests, so the server keeps reading).
 ///
+/// An AppendEntries request is first decoded in one pass from whatever has arrived
+/// (``AppendEntriesDecoder``), which in the common case, the whole frame in one read, is all
+/// the work. Only when that finds the frame incomplete does the resumable scanner take over to
+/// find its end as the rest arrives, so a large frame split over many reads is not decoded
+/// again on each; the complete frame is then decoded once more. Other requests are scanned,
+/// then decoded.
+///
 /// Kept apart from ``RequestFrameDecoder`` so tests and other framings can drive it directly.
 struct RequestFrameParser {
     private enum State {
         case awaitingType
-        case value(RPCType)
+        /// Reading a request value. `scanning`: the resumable scanner is finding its end. True
+        /// from the start for every type but AppendEntries, which first tries a one-pass decode
+        /// and scans only once that has found the frame incomplete.
+        case value(RPCType, scanning: Bool)
         case snapshot(remaining: Int64)
     }
 
@@ -50,10 +60,24 @@ struct RequestFrameParser {
             guard let type = RPCType(rawValue: byte) else { throw .unknownRPCType(byte) }
             buffer.moveReaderIndex(forwardBy: 1)
             scanner.reset()
-            state = .value(type)
+            state = .value(type, scanning: type != .appendEntries)
             return try next(from: &buffer)
 
-        case .value(let type):
+        case .value(.appendEntries, scanning: false):
+            switch try decodeAppendEntries(buffer) {
+            case .complete(let result, let length):
+                let request = try result.get()
+                buffer.moveReaderIndex(forwardBy: length)
+                state = .awaitingType
+                return .request(.appendEntries(request))
+            case .needMoreData:
+                // Nothing of the value yet (its type byte came alone): try again on the next read.
+                if buffer.readableBytes == 0 { return nil }
+                state = .value(.appendEntries, scanning: true)
+                return try next(from: &buffer)
+            }
+
+        case .value(let type, _):
             // The scanner resumes where the last read left it: a frame split over many reads
             // is scanned once in total.
             let progress: MessagePackScanner.Progress = try scan(buffer)
@@ -87,7 +111,7 @@ struct RequestFrameParser {
         switch state {
         case .awaitingType:
             return buffered == 0 ? nil : "after \(buffered) unexpected bytes"
-        case .value(let type):
+        case .value(let type, _):
             return "inside a \(type) request (\(buffered) bytes of it received)"
         case .snapshot(let remaining):
             return "inside InstallSnapshot data, \(remaining) bytes short"
@@ -98,6 +122,14 @@ struct RequestFrameParser {
         // Mutates self.scanner in place: a local copy would share, then copy, its stack.
         let result: Result<MessagePackScanner.Progress, WireError> = buffer.withUnsafeReadableBytes { bytes in
             do throws(WireError) { return .success(try self.scanner.scan(bytes)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    private func decodeAppendEntries(_ buffer: ByteBuffer) throws(WireError) -> AppendEntriesDecoder.Progress {
+        let decoder = self.decoder
+        let result: Result<AppendEntriesDecoder.Progress, WireError> = buffer.withUnsafeReadableBytes { bytes in
+            do throws(WireError) { return .success(try decoder.decodeAppendEntries(prefixOf: bytes)) } catch { return .failure(error) }
         }
         return try result.get()
     }

@@ -8,9 +8,6 @@ internal import CMsgPack
 /// `field` is evaluated only to name the field in an error, so callers may interpolate paths
 /// such as `Entries[\(i)].Data` at no cost on the success path.
 extension msgpack_object {
-    /// Whether the value is msgpack nil.
-    var isNil: Bool { type == MSGPACK_OBJECT_NIL }
-
     /// The msgpack family, for error messages.
     var typeName: String {
         switch type {
@@ -62,13 +59,6 @@ extension msgpack_object {
         }
     }
 
-    /// An unsigned integer field of Go type `uint8` (LogType).
-    func uint8(_ field: @autoclosure () -> String) throws(WireError) -> UInt8 {
-        let value = try uint64(field())
-        guard let narrow = UInt8(exactly: value) else { throw .valueOutOfRange(field: field(), value: "\(value)") }
-        return narrow
-    }
-
     /// A signed integer field (Go `int64`).
     func int64(_ field: @autoclosure () -> String) throws(WireError) -> Int64 {
         switch type {
@@ -97,15 +87,6 @@ extension msgpack_object {
         case MSGPACK_OBJECT_POSITIVE_INTEGER, MSGPACK_OBJECT_NEGATIVE_INTEGER:
             throw .valueOutOfRange(field: field(), value: "\(type == MSGPACK_OBJECT_POSITIVE_INTEGER ? "\(via.u64)" : "\(via.i64)") as bool")
         default: throw .wrongType(field: field(), expected: "bool", found: typeName)
-        }
-    }
-
-    /// The elements of an array field; empty for nil.
-    func array(_ field: @autoclosure () -> String) throws(WireError) -> UnsafeBufferPointer<msgpack_object> {
-        switch type {
-        case MSGPACK_OBJECT_ARRAY: return UnsafeBufferPointer(start: via.array.ptr, count: Int(via.array.size))
-        case MSGPACK_OBJECT_NIL: return UnsafeBufferPointer(start: nil, count: 0)
-        default: throw .wrongType(field: field(), expected: "array", found: typeName)
         }
     }
 

@@ -2,7 +2,9 @@
 ///
 /// NetworkTransport frames have no length prefix: a frame ends where its msgpack value ends,
 /// which only parsing can tell. This scanner walks value headers and skips payloads, so the
-/// frame decoders can wait for a complete frame before handing it, contiguous, to msgpack-c.
+/// frame decoders can wait for a complete frame before handing it, contiguous, to msgpack-c (or,
+/// for AppendEntries, to ``AppendEntriesDecoder``, whose ``MessagePackReader`` repeats these
+/// checks header for header).
 ///
 /// It is resumable: each call gets the same bytes as before plus whatever arrived since (all
 /// starting at the frame's first byte) and continues where the previous call stopped, so a

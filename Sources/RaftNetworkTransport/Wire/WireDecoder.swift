@@ -7,12 +7,12 @@ import SwiftRaft
 /// skipped, missing keys and nil values left zero, either integer family, str/bin/raw for
 /// bytes, `Log.AppendedAt` in every form a hashicorp/raft version sends (see ``GoTime``).
 ///
-/// msgpack-c parses the value into a zone-allocated object tree whose strings point into the
-/// input (no copies). Entry `Data` and `Extensions` become slices of one copy of the frame, so
-/// an AppendEntries of any number of entries costs one allocation for all their bytes; frames
-/// without entry bytes (heartbeats, votes, responses) copy nothing.
+/// AppendEntries requests, the bulk of what a server reads, are decoded in one pass straight
+/// from the bytes by ``AppendEntriesDecoder``, with the same results and errors.
 ///
-/// Every decode first runs ``MessagePackScanner`` over the bytes unless the caller says it
+/// Every other value goes through msgpack-c, which parses it into a zone-allocated object tree
+/// whose strings point into the input (no copies), and the tree is walked field by field. Each
+/// such decode first runs ``MessagePackScanner`` over the bytes unless the caller says it
 /// already has, so no peer-declared length reaches msgpack-c's allocator unchecked.
 ///
 /// One decoder serves one connection or event loop (it is not thread-safe): it keeps its
@@ -20,16 +20,18 @@ import SwiftRaft
 final class WireDecoder {
     /// The limits applied to every value decoded.
     let limits: WireLimits
+    private var appendEntries: AppendEntriesDecoder
     private let zone: UnsafeMutablePointer<msgpack_zone>
     private let zoneChunkSize: Int
     /// False only while malloc has failed to give the zone its first chunk.
     private var zoneReady: Bool
 
     /// Creates a decoder. `zoneChunkSize` is the object-tree memory kept between frames; a
-    /// frame needing more borrows further chunks and frees them afterwards. The default holds
-    /// the tree of a 64-entry AppendEntries.
+    /// frame needing more borrows further chunks and frees them afterwards. AppendEntries
+    /// requests, decoded without a tree, need none.
     init(limits: WireLimits = WireLimits(), zoneChunkSize: Int = 64 << 10) {
         self.limits = limits
+        self.appendEntries = AppendEntriesDecoder(limits: limits)
         self.zoneChunkSize = max(zoneChunkSize, 1024)
         zone = .allocate(capacity: 1)
         zoneReady = msgpack_zone_init(zone, self.zoneChunkSize)
@@ -54,20 +56,36 @@ final class WireDecoder {
         try withReadableBytes(buffer) { bytes throws(WireError) in try decodeResponse(type, bytes: bytes, scanned: false) }
     }
 
-    /// Decodes a request value from `bytes`. `scanned` says ``MessagePackScanner`` has already
-    /// found `bytes` to be exactly one value within the limits (the frame decoders have).
+    /// Decodes a request value from `bytes`, which must hold exactly one value. `scanned` says
+    /// ``MessagePackScanner`` has already found it so (the frame decoders have); AppendEntries
+    /// requests, read in one pass with the scanner's checks, do not need it.
     func decodeRequest(_ type: RPCType, bytes: UnsafeRawBufferPointer, scanned: Bool) throws(WireError) -> WireRequest {
-        try withObject(bytes, scanned: scanned) { root throws(WireError) in
-            switch type {
-            case .appendEntries:
-                var frame = FrameBytes(base: bytes)
-                return .appendEntries(try decodeAppendEntriesRequest(root, frame: &frame))
-            case .requestVote: return .requestVote(try decodeRequestVoteRequest(root))
-            case .installSnapshot: return .installSnapshot(try decodeInstallSnapshotRequest(root))
-            case .timeoutNow: return .timeoutNow(TimeoutNowRequest(header: try decodeHeaderOnly(root, "TimeoutNowRequest")))
-            case .requestPreVote: return .requestPreVote(try decodeRequestPreVoteRequest(root))
+        switch type {
+        case .appendEntries:
+            switch try appendEntries.decode(bytes) {
+            case .needMoreData: throw .malformed("truncated value (\(bytes.count) bytes)")
+            case .complete(_, let length) where length != bytes.count:
+                throw .malformed("\(bytes.count - length) bytes after the value")
+            case .complete(let request, _): return .appendEntries(try request.get())
             }
+        case .requestVote:
+            return try withObject(bytes, scanned: scanned) { root throws(WireError) in .requestVote(try decodeRequestVoteRequest(root)) }
+        case .installSnapshot:
+            return try withObject(bytes, scanned: scanned) { root throws(WireError) in .installSnapshot(try decodeInstallSnapshotRequest(root)) }
+        case .timeoutNow:
+            return try withObject(bytes, scanned: scanned) { root throws(WireError) in
+                .timeoutNow(TimeoutNowRequest(header: try decodeHeaderOnly(root, "TimeoutNowRequest")))
+            }
+        case .requestPreVote:
+            return try withObject(bytes, scanned: scanned) { root throws(WireError) in .requestPreVote(try decodeRequestPreVoteRequest(root)) }
         }
+    }
+
+    /// Decodes the AppendEntries request value at the start of `bytes`, which may go on past it
+    /// (the next frames) or end before it does (a frame still arriving); see
+    /// ``AppendEntriesDecoder/decode(_:)``.
+    func decodeAppendEntries(prefixOf bytes: UnsafeRawBufferPointer) throws(WireError) -> AppendEntriesDecoder.Progress {
+        try appendEntries.decode(bytes)
     }
 
     /// Decodes a response value from `bytes`; `scanned` as for requests.
@@ -131,69 +149,6 @@ final class WireDecoder {
     }
 
     // MARK: Requests
-
-    private func decodeAppendEntriesRequest(_ root: msgpack_object, frame: inout FrameBytes) throws(WireError) -> AppendEntriesRequest {
-        var r = AppendEntriesRequest(header: RPCHeader(protocolVersion: 0), term: 0, leader: "")
-        try root.forEachField("AppendEntriesRequest") { key, value throws(WireError) in
-            switch key {
-            case "Addr": r.header.address = ServerAddress(try value.string("AppendEntriesRequest.Addr"))
-            case "Entries":
-                let entries = try value.array("AppendEntriesRequest.Entries")
-                r.entries.reserveCapacity(entries.count)
-                for (i, entry) in entries.enumerated() {
-                    r.entries.append(try decodeLog(entry, index: i, frame: &frame))
-                }
-            case "ID": r.header.id = ServerID(try value.string("AppendEntriesRequest.ID"))
-            case "Leader": r.leader = ServerAddress(try value.string("AppendEntriesRequest.Leader"))
-            case "LeaderCommitIndex": r.leaderCommitIndex = try value.uint64("AppendEntriesRequest.LeaderCommitIndex")
-            case "PrevLogEntry": r.prevLogEntry = try value.uint64("AppendEntriesRequest.PrevLogEntry")
-            case "PrevLogTerm": r.prevLogTerm = try value.uint64("AppendEntriesRequest.PrevLogTerm")
-            case "ProtocolVersion": r.header.protocolVersion = try value.int("AppendEntriesRequest.ProtocolVersion")
-            case "Term": r.term = try value.uint64("AppendEntriesRequest.Term")
-            default: break
-            }
-        }
-        return r
-    }
-
-    private func decodeLog(_ object: msgpack_object, index i: Int, frame: inout FrameBytes) throws(WireError) -> Log {
-        // A nil element would be a nil *Log in Go, which hashicorp/raft would dereference and
-        // crash on; there is no entry to make of it.
-        if object.isNil { throw .wrongType(field: "AppendEntriesRequest.Entries[\(i)]", expected: "map", found: "nil") }
-        var log = Log(index: 0, term: 0)
-        try object.forEachField("AppendEntriesRequest.Entries[\(i)]") { key, value throws(WireError) in
-            switch key {
-            case "AppendedAt": log.appendedAt = try decodeTime(value, "AppendEntriesRequest.Entries[\(i)].AppendedAt")
-            case "Data": log.data = frame.slice(try value.bytes("AppendEntriesRequest.Entries[\(i)].Data"))
-            case "Extensions": log.extensions = frame.slice(try value.bytes("AppendEntriesRequest.Entries[\(i)].Extensions"))
-            case "Index": log.index = try value.uint64("AppendEntriesRequest.Entries[\(i)].Index")
-            case "Term": log.term = try value.uint64("AppendEntriesRequest.Entries[\(i)].Term")
-            case "Type":
-                let raw = try value.uint8("AppendEntriesRequest.Entries[\(i)].Type")
-                // hashicorp/raft panics on unknown types when applying; refusing them here
-                // fails one RPC instead.
-                guard let type = LogType(rawValue: raw) else {
-                    throw .valueOutOfRange(field: "AppendEntriesRequest.Entries[\(i)].Type", value: "\(raw)")
-                }
-                log.type = type
-            default: break
-            }
-        }
-        return log
-    }
-
-    private func decodeTime(_ value: msgpack_object, _ field: @autoclosure () -> String) throws(WireError) -> LogTimestamp {
-        switch value.type {
-        case MSGPACK_OBJECT_NIL: return .unset
-        case MSGPACK_OBJECT_STR, MSGPACK_OBJECT_BIN:
-            guard let bytes = try value.bytes(field()) else { return .unset }
-            return try GoTime.decode(bytes, field: field())
-        case MSGPACK_OBJECT_EXT where value.via.ext.type == -1:
-            return try GoTime.decode(UnsafeRawBufferPointer(start: value.via.ext.ptr, count: Int(value.via.ext.size)), field: field())
-        default:
-            throw .wrongType(field: field(), expected: "time (string, binary, nil or extension -1)", found: value.typeName)
-        }
-    }
 
     private func decodeRequestVoteRequest(_ root: msgpack_object) throws(WireError) -> RequestVoteRequest {
         var r = RequestVoteRequest(header: RPCHeader(protocolVersion: 0), term: 0, candidate: "", lastLogIndex: 0, lastLogTerm: 0)
@@ -330,32 +285,5 @@ final class WireDecoder {
             }
         }
         return r
-    }
-}
-
-/// The frame being decoded, and the one copy of it that entry bytes are sliced from.
-private struct FrameBytes {
-    /// The frame's bytes as msgpack-c saw them; its string pointers point in here.
-    let base: UnsafeRawBufferPointer
-    /// Made on the first non-empty entry field, then shared by every slice.
-    private var copy: [UInt8]?
-
-    init(base: UnsafeRawBufferPointer) { self.base = base }
-
-    /// The bytes of `part` (a string inside `base`) as a slice of the frame's copy.
-    mutating func slice(_ part: UnsafeRawBufferPointer?) -> ArraySlice<UInt8> {
-        guard let part, let start = part.baseAddress, let origin = base.baseAddress, !part.isEmpty else { return [] }
-        let offset = start - origin
-        guard offset >= 0, offset <= base.count - part.count else {
-            return ArraySlice(part)  // not inside the frame: cannot happen with msgpack-c, copy to be safe
-        }
-        let whole: [UInt8]
-        if let copy {
-            whole = copy
-        } else {
-            whole = Array(base)
-            copy = whole
-        }
-        return whole[offset..<(offset + part.count)]
     }
 }
