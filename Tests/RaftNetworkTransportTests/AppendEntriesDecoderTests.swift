@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import NIOCore
 @testable import RaftNetworkTransport
 import SwiftRaft
@@ -16,11 +11,6 @@ import Testing
 /// `RAFT_FUZZ_SEED` seeds it.
 @Suite("Wire format: one-pass AppendEntries decoder")
 struct AppendEntriesDecoderTests {
-    private static func environment(_ name: String) -> UInt64? {
-        guard let value = getenv(name) else { return nil }
-        return UInt64(String(cString: value))
-    }
-
     /// A decode's outcome, comparable across the two decoders.
     private enum Outcome: Equatable, CustomStringConvertible {
         case request(AppendEntriesRequest)
@@ -79,8 +69,8 @@ struct AppendEntriesDecoderTests {
 
     @Test("random and mutated AppendEntries values: the same request or error as the msgpack-c tree walk")
     func differentialAgainstTreeWalk() throws {
-        let count = Int(Self.environment("RAFT_FUZZ_FRAMES") ?? 100_000) / 5
-        let seed = (Self.environment("RAFT_FUZZ_SEED") ?? 0x5EED_F00D) &+ 7
+        let count = Int(environmentNumber("RAFT_FUZZ_FRAMES") ?? 100_000) / 5
+        let seed = (environmentNumber("RAFT_FUZZ_SEED") ?? 0x5EED_F00D) &+ 7
         var rng = SplitMix64(seed: seed)
         let generator = AppendEntriesGenerator()
         let golden = try (Golden.requests + Golden.legacyRequests).filter { $0.request.type == .appendEntries }

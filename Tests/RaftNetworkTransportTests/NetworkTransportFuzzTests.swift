@@ -11,7 +11,7 @@ import Testing
 struct NetworkTransportFuzzTests {
     /// How many mutated frames to send; `RAFT_LIVE_FUZZ_FRAMES` raises it for longer runs.
     private static let frameCount: Int = {
-        getenv("RAFT_LIVE_FUZZ_FRAMES").flatMap { Int(String(cString: $0)) } ?? 100_000
+        environmentNumber("RAFT_LIVE_FUZZ_FRAMES").map { Int(clamping: $0) } ?? 100_000
     }()
 
     /// Frames per connection: the server reads them back to back until one fails, then closes
@@ -21,7 +21,7 @@ struct NetworkTransportFuzzTests {
 
     @Test("Mutated and random frames on raw connections: no crash, bounded memory, a good peer still served")
     func fuzzedConnectionsLeaveTheServerServing() async throws {
-        let seed = getenv("RAFT_FUZZ_SEED").flatMap { UInt64(String(cString: $0)) } ?? 0xF022_5EED
+        let seed = environmentNumber("RAFT_FUZZ_SEED") ?? 0xF022_5EED
         var rng = SplitMix64(seed: seed)
         var mutator = Mutator(seeds: try Golden.allRequestNames.map { try Fixtures.hex("golden", $0) })
         let residentBefore = Self.residentBytes()

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import NIOCore
 import NIOEmbedded
 @testable import RaftNetworkTransport
@@ -16,11 +11,6 @@ import Testing
 /// debug build), `RAFT_FUZZ_SEED` the seed (default fixed, so failures replay).
 @Suite("Wire format: fuzzing the frame decoders")
 struct WireFuzzTests {
-    private static func environment(_ name: String) -> UInt64? {
-        guard let value = getenv(name) else { return nil }
-        return UInt64(String(cString: value))
-    }
-
     private struct Stats: CustomStringConvertible {
         var frames = 0
         var decoded = 0
@@ -55,8 +45,8 @@ struct WireFuzzTests {
 
     @Test("mutated and random request frames: no crash, no hang, only WireErrors")
     func fuzzRequestFrames() throws {
-        let frames = Int(Self.environment("RAFT_FUZZ_FRAMES") ?? 100_000)
-        let seed = Self.environment("RAFT_FUZZ_SEED") ?? 0x5EED_F00D
+        let frames = Int(environmentNumber("RAFT_FUZZ_FRAMES") ?? 100_000)
+        let seed = environmentNumber("RAFT_FUZZ_SEED") ?? 0x5EED_F00D
         var rng = SplitMix64(seed: seed)
         var mutator = Mutator(seeds: try Golden.allRequestNames.map { try Fixtures.hex("golden", $0) })
         var stats = Stats()
@@ -112,8 +102,8 @@ struct WireFuzzTests {
 
     @Test("mutated and random response frames: no crash, only WireErrors")
     func fuzzResponseFrames() throws {
-        let frames = Int(Self.environment("RAFT_FUZZ_FRAMES") ?? 100_000) / 5
-        let seed = (Self.environment("RAFT_FUZZ_SEED") ?? 0x5EED_F00D) &+ 1
+        let frames = Int(environmentNumber("RAFT_FUZZ_FRAMES") ?? 100_000) / 5
+        let seed = (environmentNumber("RAFT_FUZZ_SEED") ?? 0x5EED_F00D) &+ 1
         var rng = SplitMix64(seed: seed)
         let names = (Golden.responses + Golden.legacyResponses).map(\.name)
         var mutator = Mutator(seeds: try names.map { try Fixtures.hex("golden", $0) }, requests: false)

@@ -8,6 +8,12 @@ import NIOCore
 import SwiftRaft
 import Testing
 
+/// The number in environment variable `name` (a knob for longer fuzz runs), or nil when it is
+/// unset or not a number.
+func environmentNumber(_ name: String) -> UInt64? {
+    getenv(name).flatMap { UInt64(String(cString: $0)) }
+}
+
 /// Reads the Go-generated fixtures under `Fixtures/` (see `GoPeers/golden/README.md`).
 enum Fixtures {
     /// `Tests/RaftNetworkTransportTests/Fixtures`, found from this file's path so the tests run
