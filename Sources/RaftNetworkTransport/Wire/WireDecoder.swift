@@ -28,8 +28,10 @@ final class WireDecoder {
 
     /// Creates a decoder. `zoneChunkSize` is the object-tree memory kept between frames; a
     /// frame needing more borrows further chunks and frees them afterwards. AppendEntries
-    /// requests, decoded without a tree, need none.
-    init(limits: WireLimits = WireLimits(), zoneChunkSize: Int = 64 << 10) {
+    /// requests, decoded without a tree, need none; the default holds the tree of any other
+    /// request or response (a dozen fields at most) several times over, and every connection
+    /// keeps one.
+    init(limits: WireLimits = WireLimits(), zoneChunkSize: Int = 4 << 10) {
         self.limits = limits
         self.appendEntries = AppendEntriesDecoder(limits: limits)
         self.zoneChunkSize = max(zoneChunkSize, 1024)
