@@ -23,7 +23,7 @@ import Synchronization
 /// behaves like a dead process's: every call throws. The test then drops the store and opens the
 /// directory again on the plain file system to see what a restart would find. A crash here is a
 /// process crash, not a power failure: whatever reached the wrapped file system stays, synced
-/// or not.
+/// or not. ``PowerLossFileSystem`` models a power failure, which loses what was never synced.
 ///
 /// **Interleavings.** ``interleave(_:before:path:)`` runs an action just before a chosen call,
 /// which puts another thread's work at an exact point of a store's sequence, deterministically.
