@@ -45,35 +45,28 @@ struct FileStoresPowerLossTests {
     }
 
     @Test func everyAcknowledgedSetSurvivesACutBeforeAnyCall() throws {
-        let probe = PowerLossFileSystem()
-        let complete = Self.runStable(on: probe)
-        #expect(complete.pending == nil)
-        #expect(probe.calls.contains { $0.operation == .rename }, "the workload compacts")
-        for position in 0..<probe.callCount {
-            for mode in Self.modes(at: position) {
-                let files = PowerLossFileSystem()
-                files.cutPower(beforeCall: position, mode: mode)
-                let (acknowledged, pending) = Self.runStable(on: files)
-                files.restart()
-                let label = "a \(mode) cut before call \(position)"
-                do {
-                    let store = try FileStableStore(directory: Self.stableDirectory, options: Self.stableOptions(files))
-                    defer { store.close() }
-                    for (key, value) in acknowledged {
-                        let found = try store.get(key)
-                        let allowed = found == value || (pending.map { $0.key == key && $0.value == found } ?? false)
-                        #expect(allowed, "\(label): key \(key) holds \(String(describing: found)), acknowledged \(value)")
-                    }
-                    if let pending, acknowledged[pending.key] == nil {
-                        let found = try store.get(pending.key)
-                        #expect(found == nil || found == pending.value, "\(label): unacknowledged key")
-                    }
-                    try store.set([1], [2])
-                } catch {
-                    Issue.record("after \(label): \(error)")
+        let (complete, probe) = PowerLossFileSystem.cutBeforeEveryCall(modes: Self.modes(at:), of: Self.runStable) {
+            files, outcome, label in
+            let (acknowledged, pending) = outcome
+            do {
+                let store = try FileStableStore(directory: Self.stableDirectory, options: Self.stableOptions(files))
+                defer { store.close() }
+                for (key, value) in acknowledged {
+                    let found = try store.get(key)
+                    let allowed = found == value || (pending.map { $0.key == key && $0.value == found } ?? false)
+                    #expect(allowed, "\(label): key \(key) holds \(String(describing: found)), acknowledged \(value)")
                 }
+                if let pending, acknowledged[pending.key] == nil {
+                    let found = try store.get(pending.key)
+                    #expect(found == nil || found == pending.value, "\(label): unacknowledged key")
+                }
+                try store.set([1], [2])
+            } catch {
+                Issue.record("after \(label): \(error)")
             }
         }
+        #expect(complete.pending == nil)
+        #expect(probe.calls.contains { $0.operation == .rename }, "the workload compacts")
     }
 
     // MARK: Snapshot store
@@ -119,37 +112,30 @@ struct FileStoresPowerLossTests {
     }
 
     @Test func everyClosedSnapshotSurvivesACutBeforeAnyCallAndNoUnfinishedOneAppears() throws {
-        let probe = PowerLossFileSystem()
-        let complete = Self.runSnapshots(on: probe)
-        #expect(complete.acknowledged.count == 3 && complete.pending == nil)
-        for position in 0..<probe.callCount {
-            for mode in Self.modes(at: position) {
-                let files = PowerLossFileSystem()
-                files.cutPower(beforeCall: position, mode: mode)
-                let (acknowledged, pending) = Self.runSnapshots(on: files)
-                files.restart()
-                let label = "a \(mode) cut before call \(position)"
-                do {
-                    let store = try Self.snapshotStore(files)
-                    let listed = try store.list().map(\.id)
-                    // The newest `retain` of the closed ones, unless the unfinished one (newer
-                    // than all) completed durably.
-                    let closed = acknowledged.map(\.id)
-                    let expected = Array(closed.reversed().prefix(Self.retain))
-                    let withPending = pending.map { Array(([$0] + closed.reversed()).prefix(Self.retain)) }
-                    #expect(listed == expected || listed == withPending, "\(label): listed \(listed), closed \(closed), pending \(String(describing: pending))")
-                    for id in listed {
-                        let state = acknowledged.first { $0.id == id }?.state
-                            ?? Self.snapshotState(Int(id.split(separator: "-")[1])! / 10)
-                        let (meta, source) = try store.open(id: id)
-                        #expect(meta.size == Int64(state.count), "\(label): \(id)")
-                        #expect(try source.readAll() == state, "\(label): \(id)")
-                        source.close()
-                    }
-                } catch {
-                    Issue.record("after \(label): \(error)")
+        let (complete, _) = PowerLossFileSystem.cutBeforeEveryCall(modes: Self.modes(at:), of: Self.runSnapshots) {
+            files, outcome, label in
+            let (acknowledged, pending) = outcome
+            do {
+                let store = try Self.snapshotStore(files)
+                let listed = try store.list().map(\.id)
+                // The newest `retain` of the closed ones, unless the unfinished one (newer
+                // than all) completed durably.
+                let closed = acknowledged.map(\.id)
+                let expected = Array(closed.reversed().prefix(Self.retain))
+                let withPending = pending.map { Array(([$0] + closed.reversed()).prefix(Self.retain)) }
+                #expect(listed == expected || listed == withPending, "\(label): listed \(listed), closed \(closed), pending \(String(describing: pending))")
+                for id in listed {
+                    let state = acknowledged.first { $0.id == id }?.state
+                        ?? Self.snapshotState(Int(id.split(separator: "-")[1])! / 10)
+                    let (meta, source) = try store.open(id: id)
+                    #expect(meta.size == Int64(state.count), "\(label): \(id)")
+                    #expect(try source.readAll() == state, "\(label): \(id)")
+                    source.close()
                 }
+            } catch {
+                Issue.record("after \(label): \(error)")
             }
         }
+        #expect(complete.acknowledged.count == 3 && complete.pending == nil)
     }
 }

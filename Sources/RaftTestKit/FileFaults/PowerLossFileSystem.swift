@@ -176,6 +176,34 @@ public final class PowerLossFileSystem: FileSystem {
     /// The number of calls in ``calls``.
     public var callCount: Int { state.withLock { $0.calls.count } }
 
+    /// Runs `scenario` once on a fresh file system to count its calls, then once more per call
+    /// position and per loss mode `modes` gives for it, each time on a fresh file system whose
+    /// power is cut before that call; after each cut it restarts the machine and hands the file
+    /// system, what `scenario` returned and a label naming the cut to `check`.
+    ///
+    /// `scenario` runs a workload until a call fails and returns what it acknowledged; `check`
+    /// reopens the stores on what the cut left and compares. Returns what the uncut run
+    /// returned and its file system, whose ``calls`` show what the workload did.
+    @discardableResult
+    public static func cutBeforeEveryCall<Outcome>(
+        modes: (_ position: Int) -> [LossMode] = { _ in [.strict] },
+        of scenario: (PowerLossFileSystem) -> Outcome,
+        check: (PowerLossFileSystem, Outcome, _ label: String) -> Void
+    ) -> (uncut: Outcome, probe: PowerLossFileSystem) {
+        let probe = PowerLossFileSystem()
+        let uncut = scenario(probe)
+        for position in 0..<probe.callCount {
+            for mode in modes(position) {
+                let files = PowerLossFileSystem()
+                files.cutPower(beforeCall: position, mode: mode)
+                let outcome = scenario(files)
+                files.restart()
+                check(files, outcome, "a \(mode) cut before call \(position)")
+            }
+        }
+        return (uncut, probe)
+    }
+
     // MARK: FileSystem
 
     /// Opens the file, creating it (a volatile directory entry) if `mode` says so.
