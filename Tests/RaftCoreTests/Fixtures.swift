@@ -165,6 +165,17 @@ extension RaftInstance {
         return takeReady()
     }
 
+    /// Ticks until the instance sends a round of pre-vote requests (a first campaign, or a
+    /// candidate's retry) and returns that tick's `Ready`.
+    mutating func tickUntilPreVoteRound(maxTicks: Int = 10_000) -> Ready {
+        for _ in 0..<maxTicks {
+            tick()
+            let ready = takeReady()
+            if ready.messages.contains(where: { $0.context.kind == .requestPreVote }) { return ready }
+        }
+        return takeReady()
+    }
+
     /// Runs a whole campaign in which every peer grants: the pre-vote (if enabled), then the vote.
     /// Persists the leader's no-op and returns the `Ready` taken right after winning.
     mutating func winElection() -> Ready {

@@ -287,8 +287,8 @@ import RaftCore
         leader.receive(response: Fixture.appendResponse(from: "n3", term: 2, lastLog: commit, success: true), context: toN3.context)
         #expect(leader.currentCommitIndex == commit)
 
-        // The transport gives up on the probe to n2, so the leader probes again from the start,
-        // two entries at a time…
+        // The transport gives up on the probe to n2, so the leader probes again from where that
+        // probe started…
         leader.requestFailed(context: toN2.context, reason: .unreachable)
         var sent: [(request: AppendEntriesRequest, context: RequestContext)] = []
         for _ in 0..<5 where sent.isEmpty {
@@ -296,7 +296,7 @@ import RaftCore
             sent += leader.takeReady().appends.filter { $0.target == "n2" }.map { ($0.request, $0.context) }
         }
         let reprobe = try #require(sent.first)
-        #expect(reprobe.request.entries.count == 2)
+        #expect(reprobe.request.prevLogEntry == toN2.request.prevLogEntry)
         // …but n2 did get the first probe after all; both answers arrive, the stale one first.
         leader.receive(response: Fixture.appendResponse(from: "n2", term: 2, lastLog: commit, success: true), context: toN2.context)
         sent += leader.takeReady().appends.filter { $0.target == "n2" }.map { ($0.request, $0.context) }
@@ -305,8 +305,8 @@ import RaftCore
             sent += leader.takeReady().appends.filter { $0.target == "n2" }.map { ($0.request, $0.context) }
             leader.tick()
         }
-        // n2 learned leaderCommit = commit from the probe, but could commit only through its last
-        // entry (2); some request must let it reach the commit index.
+        // A request lets n2 commit only through the last entry it covers; some request must let
+        // it reach the commit index.
         let reachable = sent.map { min($0.request.leaderCommitIndex, $0.request.prevLogEntry + UInt64($0.request.entries.count)) }
         #expect(reachable.max() == commit, "n2 could commit only through \(reachable.max() ?? 0) of \(commit)")
     }

@@ -98,14 +98,74 @@ import RaftCore
         #expect(node.currentTerm == 8)
     }
 
-    // hashicorp/raft 1.7: a peer that does not know the pre-vote RPC counts as a grant, so mixed clusters still elect.
-    @Test func peersWithoutPreVoteSupportCountAsGrants() throws {
+    // hashicorp/raft 1.7: a peer that does not know the pre-vote RPC counts as a grant, so mixed clusters still elect;
+    // but the first round that needs such a grant waits one election timeout, because the old peer refuses real
+    // votes while it still follows a leader, and by then it has usually campaigned itself.
+    @Test func peersWithoutPreVoteSupportCountAsGrantsFromTheSecondRound() throws {
+        var node = Fixture.instance("n1", voters: 3, term: 4)
+        var ready = node.tickUntilCampaign()
+        var request = try #require(ready.messages.first)
+        node.requestFailed(context: request.context, reason: .preVoteUnsupported)
+        #expect(node.currentTerm == 4, "the first round relying on an old peer holds back")
+        #expect(node.takeReady().messagesAfterPersist.isEmpty)
+
+        ready = node.tickUntilPreVoteRound()
+        request = try #require(ready.messages.first { $0.target.id == request.target.id })
+        node.requestFailed(context: request.context, reason: .preVoteUnsupported)
+        #expect(node.currentTerm == 5, "the next round goes ahead")
+        #expect(node.takeReady().messagesAfterPersist.count == 2)
+    }
+
+    // A round whose quorum is reached by real grants never waits for peers without pre-vote.
+    @Test func realGrantsElectWithoutWaitingForOldPeers() throws {
         var node = Fixture.instance("n1", voters: 3, term: 4)
         let ready = node.tickUntilCampaign()
-        let request = try #require(ready.messages.first)
-        node.requestFailed(context: request.context, reason: .preVoteUnsupported)
+        let requests = ready.messages.filter { $0.context.kind == .requestPreVote }
+        #expect(requests.count == 2)
+        node.requestFailed(context: requests[0].context, reason: .preVoteUnsupported)
+        node.receive(response: Fixture.preVoteResponse(from: requests[1].target.id, term: 4, granted: true), context: requests[1].context)
         #expect(node.currentTerm == 5)
-        #expect(node.takeReady().messagesAfterPersist.count == 2)
+    }
+
+    // While the first round holds back, the old peer's own campaign wins this server's vote: no term is wasted.
+    @Test func anOldPeersCampaignWinsTheVoteOfAServerThatHeldBack() throws {
+        var node = Fixture.instance("n1", voters: 3, term: 4)
+        let ready = node.tickUntilCampaign()
+        for request in ready.messages where request.context.kind == .requestPreVote {
+            node.requestFailed(context: request.context, reason: .preVoteUnsupported)
+        }
+        #expect(node.currentTerm == 4)
+        node.receive(Fixture.requestVote(from: "n2", term: 5, last: (1, 1)), token: RequestToken(1))
+        let answer = node.takeReady()
+        #expect(answer.repliesAfterPersist.first?.requestVote?.granted == true)
+        #expect(node.currentRole == .follower)
+        #expect(node.currentTerm == 5)
+    }
+
+    // hashicorp/raft 1.7 grants a pre-vote with the proposed term (the candidate's term + 1): that is a grant, not news
+    // of a newer term, and the real election follows.
+    @Test func aGrantEchoingTheProposedTermLeadsToTheRealElection() throws {
+        var node = Fixture.instance("n1", voters: 3, term: 4)
+        let ready = node.tickUntilCampaign()
+        let request = try #require(ready.messages.first { $0.context.kind == .requestPreVote })
+        node.receive(response: Fixture.preVoteResponse(from: request.target.id, term: 5, granted: true), context: request.context)
+        #expect(node.currentRole == .candidate)
+        #expect(node.currentTerm == 5)
+        let election = node.takeReady()
+        #expect(election.hardState == HardState(currentTerm: 5, lastVoteTerm: 5, lastVoteCandidate: "n1"))
+        #expect(election.messagesAfterPersist.allSatisfy { $0.context.kind == .requestVote && $0.context.term == 5 })
+    }
+
+    // A pre-vote refusal from a voter already in the proposed term, or a grant above it, is news: the candidate follows.
+    @Test func aRefusalInTheProposedTermOrAGrantBeyondItMakesTheCandidateFollow() throws {
+        for (term, granted) in [(UInt64(5), false), (6, true)] {
+            var node = Fixture.instance("n1", voters: 3, term: 4)
+            let ready = node.tickUntilCampaign()
+            let request = try #require(ready.messages.first { $0.context.kind == .requestPreVote })
+            node.receive(response: Fixture.preVoteResponse(from: request.target.id, term: term, granted: granted), context: request.context)
+            #expect(node.currentRole == .follower, "term \(term) granted \(granted)")
+            #expect(node.currentTerm == term)
+        }
     }
 
     // Raft thesis §9.6: an unreachable peer is no grant; without a quorum the pre-vote does not succeed.

@@ -458,6 +458,9 @@ struct TestNetwork {
                 )
                 return
             }
+            if case .appendEntries(let append) = request {
+                checkCommitIndexBound(append, from: envelope.from, to: target)
+            }
             let token = nextToken
             nextToken += 1
             pendingRequests[token] = PendingRequest(
@@ -632,6 +635,54 @@ struct TestNetwork {
             }
         }
         checkedCommit[id] = max(checkedCommit[id] ?? 0, through)
+    }
+
+    /// Commit Index Bound: an AppendEntries never carries a commit index that would make a
+    /// hashicorp/raft follower commit an entry the leader does not hold. That follower accepts a
+    /// request whose previous entry matches, overwrites only entries that conflict with the
+    /// request's, keeps any suffix beyond them, and commits `min(leaderCommitIndex, its last
+    /// index)`: every entry up to that index must then be the leader's.
+    private mutating func checkCommitIndexBound(_ request: AppendEntriesRequest, from leaderID: ServerID, to target: Int) {
+        guard !request.isHeartbeat, request.term >= nodes[target].instance.currentTerm else { return }
+        let follower = nodes[target].instance
+        let followerID = nodes[target].server.id
+        let leader = nodes[index(of: leaderID)].instance
+        func followerEntry(_ index: UInt64) -> Log? { follower.entry(at: index) ?? durableEntry(followerID, at: index) }
+        func leaderEntry(_ index: UInt64) -> Log? { leader.entry(at: index) ?? durableEntry(leaderID, at: index) }
+        if request.prevLogEntry > 0 {
+            guard let previous = followerEntry(request.prevLogEntry), previous.term == request.prevLogTerm else { return }
+        }
+        // The follower's log as hashicorp/raft would leave it after accepting.
+        var log: [UInt64: Log] = [:]
+        var last = follower.lastIndex
+        for entry in request.entries {
+            if let existing = followerEntry(entry.index), existing.term == entry.term { continue }
+            last = entry.index - 1
+            break
+        }
+        for entry in request.entries where entry.index > last {
+            log[entry.index] = entry
+        }
+        last = max(last, request.entries.last?.index ?? 0)
+        let followerCommit = min(request.leaderCommitIndex, last)
+        guard followerCommit > 0 else { return }
+        let start = max(request.prevLogEntry, 1)
+        guard followerCommit >= start else { return }
+        for index in start...followerCommit {
+            let entry = log[index] ?? followerEntry(index)
+            // Everything up to the leader's commit index is committed; the record of committed
+            // entries outlives the sender's log, which a later term may have rewritten.
+            guard let expected = committed[index] ?? leaderEntry(index) else { continue }
+            if entry != expected {
+                violations.append(
+                    "Commit Index Bound: \(leaderID) sent \(followerID) commit index \(request.leaderCommitIndex) "
+                        + "with entries through \(request.entries.last?.index ?? request.prevLogEntry); a hashicorp/raft "
+                        + "follower would commit its entry \(index) (\(entry.map { "term \($0.term)" } ?? "missing")), "
+                        + "which is not the leader's"
+                )
+                return
+            }
+        }
     }
 
     /// Log Matching (Raft §5.3): if two logs hold an entry with the same index and term, the logs

@@ -11,6 +11,9 @@ struct Election: Sendable {
     var granted: Set<ServerID> = []
     var refused: Set<ServerID> = []
     var leadershipTransfer: Bool
+    /// Whether this pre-vote round reached its quorum only through peers without pre-vote, and
+    /// so holds back its election until the next round.
+    var heldBack = false
 }
 
 extension RaftInstance {
@@ -99,6 +102,17 @@ extension RaftInstance {
         guard grants >= quorumSize else { return false }
         switch election.phase {
         case .preVote:
+            let assumed = election.granted.intersection(peersWithoutPreVote).intersection(voterIDs).count
+            if grants - assumed < quorumSize && (election.heldBack || !preVoteDeferredToOlderPeers) {
+                // The quorum needs peers that cannot answer a pre-vote (hashicorp/raft before
+                // 1.7), and such a peer refuses real votes while it still follows a leader: an
+                // election now would most likely burn a term. Wait one election timeout instead;
+                // meanwhile that peer's own timer fires and it campaigns, and we vote for it. If
+                // it does not (say its log is behind ours), the next round goes ahead.
+                self.election?.heldBack = true
+                preVoteDeferredToOlderPeers = true
+                return false
+            }
             startElection(leadershipTransfer: false)
         case .vote:
             becomeLeader()
@@ -109,7 +123,12 @@ extension RaftInstance {
     // MARK: - Answers to our campaign
 
     mutating func receiveVoteResponse(granted: Bool, term: UInt64, context: RequestContext, phase: Election.Phase) {
-        if term > hardState.currentTerm {
+        // A pre-vote grant may carry the term it was asked about: hashicorp/raft 1.7 answers a
+        // granted pre-vote with the proposed term (our term + 1), ours with the voter's current
+        // term. Neither is news of a newer term; only a grant above the proposed term, or a
+        // refusal from a voter already past our term, is.
+        let newerTerm = phase == .preVote && granted ? term > context.term : term > hardState.currentTerm
+        if newerTerm {
             becomeFollower(term: term, leader: nil)
             return
         }

@@ -65,6 +65,7 @@ extension RaftInstance {
         }
         lastLeaderContact = now
         electionElapsed = 0
+        preVoteDeferredToOlderPeers = false
 
         if request.isHeartbeat {
             response.success = true

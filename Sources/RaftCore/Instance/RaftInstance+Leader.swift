@@ -5,6 +5,7 @@ extension RaftInstance {
         role = .leader
         leader = localServer
         election = nil
+        preVoteDeferredToOlderPeers = false
         stateChanged = true
         lastLeaderContact = now
         heartbeatElapsed = 0
@@ -193,7 +194,7 @@ extension RaftInstance {
             prevLogEntry: prevIndex,
             prevLogTerm: prevTerm,
             entries: entries,
-            leaderCommitIndex: commitIndex
+            leaderCommitIndex: commitIndexSafe(forPeer: index, coveringThrough: lastIndex)
         )
         let context = RequestContext(
             kind: .appendEntries,
@@ -207,10 +208,24 @@ extension RaftInstance {
         )
         peers[index].inflight.append((lastIndex, bytes))
         peers[index].inflightBytes += bytes
-        // The follower commits min(leaderCommitIndex, last entry covered), not leaderCommitIndex.
-        peers[index].sentCommit = max(peers[index].sentCommit, min(commitIndex, lastIndex))
+        peers[index].sentCommit = max(peers[index].sentCommit, request.leaderCommitIndex)
         if peers[index].mode == .replicate { peers[index].next = lastIndex + 1 }
         ready.messages.append(OutboundRequest(target: peers[index].server, request: .appendEntries(request), context: context))
+    }
+
+    /// The commit index an AppendEntries to follower `index` may carry when it covers the log
+    /// through `lastIndex`: never above what the follower's log is known to match (`match`) or
+    /// will match once it accepts this request (`lastIndex`).
+    ///
+    /// The paper's follower commits `min(leaderCommit, index of last new entry)`, so the full
+    /// commit index would be harmless to it. hashicorp/raft's follower (1.1.2 through 1.7) commits
+    /// `min(leaderCommit, its own last index)` instead: a follower holding a stale suffix from an
+    /// old term, sent a request that matches an earlier prefix, would commit and apply that stale
+    /// suffix before a later request truncated it. Capping the value here keeps every follower
+    /// implementation safe, at no cost to ours: a request can only teach a follower commits up to
+    /// the last entry it covers anyway.
+    func commitIndexSafe(forPeer index: Int, coveringThrough lastIndex: UInt64) -> UInt64 {
+        min(commitIndex, max(peers[index].match, lastIndex))
     }
 
     mutating func requestLoad(for index: Int) {
@@ -306,7 +321,10 @@ extension RaftInstance {
             return
         }
         guard context.epoch == peers[index].epoch else { return }
-        peers[index].fallBackToProbe(next: peers[index].match + 1)
+        // The follower's position is unknown, not lost: probe again where this request started
+        // and let a rejection's last-index hint move back from there. Restarting from `match + 1`
+        // would re-send the whole log to a follower a new leader has never heard from (match 0).
+        peers[index].fallBackToProbe(next: min(context.prevLogIndex + 1, window.lastIndex + 1))
         pause(index)
     }
 

@@ -74,6 +74,9 @@ public struct RaftInstance: Sendable {
     var pendingVerifications: Deque<(token: UInt64, round: UInt64)> = []
     /// Peers known to lack the pre-vote RPC.
     var peersWithoutPreVote: Set<ServerID> = []
+    /// Set once a pre-vote round held back its election because its quorum relied on
+    /// ``peersWithoutPreVote``; cleared when a leader is heard from or this server leads.
+    var preVoteDeferredToOlderPeers = false
 
     // MARK: Output being accumulated
 
