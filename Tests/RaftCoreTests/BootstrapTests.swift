@@ -96,6 +96,33 @@ import RaftCore
     }
 
     // hashicorp/raft: a server started with no configuration joins when a leader contacts it.
+    // hashicorp/raft: a server with no configuration never campaigns but does vote, so a cluster in which only one
+    // server was bootstrapped elects that server and the others learn the configuration from it.
+    @Test func unbootstrappedServerGrantsItsVoteToABootstrappedCandidate() throws {
+        var newcomer = freshInstance("n2")
+        newcomer.receive(Fixture.requestVote(from: "n1", term: 2, last: (1, 1)), token: RequestToken(1))
+        let ready = newcomer.takeReady()
+        #expect(ready.repliesAfterPersist.first?.requestVote?.granted == true)
+        #expect(ready.hardState == HardState(currentTerm: 2, lastVoteTerm: 2, lastVoteCandidate: "n1"))
+    }
+
+    // hashicorp/raft 1.1.x sends no server ID in its headers; a server with no configuration knows such a candidate
+    // by its address, and votes for it.
+    @Test func unbootstrappedServerGrantsItsVoteToACandidateKnownOnlyByAddress() throws {
+        var newcomer = freshInstance("n2")
+        let request = RequestVoteRequest(
+            header: RPCHeader(protocolVersion: 3, id: "", address: ""),
+            term: 2,
+            candidate: "10.0.0.1:8300",
+            lastLogIndex: 1,
+            lastLogTerm: 1
+        )
+        newcomer.receive(.requestVote(request), token: RequestToken(1))
+        let ready = newcomer.takeReady()
+        #expect(ready.repliesAfterPersist.first?.requestVote?.granted == true)
+        #expect(ready.hardState?.lastVoteCandidate == "10.0.0.1:8300")
+    }
+
     @Test func unbootstrappedServerLearnsTheConfigurationFromTheLeader() throws {
         var leader = Fixture.instance("n1", voters: 2)
         let won = leader.winElection()

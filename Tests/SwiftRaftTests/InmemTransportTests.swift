@@ -675,28 +675,32 @@ struct InmemTransportTests {
         }
     }
 
+    // On the simulator's virtual clock: the delays are the faults' own, and a busy machine cannot
+    // stretch them into the call timeout.
     @Test func aPipelineDeliversAndAnswersInSendOrderDespiteRandomDelays() async throws {
-        let faults = InmemFaults(seed: 3)
-        faults.delay = .milliseconds(1) ... .milliseconds(30)
-        let a = InmemTransport(address: "a", timeout: patient, faults: faults)
-        let b = InmemTransport(address: "b", faults: faults)
-        a.connect(b)
-        let peerB = Peer(b)
-        try await withPeers([peerB]) {
-            let pipeline = try await a.appendEntriesPipeline(id: "b", target: "b")
-            // Raft reads answers while it sends; reading is also what carries delayed requests.
-            async let answered: [UInt64] = {
-                var numbers: [UInt64] = []
-                for await answer in pipeline.responses {
-                    if (try? answer.result.get())?.success == true { numbers.append(answer.request.prevLogEntry) }
-                    if numbers.count == 10 { break }
-                }
-                return numbers
-            }()
-            for number in 1...10 as ClosedRange<UInt64> { try await pipeline.appendEntries(append(number)) }
-            #expect(await answered == Array(1...10))
-            #expect(peerB.received == (1...10).map { "AppendEntries \($0)" })
-            await pipeline.close()
+        try await Simulation.run(seed: 3, timeLimit: .seconds(60)) { simulation in
+            let faults = InmemFaults(seed: simulation.nextSeed())
+            faults.delay = .milliseconds(1) ... .milliseconds(30)
+            let a = InmemTransport(address: "a", clock: simulation.clock, timeout: patient, faults: faults)
+            let b = InmemTransport(address: "b", clock: simulation.clock, faults: faults)
+            a.connect(b)
+            let peerB = Peer(b)
+            try await withPeers([peerB]) {
+                let pipeline = try await a.appendEntriesPipeline(id: "b", target: "b")
+                // Raft reads answers while it sends; reading is also what carries delayed requests.
+                async let answered: [UInt64] = {
+                    var numbers: [UInt64] = []
+                    for await answer in pipeline.responses {
+                        if (try? answer.result.get())?.success == true { numbers.append(answer.request.prevLogEntry) }
+                        if numbers.count == 10 { break }
+                    }
+                    return numbers
+                }()
+                for number in 1...10 as ClosedRange<UInt64> { try await pipeline.appendEntries(append(number)) }
+                #expect(await answered == Array(1...10))
+                #expect(peerB.received == (1...10).map { "AppendEntries \($0)" })
+                await pipeline.close()
+            }
         }
     }
 

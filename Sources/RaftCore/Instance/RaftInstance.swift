@@ -352,14 +352,18 @@ public struct RaftInstance: Sendable {
         isLocalVoter = latestConfiguration.isVoter(options.localID)
     }
 
-    /// Identifies the sender of a request: by header ID, or for peers that predate IDs in headers,
-    /// by address through the configuration.
+    /// Identifies the sender of a request: by header ID, or for peers that predate IDs in headers
+    /// (hashicorp/raft 1.1.x), by address through the configuration. A server that has no
+    /// configuration yet knows such a peer by its address alone, so that, as in hashicorp/raft, a
+    /// cluster in which only one server was bootstrapped can elect it.
     func sender(id: ServerID, address: ServerAddress) -> Server? {
         if !id.rawValue.isEmpty {
             return latestConfiguration.server(withID: id)
                 ?? Server(suffrage: .nonvoter, id: id, address: address)
         }
-        return latestConfiguration.server(withAddress: address)
+        if let known = latestConfiguration.server(withAddress: address) { return known }
+        guard latestConfiguration.servers.isEmpty, !address.rawValue.isEmpty else { return nil }
+        return Server(suffrage: .nonvoter, id: ServerID(address.rawValue), address: address)
     }
 
     /// Whether a live leader was heard from within the follower timeout (leader stickiness).

@@ -7,8 +7,12 @@
 // followed by a 0 byte. The Swift side computes the same digest, so equal digests at equal counts
 // mean identical FSM histories.
 //
+// With -history FILE, every command applied is also appended to FILE as a line "INDEX DATA", across
+// restarts, so a test can check what the node applied and when, not only where it ended.
+//
 // Commands:
 //   apply N PREFIX        apply N commands "PREFIX-i" (64 at a time); "ok applied=N errors=E [first=...]"
+//   apply-async N PREFIX  submit N commands "PREFIX-i" without waiting for them; "ok submitted=N"
 //   state                 "state=Leader term=T leader=ADDR last=L applied=A count=C digest=D"
 //   wait-count N MS       wait until the FSM applied N commands; "ok count=C digest=D" or "timeout count=C"
 //   wait-leader MS        wait until some leader is known; "ok leader=ADDR" or "timeout"
@@ -35,9 +39,10 @@ import (
 )
 
 type recordingFSM struct {
-	mu     sync.Mutex
-	count  int
-	digest uint64
+	mu      sync.Mutex
+	count   int
+	digest  uint64
+	history *os.File
 }
 
 func (f *recordingFSM) Apply(entry *raft.Log) interface{} {
@@ -46,6 +51,12 @@ func (f *recordingFSM) Apply(entry *raft.Log) interface{} {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.history != nil {
+		// One write per line on an O_APPEND file: a kill -9 loses no line the FSM applied.
+		if _, err := fmt.Fprintf(f.history, "%d %s\n", entry.Index, entry.Data); err != nil {
+			log.Fatalf("history: %v", err)
+		}
+	}
 	h := fnv.New64a()
 	var seed [8]byte
 	for i := 0; i < 8; i++ {
@@ -107,6 +118,7 @@ func main() {
 	lease := flag.Duration("leader-lease", 100*time.Millisecond, "LeaderLeaseTimeout")
 	commit := flag.Duration("commit-timeout", 10*time.Millisecond, "CommitTimeout")
 	dataDir := flag.String("data-dir", "", "keep the log in raft-boltdb and snapshots in files here (empty: in memory)")
+	historyPath := flag.String("history", "", "append \"INDEX DATA\" for every command applied to this file")
 	flag.Parse()
 	if *id == "" {
 		log.Fatal("--id is required")
@@ -144,6 +156,13 @@ func main() {
 		logs, stable, snapshots = bolt, bolt, files
 	}
 	fsm := &recordingFSM{}
+	if *historyPath != "" {
+		file, err := os.OpenFile(*historyPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0644)
+		if err != nil {
+			log.Fatalf("history: %v", err)
+		}
+		fsm.history = file
+	}
 
 	existing, err := raft.HasExistingState(logs, stable, snapshots)
 	if err != nil {
@@ -189,6 +208,16 @@ func main() {
 			}
 			n, _ := strconv.Atoi(fields[1])
 			reply("%s", applyMany(node, n, fields[2]))
+		case "apply-async":
+			if len(fields) != 3 {
+				reply("error: usage: apply-async N PREFIX")
+				continue
+			}
+			n, _ := strconv.Atoi(fields[1])
+			for i := 0; i < n; i++ {
+				node.Apply([]byte(fmt.Sprintf("%s-%d", fields[2], i)), 10*time.Second)
+			}
+			reply("ok submitted=%d", n)
 		case "state":
 			count, digest := fsm.snapshotState()
 			reply("state=%s term=%s leader=%s last=%d applied=%d count=%d digest=%d",

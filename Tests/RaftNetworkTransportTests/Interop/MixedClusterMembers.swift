@@ -1,0 +1,359 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import RaftNetworkTransport
+import SwiftRaft
+import Synchronization
+import Testing
+
+// MARK: - Timing
+
+/// The timeouts every member of a mixed cluster runs with: hashicorp/raft's defaults, halved.
+///
+/// Which node leads first is decided by bootstrapping, not by racing timeouts: only the node meant
+/// to lead is bootstrapped; the others start empty, and neither implementation campaigns without
+/// a configuration (hashicorp/raft: "no known peers, aborting election"), while both grant votes.
+/// So no test depends on one side's timer firing before the other's, and the leases are long
+/// enough that a busy 2-core machine does not make a healthy leader step down.
+enum MixedClusterTiming {
+    static let heartbeat: Duration = .milliseconds(500)
+    static let election: Duration = .milliseconds(500)
+    static let leaderLease: Duration = .milliseconds(500)
+
+    /// In Go's duration syntax.
+    static func go(_ duration: Duration) -> String {
+        "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)ms"
+    }
+}
+
+// MARK: - What each node applied
+
+/// Every command a node applied, as (index, data), across its restarts: the evidence for State
+/// Machine Safety. Comparing only where nodes end hides a wrong apply that a later write (or a
+/// restart, which re-applies the log) overwrites.
+final class AppliedHistory: Sendable {
+    private let records = Mutex<[(index: UInt64, command: String)]>([])
+
+    func record(index: UInt64, command: String) {
+        records.withLock { $0.append((index, command)) }
+    }
+
+    var all: [(index: UInt64, command: String)] { records.withLock { $0 } }
+
+    /// Reads a Go node's `-history` file: one "INDEX DATA" line per applied command.
+    static func read(goHistoryFile path: String) throws -> [(index: UInt64, command: String)] {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return try text.split(separator: "\n").map { line in
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, let index = UInt64(parts[0]) else {
+                throw GoPeerError("malformed history line \"\(line)\" in \(path)")
+            }
+            return (index, String(parts[1]))
+        }
+    }
+}
+
+/// Checks that every node applied, at every index, the same command (State Machine Safety), and
+/// that each node's applies within one run were consecutive. Returns the breaches found and the
+/// command applied at each index.
+func checkHistories(_ histories: [(node: String, history: [(index: UInt64, command: String)])]) -> (
+    breaches: [String], commands: [UInt64: String]
+) {
+    var commands: [UInt64: (command: String, node: String)] = [:]
+    var breaches: [String] = []
+    for (node, history) in histories {
+        for (index, command) in history {
+            if let known = commands[index], known.command != command {
+                breaches.append("\(node) applied \"\(command)\" at \(index) where \(known.node) applied \"\(known.command)\"")
+            } else if commands[index] == nil {
+                commands[index] = (command, node)
+            }
+        }
+    }
+    return (breaches, commands.mapValues(\.command))
+}
+
+// MARK: - Members
+
+/// A swift-raft node: Raft over NetworkTransport, with in-memory stores that outlive a stop, so
+/// a restart is a restart from durable state.
+final class SwiftMember: @unchecked Sendable {
+    // Unchecked: a member is driven from one test task at a time (start, stop and the waits are
+    // awaited in sequence); the Sendable conformance only lets it be captured by that task.
+    let id: ServerID
+    let address: ServerAddress
+    let store = InmemStore()
+    let snapshots = InmemSnapshotStore()
+    let history = AppliedHistory()
+    private(set) var fsm = DigestFSM()
+    private(set) var raft: Raft?
+    private var transport: NetworkTransport?
+
+    init(id: ServerID, address: ServerAddress) {
+        self.id = id
+        self.address = address
+    }
+
+    var server: Server { Server(id: id, address: address) }
+
+    /// Starts the node, bootstrapping first when given a configuration.
+    func start(bootstrapping configuration: Configuration?) async throws {
+        var config = Config(localID: id)
+        config.heartbeatTimeout = MixedClusterTiming.heartbeat
+        config.electionTimeout = MixedClusterTiming.election
+        config.leaderLeaseTimeout = MixedClusterTiming.leaderLease
+        config.commitTimeout = .milliseconds(5)
+        config.rpcTimeout = .seconds(2)
+        config.logger.logLevel = .warning
+        if let configuration {
+            try Raft.bootstrapCluster(
+                config: config, logStore: store, stableStore: store, snapshotStore: snapshots, configuration: configuration
+            )
+        }
+        let transport = try await NetworkTransport.bind(to: address)
+        fsm = DigestFSM(history: history)
+        raft = try await Raft(
+            config: config, fsm: fsm, logStore: store, stableStore: store, snapshotStore: snapshots, transport: transport
+        )
+        self.transport = transport
+    }
+
+    /// Stops the node as a crash would, keeping its stores.
+    func stop() async {
+        await raft?.shutdown()
+        await transport?.close()
+        raft = nil
+        transport = nil
+    }
+
+    var isRunning: Bool { raft != nil }
+
+    /// Waits until this node leads.
+    func waitUntilLeader(timeout: Duration = .seconds(30)) async throws {
+        let raft = try #require(raft)
+        try await withDeadline(timeout, "\(id) to become leader") {
+            // Subscribe first, then look: a change that happened before the subscription is
+            // not replayed, but it shows in the state.
+            let changes = raft.leadershipChanges()
+            if raft.state == .leader { return }
+            for await change in changes where change.isLeader { return }
+        }
+    }
+
+    /// Applies `count` commands `prefix-i`, 64 at a time, as the Go node's `apply` does.
+    func applyCommands(_ count: Int, prefix: String) async throws {
+        let raft = try #require(raft)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<count {
+                if i >= 64 { try await group.next() }
+                group.addTask { _ = try await raft.apply(Array("\(prefix)-\(i)".utf8), timeout: .seconds(30)) }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// The first of `members` to lead.
+    static func waitForLeader(among members: [SwiftMember], timeout: Duration = .seconds(30)) async throws -> SwiftMember {
+        try await withDeadline(timeout, "a Swift leader") {
+            while true {
+                if let leader = members.first(where: { $0.raft?.state == .leader }) { return leader }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+    }
+}
+
+/// A hashicorp/raft node in its own process (`GoPeers/node`), bolt-backed so it can be killed
+/// and restarted, recording what it applies in `history.log` in its data directory.
+struct GoMember {
+    let id: String
+    let address: ServerAddress
+    let dataDirectory: String
+    let process: GoPeerProcess
+
+    /// Starts the node; it bootstraps with `configuration` when given one and it has no state yet,
+    /// else it waits to be contacted by a leader.
+    init(id: String, address: ServerAddress, bootstrapping configuration: Configuration?, dataDirectory: String) throws {
+        self.id = id
+        self.address = address
+        self.dataDirectory = dataDirectory
+        var arguments = [
+            "-id", id, "-bind", address.rawValue, "-data-dir", dataDirectory, "-history", dataDirectory + "/history.log",
+            "-heartbeat", MixedClusterTiming.go(MixedClusterTiming.heartbeat),
+            "-election", MixedClusterTiming.go(MixedClusterTiming.election),
+            "-leader-lease", MixedClusterTiming.go(MixedClusterTiming.leaderLease), "-commit-timeout", "5ms",
+        ]
+        if let configuration {
+            let peers = configuration.servers.map { "\($0.id.rawValue)=\($0.address.rawValue)" }.joined(separator: ",")
+            arguments += ["-bootstrap", peers]
+        }
+        process = try GoPeerProcess("node", arguments)
+    }
+
+    /// The same node started again from its data directory.
+    func restarted() throws -> GoMember {
+        try GoMember(id: id, address: address, bootstrapping: nil, dataDirectory: dataDirectory)
+    }
+
+    var server: Server { Server(id: ServerID(id), address: address) }
+
+    /// Every command the node applied, over all its runs.
+    func history() throws -> [(index: UInt64, command: String)] {
+        try AppliedHistory.read(goHistoryFile: dataDirectory + "/history.log")
+    }
+
+    /// Waits for the node's first line, which it prints once its transport listens.
+    func waitUntilListening() async throws {
+        let line = try await process.nextLine()
+        guard line.hasPrefix("listening ") else { throw GoPeerError("\(id) said \"\(line)\"; log: \(process.logPath)") }
+    }
+
+    /// Sends one command line and returns the node's answer.
+    func send(_ command: String, timeout: Duration = .seconds(60)) async throws -> String {
+        try await process.send(command, timeout: timeout)
+    }
+
+    /// The node's `state` answer as fields (state, term, leader, last, applied, count, digest).
+    func state() async throws -> [String: String] {
+        TransportInteropTests.fields(try await send("state"))
+    }
+
+    /// Waits until the node applied `count` commands; returns its FSM digest.
+    func waitForCount(_ count: Int) async throws -> UInt64 {
+        let answer = try await send("wait-count \(count) 60000", timeout: .seconds(90))
+        let fields = TransportInteropTests.fields(answer)
+        guard answer.hasPrefix("ok"), let digest = fields["digest"].flatMap(UInt64.init) else {
+            throw GoPeerError("\(id): \(answer); log: \(process.logPath)")
+        }
+        return digest
+    }
+
+    /// The first of `members` that reports itself leader.
+    static func waitForLeader(among members: [GoMember], timeout: Duration = .seconds(30)) async throws -> GoMember {
+        try await withDeadline(timeout, "a Go leader") {
+            while true {
+                for member in members {
+                    if try await member.send("state").hasPrefix("state=Leader ") { return member }
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+}
+
+/// An FSM that keeps what the Go node keeps: how many commands it applied, and a running FNV-1a
+/// 64 digest over each command's bytes (seeded with the previous digest, ended by a 0 byte), so
+/// equal digests at equal counts mean identical histories. With a history, it also records every
+/// command it applies.
+final class DigestFSM: FSM {
+    private let state = Mutex((count: 0, digest: UInt64(0)))
+    private let history: AppliedHistory?
+
+    init(history: AppliedHistory? = nil) {
+        self.history = history
+    }
+
+    var count: Int { state.withLock { $0.count } }
+    var digest: UInt64 { state.withLock { $0.digest } }
+
+    func apply(_ log: Log) -> (any Sendable)? {
+        guard log.type == .command else { return nil }
+        history?.record(index: log.index, command: String(decoding: log.data, as: UTF8.self))
+        state.withLock { state in
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            func mix(_ byte: UInt8) {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x0000_0100_0000_01b3
+            }
+            for shift in stride(from: 56, through: 0, by: -8) { mix(UInt8(truncatingIfNeeded: state.digest >> UInt64(shift))) }
+            for byte in log.data { mix(byte) }
+            mix(0)
+            state.digest = hash
+            state.count += 1
+        }
+        return nil
+    }
+
+    func snapshot() throws -> any FSMSnapshot {
+        let (count, digest) = state.withLock { ($0.count, $0.digest) }
+        return DigestSnapshot(text: "\(count) \(digest)")
+    }
+
+    func restore(from source: any SnapshotSource) throws {
+        let parts = String(decoding: try source.readAll(), as: UTF8.self).split(separator: " ")
+        guard parts.count == 2, let count = Int(parts[0]), let digest = UInt64(parts[1]) else {
+            throw GoPeerError("malformed DigestFSM snapshot")
+        }
+        state.withLock { $0 = (count, digest) }
+    }
+
+    /// Waits until `count` commands were applied.
+    func waitForCount(_ count: Int, timeout: Duration = .seconds(60)) async throws {
+        try await withDeadline(timeout, "\(count) applied commands (have \(self.count))") {
+            while self.count < count { try await Task.sleep(for: .milliseconds(10)) }
+        }
+    }
+}
+
+private struct DigestSnapshot: FSMSnapshot {
+    let text: String
+    func persist(to sink: any SnapshotSink) throws {
+        try sink.write(Array(text.utf8))
+        try sink.close()
+    }
+    func release() {}
+}
+
+// MARK: - Helpers
+
+/// Runs `body`, failing with a message naming `what` if it takes longer than `timeout`, so a
+/// broken cluster fails the test instead of hanging it.
+func withDeadline<T: Sendable>(
+    _ timeout: Duration,
+    _ what: @autoclosure () -> String,
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let description = what()
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw GoPeerError("gave up after \(timeout) waiting for \(description)")
+        }
+        return value
+    }
+}
+
+/// A loopback address with a port nobody listens on right now (the kernel picks it).
+func freeLoopbackAddress() throws -> ServerAddress {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw GoPeerError("socket failed") }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    }
+    guard bound else { throw GoPeerError("bind failed") }
+    return ServerAddress("127.0.0.1:\(UInt16(bigEndian: address.sin_port))")
+}
+
+/// A scratch directory under the system's temporary directory.
+struct TemporaryFolder {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "swift-raft-interop-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
