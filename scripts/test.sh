@@ -6,6 +6,10 @@
 #   RAFT_SIM_SEEDS         how many seeds the randomized cluster soak runs (default: a CI-sized count)
 #   RAFT_FUZZ_FRAMES       frames the wire-decoder fuzz test tries (default 100,000)
 #   RAFT_LIVE_FUZZ_FRAMES  frames the live-server fuzz test sends (default 100,000)
+#   RAFT_MIXED_FAULT_SEEDS, RAFT_MIXED_FAULT_ROUNDS
+#                          size of the randomized fault test of mixed hashicorp/raft + swift-raft
+#                          clusters (defaults 2 and 4)
+#   RAFT_FAILOVER_SAMPLES  when set, also measure leader failover times (prints, asserts nothing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --interop

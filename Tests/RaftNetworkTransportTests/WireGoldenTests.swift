@@ -54,6 +54,40 @@ struct WireGoldenTests {
         }
     }
 
+    // hashicorp/raft 1.7 grants a pre-vote with the term it was asked about (the candidate's term
+    // + 1). "resp-prevote" is such a grant for "req-prevote" (Term 256): decoded from Go's bytes,
+    // it must count as a grant for a candidate proposing term 256, not as news of a newer term.
+    @Test("a pre-vote grant echoing the proposed term, as hashicorp/raft 1.7 sends it, starts the real election")
+    func preVoteGrantWithTheProposedTermIsAGrant() throws {
+        let (_, response) = try decodeResponseFrame(try Fixtures.hex("golden", "resp-prevote"), as: .requestPreVote)
+        let grant = try #require(response)
+        guard case .requestPreVote(let answer) = grant else {
+            Issue.record("not a RequestPreVote response")
+            return
+        }
+        #expect(answer.granted && answer.term == 256)
+
+        let servers = (0..<3).map { Server(id: ServerID("n\($0 + 1)"), address: ServerAddress("127.0.0.1:\(7000 + $0)")) }
+        let restored = RaftInstance.RestoredState(
+            hardState: HardState(currentTerm: 255),
+            entries: [Log(index: 1, term: 1, type: .configuration, data: ConfigurationCodec.encode(Configuration(servers: servers)))]
+        )
+        var candidate = RaftInstance(
+            options: RaftInstance.Options(localID: "n1", localAddress: "127.0.0.1:7000"), restored: restored, random: SplitMix64(seed: 1)
+        )
+        var preVote: OutboundRequest?
+        for _ in 0..<1_000 where preVote == nil {
+            candidate.tick()
+            preVote = candidate.takeReady().messages.first { $0.context.kind == .requestPreVote && $0.target.id == "n2" }
+        }
+        let request = try #require(preVote)
+        #expect(request.context.term == 256)
+        candidate.receive(response: .requestPreVote(answer), context: request.context)
+        #expect(candidate.currentRole == .candidate)
+        #expect(candidate.currentTerm == 256)
+        #expect(candidate.takeReady().messagesAfterPersist.contains { $0.context.kind == .requestVote })
+    }
+
     @Test("encode then decode gives the value back, entries as slices of one buffer")
     func roundTrips() throws {
         for golden in Golden.requests where golden.exact {
