@@ -258,13 +258,22 @@ extension RaftInstance {
             pause(index)
             return
         }
-        let sendable = entries.lazy.filter { $0.index >= next }.prefix(options.maxAppendEntries)
+        // The same cut as from the window: at most maxAppendEntries entries and maxAppendBytes
+        // bytes, but always the first entry, so a request never outgrows what the transport carries.
+        var sendable: [Log] = []
+        var bytes = 0
+        for entry in entries where entry.index >= next {
+            let size = entry.data.count + entry.extensions.count
+            guard sendable.count < options.maxAppendEntries, sendable.isEmpty || size <= options.maxAppendBytes - bytes else { break }
+            sendable.append(entry)
+            bytes += size
+        }
         guard sendable.first?.index == next else {
             ready.warnings.append("log store has no entry \(next) for \(load.peer)")
             pause(index)
             return
         }
-        send(entries: Array(sendable), prevIndex: prevIndex, prevTerm: prevTerm, to: index)
+        send(entries: sendable, prevIndex: prevIndex, prevTerm: prevTerm, to: index)
     }
 
     mutating func pause(_ index: Int) {

@@ -42,6 +42,25 @@ public struct AppendEntriesRequest: Hashable, Sendable {
     }
 }
 
+extension AppendEntriesRequest {
+    /// Bytes an AppendEntries may take on hashicorp/raft's wire (msgpack) beyond its entries and
+    /// the strings in its header: field names, integers and framing, about 250 in go-msgpack's
+    /// encoding, rounded up generously.
+    public static let fixedEncodingOverhead = 512
+    /// Bytes one entry may take beyond its data and extensions: its index, term, type, timestamp
+    /// and the field names, about 100 in go-msgpack's encoding, rounded up.
+    public static let entryEncodingOverhead = 128
+
+    /// An upper bound of this request's encoded size on hashicorp/raft's wire: what a transport
+    /// that limits its frames must accept for the request to get through.
+    public var encodedSizeBound: Int {
+        var size = Self.fixedEncodingOverhead + header.id.rawValue.utf8.count + header.address.rawValue.utf8.count
+            + leader.rawValue.utf8.count
+        for entry in entries { size += Self.entryEncodingOverhead + entry.data.count + entry.extensions.count }
+        return size
+    }
+}
+
 /// A follower's answer to ``AppendEntriesRequest`` (hashicorp/raft's `AppendEntriesResponse`).
 public struct AppendEntriesResponse: Hashable, Sendable {
     /// Sender identity and protocol version.

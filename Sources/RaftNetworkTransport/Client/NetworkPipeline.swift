@@ -17,8 +17,10 @@ final class NetworkPipeline: AppendPipeline {
     /// Sends are normally made one at a time by one task, so this lock is uncontended; it only
     /// keeps concurrent senders from sharing the encoder's buffer.
     private let encoder = Mutex(WireEncoder())
+    private let maxFrameSize: Int
 
-    init(core: PipelineCore, channel: any Channel, handler: NIOLoopBound<PipelineHandler>) {
+    init(core: PipelineCore, channel: any Channel, handler: NIOLoopBound<PipelineHandler>, maxFrameSize: Int) {
+        self.maxFrameSize = maxFrameSize
         self.core = core
         self.channel = channel
         self.handler = handler
@@ -33,6 +35,10 @@ final class NetworkPipeline: AppendPipeline {
         // Empty: the encoder sizes it exactly once, when it copies the frame in.
         var bytes = channel.allocator.buffer(capacity: 0)
         encoder.withLock { encoder in encoder.encodeRequest(.appendEntries(request), into: &bytes) }
+        guard bytes.readableBytes <= maxFrameSize else {
+            // Not sent, so the pipeline stays in step: only this request fails.
+            throw NetworkTransport.tooLarge(.appendEntries, size: bytes.readableBytes, limit: maxFrameSize, target: core.target)
+        }
         while true {
             switch try core.admit(request, bytes: bytes) {
             case .admitted(let drain):

@@ -20,6 +20,7 @@ final class RPCClientHandler: ChannelInboundHandler {
 
     private let decoder: WireDecoder
     private let encoder = WireEncoder()
+    private let maxFrameSize: Int
     private var context: ChannelHandlerContext?
     private var call: Call?
     /// Part of an answer arrived before the connection ended.
@@ -28,6 +29,7 @@ final class RPCClientHandler: ChannelInboundHandler {
 
     init(limits: WireLimits) {
         decoder = WireDecoder(limits: limits)
+        maxFrameSize = limits.maxFrameSize
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -55,6 +57,11 @@ final class RPCClientHandler: ChannelInboundHandler {
         }
         var buffer = context.channel.allocator.buffer(capacity: 256)
         encoder.encodeRequest(request, into: &buffer)
+        guard buffer.readableBytes <= maxFrameSize else {
+            // Nothing was written, so the connection stays in step and usable.
+            promise.fail(ClientCallError.tooLarge(size: buffer.readableBytes, limit: maxFrameSize))
+            return
+        }
         var call = Call(type: request.type, promise: promise)
         if let timeout {
             call.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.timedOut() }

@@ -66,7 +66,7 @@ extension NetworkTransport {
             try channel.pipeline.syncOperations.addHandler(handler)
             return bound
         }
-        let pipeline = NetworkPipeline(core: core, channel: channel, handler: handler)
+        let pipeline = NetworkPipeline(core: core, channel: channel, handler: handler, maxFrameSize: limits.maxFrameSize)
         guard connections.register(pipeline, on: channel) else {
             await pipeline.shutdown(RaftError(.pipelineShutdown, "transport \(localAddress) is closed"))
             try checkOpen()

@@ -40,9 +40,16 @@ extension NetworkTransport {
             return RaftError(.corrupt, "malformed \(rpc) answer from \(target): \(wireError)")
         case ClientCallError.unexpectedAnswer:
             return RaftError(.corrupt, "\(target) sent an answer no request asked for")
+        case ClientCallError.tooLarge(let size, let limit):
+            return Self.tooLarge(rpc, size: size, limit: limit, target: target)
         default:
             return RaftError(.unreachable, "\(rpc) to \(target) failed: \(error)")
         }
+    }
+
+    /// A request not sent because it encodes past the frame limit peers enforce.
+    static func tooLarge(_ rpc: RPCType, size: Int, limit: Int, target: ServerAddress) -> RaftError {
+        RaftError(.invalidArgument, "\(rpc) to \(target) encodes to \(size) bytes, over maxFrameSize \(limit): not sent")
     }
 
     /// Throws ``SwiftRaft/RaftError/Code/transportShutdown`` once the transport is closed.

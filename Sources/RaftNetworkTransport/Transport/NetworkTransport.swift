@@ -42,6 +42,11 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
     /// there; see ``EventLoopTaskExecutor``.
     public let taskExecutor: EventLoopTaskExecutor
 
+    /// ``Options/maxFrameSize``: peers are assumed to refuse frames beyond the same limit, so a
+    /// request that encodes larger fails with ``SwiftRaft/RaftError/Code/invalidArgument``
+    /// instead of being sent, and Raft keeps its commands and batches below it.
+    public var maxMessageSize: Int? { options.maxFrameSize }
+
     let dispatcher: RPCDispatcher
     let connections: TransportConnections
     let limits: WireLimits

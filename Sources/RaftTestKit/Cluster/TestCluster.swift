@@ -60,6 +60,7 @@ public actor TestCluster {
     /// What every node reported, and the safety checks over it.
     public nonisolated let trace: TraceRecorder
     private let configure: @Sendable (inout Config) -> Void
+    private let maxMessageSize: Int
     private let makeFSM: @Sendable (ServerID) -> any FSM
     private var members: [ServerID: Node] = [:]
     /// The IDs of every node, in order.
@@ -77,12 +78,14 @@ public actor TestCluster {
     ///     50 ms heartbeat, election and lease timeouts, 5 ms commit timeout).
     ///   - makeFSM: builds a node's FSM, on start and on every restart.
     ///   - makeStores: builds a node's stores, once.
+    ///   - maxMessageSize: the largest AppendEntries each node's ``InmemTransport`` carries.
     ///   - body: the test.
     public static func run<Result: Sendable>(
         nodes: Int,
         seed: UInt64,
         bootstrap: Bool = true,
         timeLimit: Duration = .seconds(3600),
+        maxMessageSize: Int = InmemTransport.defaultMaxMessageSize,
         configure: @escaping @Sendable (inout Config) -> Void = { _ in },
         makeFSM: @escaping @Sendable (ServerID) -> any FSM = { _ in RecordingFSM() },
         makeStores: @escaping @Sendable (ServerID) -> Stores = { _ in .inMemory() },
@@ -92,6 +95,7 @@ public actor TestCluster {
             let cluster = TestCluster(
                 simulation: simulation,
                 nodes: nodes,
+                maxMessageSize: maxMessageSize,
                 configure: configure,
                 makeFSM: makeFSM,
                 makeStores: makeStores
@@ -109,15 +113,18 @@ public actor TestCluster {
         }
     }
 
-    /// Creates a cluster's nodes (not yet started) inside `simulation`.
+    /// Creates a cluster's nodes (not yet started) inside `simulation`; each node's transport
+    /// carries AppendEntries of up to `maxMessageSize` bytes.
     public init(
         simulation: Simulation,
         nodes: Int,
+        maxMessageSize: Int = InmemTransport.defaultMaxMessageSize,
         configure: @escaping @Sendable (inout Config) -> Void = { _ in },
         makeFSM: @escaping @Sendable (ServerID) -> any FSM = { _ in RecordingFSM() },
         makeStores: @escaping @Sendable (ServerID) -> Stores = { _ in .inMemory() }
     ) {
         self.simulation = simulation
+        self.maxMessageSize = maxMessageSize
         self.faults = InmemFaults(seed: simulation.nextSeed())
         self.trace = TraceRecorder(clock: simulation.clock)
         self.configure = configure
@@ -172,7 +179,13 @@ public actor TestCluster {
 
     private func startNode(_ id: ServerID) async throws {
         var node = members[id]!
-        let transport = InmemTransport(address: node.address, clock: simulation.clock, timeout: .milliseconds(50), faults: faults)
+        let transport = InmemTransport(
+            address: node.address,
+            clock: simulation.clock,
+            timeout: .milliseconds(50),
+            faults: faults,
+            maxMessageSize: maxMessageSize
+        )
         // In `ids` order, not Dictionary order: a run must replay the same in every process.
         for other in ids.compactMap({ members[$0] }) where other.id != id {
             if let peer = other.transport {

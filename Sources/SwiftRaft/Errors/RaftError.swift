@@ -10,7 +10,7 @@ public struct RaftError: Error, Hashable, Sendable, CustomStringConvertible {
             case nothingNewToSnapshot, unsupportedProtocol, pipelineReplicationNotSupported
             case transportShutdown, pipelineShutdown, cantBootstrap, leadershipTransferInProgress
             case notVoter, logNotFound, invalidConfig, timeout, unreachable, storage
-            case preVoteUnsupported, corrupt, invalidArgument
+            case preVoteUnsupported, corrupt, invalidArgument, cancelled
         }
 
         private let base: Base
@@ -60,6 +60,11 @@ public struct RaftError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let corrupt = Code(.corrupt)
         /// An argument breaks a documented rule.
         public static let invalidArgument = Code(.invalidArgument)
+        /// The caller's task was cancelled after its command entered the log: the command may
+        /// still commit and be applied (the message says whether it had committed already). A
+        /// call cancelled before its command entered the log throws `CancellationError` instead,
+        /// and the command is certainly not applied.
+        public static let cancelled = Code(.cancelled)
 
         /// The code's name.
         public var description: String { "\(base)" }

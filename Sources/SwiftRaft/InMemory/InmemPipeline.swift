@@ -42,6 +42,7 @@ final class InmemTransportPipelineCore: Sendable {
     private let faults: InmemFaults?
     private let clock: any RaftClock
     private let timeout: Duration
+    private let maxMessageSize: Int?
     private let state = Mutex(State())
 
     private struct Slot {
@@ -91,8 +92,10 @@ final class InmemTransportPipelineCore: Sendable {
         peer: InmemTransportInbox,
         faults: InmemFaults?,
         clock: any RaftClock,
-        timeout: Duration
+        timeout: Duration,
+        maxMessageSize: Int?
     ) {
+        self.maxMessageSize = maxMessageSize
         self.local = local
         self.target = target
         self.peer = peer
@@ -106,6 +109,7 @@ final class InmemTransportPipelineCore: Sendable {
     /// Sends `request`, waiting for room in the window first. Throws, without sending, once the
     /// pipeline is closed or broken, or if the caller is cancelled while waiting.
     func send(_ request: AppendEntriesRequest) async throws {
+        try InmemTransport.checkSize(of: request, limit: maxMessageSize, to: target)
         while true {
             try Task.checkCancellation()
             let now = clock.now

@@ -18,6 +18,11 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
     /// The incoming RPCs. Finishes when the transport is closed or the iterating task is cancelled.
     public let consumer: AsyncStream<RPC>
 
+    /// The largest AppendEntries this transport carries, by ``AppendEntriesRequest/encodedSizeBound``
+    /// (what it would take on hashicorp/raft's wire); a larger one fails with
+    /// ``RaftError/Code/invalidArgument``, as a network transport's peer would refuse the frame.
+    public let maxMessageSize: Int?
+
     private let clock: any RaftClock
     private let timeout: Duration
     private let faults: InmemFaults?
@@ -44,13 +49,18 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
     ///   - clock: Measures timeouts and fault delays; the simulator passes its virtual clock.
     ///   - timeout: How long a call waits for its answer (hashicorp/raft's default is 500 ms).
     ///   - faults: The cluster's shared fault plan, or nil for a perfect network.
+    ///   - maxMessageSize: The largest AppendEntries it carries, in encoded bytes; the default is
+    ///     ``defaultMaxMessageSize``, the TCP transport's default frame limit, so tests meet the
+    ///     limits production does.
     public init(
         address: ServerAddress,
         clock: any RaftClock = SystemClock(),
         timeout: Duration = .milliseconds(500),
-        faults: InmemFaults? = nil
+        faults: InmemFaults? = nil,
+        maxMessageSize: Int = InmemTransport.defaultMaxMessageSize
     ) {
         let inbox = InmemTransportInbox(address: address)
+        self.maxMessageSize = maxMessageSize
         self.localAddress = address
         self.clock = clock
         self.timeout = timeout
@@ -58,6 +68,9 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
         self.inbox = inbox
         self.consumer = AsyncStream(unfolding: { await inbox.next() })
     }
+
+    /// 64 MiB, as NetworkTransport's default `maxFrameSize`.
+    public static let defaultMaxMessageSize = 64 << 20
 
     // MARK: Topology
 
@@ -113,6 +126,7 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
     public func appendEntries(id: ServerID, target: ServerAddress, _ request: AppendEntriesRequest) async throws
         -> AppendEntriesResponse
     {
+        try checkSize(of: request, to: target)
         let response = try await call(.appendEntries(request), to: target, timeout: timeout, "AppendEntries")
         guard case .appendEntries(let answer) = response else { throw Self.mismatch(response, "AppendEntries") }
         return answer
@@ -182,7 +196,8 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
             peer: peer,
             faults: faults,
             clock: clock,
-            timeout: timeout
+            timeout: timeout,
+            maxMessageSize: maxMessageSize
         )
         let refused = state.withLock { state -> RaftError? in
             if state.closed { return RaftError(.transportShutdown, "transport \(localAddress) is closed") }
@@ -203,6 +218,20 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
     public func setHeartbeatHandler(_ handler: (@Sendable (RPC) -> Void)?) {}
 
     // MARK: Internals
+
+    private func checkSize(of request: AppendEntriesRequest, to target: ServerAddress) throws {
+        try Self.checkSize(of: request, limit: maxMessageSize, to: target)
+    }
+
+    static func checkSize(of request: AppendEntriesRequest, limit: Int?, to target: ServerAddress) throws {
+        guard let limit else { return }
+        let size = request.encodedSizeBound
+        guard size > limit else { return }
+        throw RaftError(
+            .invalidArgument,
+            "AppendEntries to \(target) of up to \(size) bytes (\(request.entries.count) entries) exceeds the transport's maxMessageSize of \(limit) bytes"
+        )
+    }
 
     private func peerInbox(_ target: ServerAddress) throws -> InmemTransportInbox {
         let (closed, peer) = state.withLock { ($0.closed, $0.peers[target]) }

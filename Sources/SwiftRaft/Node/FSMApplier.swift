@@ -1,7 +1,7 @@
 /// Committed entries on their way to the FSM, with the callers waiting for them on the leader.
 struct ApplyBatch: Sendable {
     var entries: [Log]
-    var waiters: [UInt64: CheckedContinuation<ApplyResult, any Error>]
+    var waiters: [UInt64: ApplyWaiter]
 }
 
 /// Applies committed entries to the user's FSM on its own blocking executor, so a slow FSM never
@@ -52,7 +52,7 @@ struct FSMApplier: Sendable {
         for entry in batch.entries {
             tracer?(.applied(node: node, index: entry.index, term: entry.term, type: entry.type))
             if let waiter = batch.waiters[entry.index] {
-                waiter.resume(returning: ApplyResult(index: entry.index, response: responses[entry.index] ?? nil))
+                waiter.resume(with: .success(ApplyResult(index: entry.index, response: responses[entry.index] ?? nil)))
             }
         }
     }

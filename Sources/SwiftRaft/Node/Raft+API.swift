@@ -5,14 +5,27 @@ extension Raft {
     /// Replicates `command` and applies it to every FSM; returns once the leader's FSM applied it
     /// (hashicorp/raft's `Apply`).
     ///
+    /// What bounds the wait: `timeout` bounds only the wait for room to queue the command, as in
+    /// hashicorp/raft. The commit itself is bounded by leadership: a leader that cannot reach a
+    /// quorum steps down within ``Config/leaderLeaseTimeout`` and the call fails with
+    /// ``RaftError/Code/leadershipLost``. To give up sooner, cancel the calling task.
+    ///
+    /// What an error means for the command:
+    /// - **Certainly not applied** (thrown before the command entered the log):
+    ///   ``RaftError/Code/notLeader`` (naming the leader if known), ``RaftError/Code/enqueueTimeout``,
+    ///   ``RaftError/Code/invalidArgument`` (larger than ``maxCommandSize``),
+    ///   ``RaftError/Code/shutdown`` thrown before the call queued, and `CancellationError`.
+    /// - **Outcome unknown** (the command is in the log and may still commit, here or under the
+    ///   next leader): ``RaftError/Code/leadershipLost``, ``RaftError/Code/cancelled`` (the task
+    ///   was cancelled; the message says whether the command had committed already) and
+    ///   ``RaftError/Code/shutdown`` after it queued. Retry only commands that are safe to apply
+    ///   twice, or make them so (a client ID and sequence number the FSM deduplicates).
+    ///
     /// - Parameters:
     ///   - command: the bytes handed to ``FSM/apply(_:)`` as ``Log/data``.
-    ///   - timeout: how long to wait for room to queue the command (``Config/maxPendingApplies``);
-    ///     it does not bound the commit itself, as in hashicorp/raft. Nil waits as long as needed.
+    ///   - timeout: how long to wait for room to queue the command (``Config/maxPendingApplies``).
+    ///     Nil waits as long as needed.
     /// - Returns: the index the command committed at and the leader FSM's response.
-    /// - Throws: ``RaftError`` with ``RaftError/Code/notLeader`` (naming the leader if known),
-    ///   ``RaftError/Code/leadershipLost`` (deposed before commit: the command may or may not
-    ///   commit later), ``RaftError/Code/enqueueTimeout`` or ``RaftError/Code/shutdown``.
     public func apply(_ command: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
         try await applyLog(data: command, extensions: [], timeout: timeout)
     }
@@ -24,7 +37,8 @@ extension Raft {
     }
 
     /// Returns once every entry before it has been applied to this leader's FSM (hashicorp/raft's
-    /// `Barrier`); use it after winning an election to read an FSM that is up to date.
+    /// `Barrier`); use it after winning an election to read an FSM that is up to date. Its errors
+    /// mean what ``apply(_:timeout:)``'s do.
     public func barrier(timeout: Duration? = nil) async throws {
         _ = try await propose(Proposal(type: .barrier, data: [], appendedAt: environment.clock.wallClockNow), timeout: timeout)
     }
@@ -32,21 +46,39 @@ extension Raft {
     private func propose(_ proposal: Proposal, timeout: Duration?) async throws -> ApplyResult {
         guard !isShutdown else { throw RaftError.shutdown }
         guard core.currentRole == .leader else { throw RaftError.notLeader(core.currentLeader) }
+        if let limit = maxCommandSize, proposal.data.count + proposal.extensions.count > limit {
+            throw RaftError(
+                .invalidArgument,
+                "command of \(proposal.data.count + proposal.extensions.count) bytes exceeds the largest the transport "
+                    + "can replicate, \(limit) bytes (its maxMessageSize less an AppendEntries' framing)"
+            )
+        }
         try await applyLimiter.acquire(timeout: timeout, clock: environment.clock)
         // The wait above may have suspended: everything is checked again.
         guard !isShutdown else {
             applyLimiter.release()
             throw RaftError.shutdown
         }
-        return try await withCheckedThrowingContinuation { continuation in
-            switch core.propose([proposal]) {
-            case .success(let indexes):
-                pendingApplies[indexes.lowerBound] = PendingApply(term: core.currentTerm, continuation: continuation)
-                scheduleFlush()
-            case .failure(.notLeader(let leader)):
-                applyLimiter.release()
-                continuation.resume(throwing: RaftError.notLeader(leader))
-            }
+        if Task.isCancelled {
+            applyLimiter.release()
+            throw CancellationError()
+        }
+        let waiter: ApplyWaiter
+        switch core.propose([proposal]) {
+        case .success(let indexes):
+            waiter = ApplyWaiter(index: indexes.lowerBound)
+            pendingApplies[indexes.lowerBound] = PendingApply(term: core.currentTerm, waiter: waiter)
+            scheduleFlush()
+        case .failure(.notLeader(let leader)):
+            applyLimiter.release()
+            throw RaftError.notLeader(leader)
+        }
+        // From here the command is in the log: a cancelled caller is released at once, told that
+        // the command may still be applied, while the node keeps tracking it.
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { waiter.wait($0) }
+        } onCancel: {
+            waiter.cancel()
         }
     }
 
@@ -54,8 +86,11 @@ extension Raft {
 
     /// Confirms this node is still the leader by hearing from a quorum after the call
     /// (hashicorp/raft's `VerifyLeader`). Use before serving a read that must be linearizable.
+    /// It writes nothing, so no error leaves anything behind; it waits at most about one
+    /// ``Config/leaderLeaseTimeout``, after which a leader that heard from no quorum steps down.
     ///
-    /// - Throws: ``RaftError/Code/notLeader`` if it is not, or stops being, the leader.
+    /// - Throws: ``RaftError/Code/notLeader`` if it is not, or stops being, the leader;
+    ///   ``RaftError/Code/shutdown``.
     public func verifyLeader() async throws {
         guard !isShutdown else { throw RaftError.shutdown }
         nextToken += 1
@@ -181,7 +216,7 @@ extension Raft {
 
         // The FSM loop has stopped: whatever it had not taken is failed, never dropped.
         for batch in applyQueue.drain() {
-            for (_, waiter) in batch.waiters.sorted(by: { $0.key < $1.key }) { waiter.resume(throwing: RaftError.shutdown) }
+            for (_, waiter) in batch.waiters.sorted(by: { $0.key < $1.key }) { waiter.resume(with: .failure(RaftError.shutdown)) }
         }
         for executor in [storageExecutor, fsmExecutor] {
             (executor as? ThreadExecutor)?.shutdown()
@@ -203,7 +238,7 @@ extension Raft {
         // Everything below is resolved in a fixed order (by index, token, ID), never in
         // Dictionary order, which Swift seeds per process: a simulated run must replay the same.
         for (_, pending) in pendingApplies.sorted(by: { $0.key < $1.key }) {
-            pending.continuation.resume(throwing: RaftError.shutdown)
+            pending.waiter.resume(with: .failure(RaftError.shutdown))
         }
         pendingApplies.removeAll()
         for (_, waiter) in pendingVerifications.sorted(by: { $0.key < $1.key }) { waiter.resume(throwing: RaftError.shutdown) }

@@ -57,6 +57,11 @@ extension Raft {
 
     func responseArrived(_ response: RaftResponse, context: RequestContext) {
         guard !isShutdown else { return }
+        if context.kind == .appendEntries || context.kind == .heartbeat,
+            unreachablePeers.removeValue(forKey: context.peer) != nil
+        {
+            logger.info("replication to \(context.peer) resumed")
+        }
         core.receive(response: response, context: context)
         scheduleFlush()
     }
@@ -64,7 +69,16 @@ extension Raft {
     func requestFailed(context: RequestContext, error: any Error) {
         guard !isShutdown else { return }
         let unsupported = (error as? RaftError)?.code == .preVoteUnsupported
-        if !unsupported && context.kind != .heartbeat {
+        if context.kind == .appendEntries || context.kind == .heartbeat {
+            // A follower that keeps failing is retried (with back-off) forever; say so once, with
+            // the reason, when it starts, and once when it recovers, not on every retry.
+            if unreachablePeers[context.peer] == nil {
+                unreachablePeers[context.peer] = "\(error)"
+                logger.error("replication to \(context.peer) failing, will keep retrying: \(error)")
+            } else {
+                logger.debug("\(context.kind) to \(context.peer) failed: \(error)")
+            }
+        } else if !unsupported {
             logger.debug("\(context.kind) to \(context.peer) failed: \(error)")
         }
         core.requestFailed(context: context, reason: unsupported ? .preVoteUnsupported : .unreachable)
@@ -191,12 +205,13 @@ extension Raft {
         environment.tracer?(
             .stateChanged(node: config.localID, role: change.role, term: change.term, leader: change.leader?.id)
         )
+        if change.role != .leader { unreachablePeers.removeAll() }
         if wasLeader && change.role != .leader {
             // Proposals not yet committed may or may not commit under the next leader: their
             // outcome is unknown (hashicorp/raft's ErrLeadershipLost). Committed ones still apply.
             for (index, pending) in pendingApplies.sorted(by: { $0.key < $1.key }) where index > change.commitIndex {
                 pendingApplies.removeValue(forKey: index)
-                pending.continuation.resume(throwing: RaftError.leadershipLost)
+                pending.waiter.resume(with: .failure(RaftError.leadershipLost))
                 applyLimiter.release()
             }
         }
@@ -207,15 +222,16 @@ extension Raft {
 
     /// Passes committed entries to the FSM thread with the callers waiting for them.
     private func handOut(_ entries: [Log]) {
-        var waiters: [UInt64: CheckedContinuation<ApplyResult, any Error>] = [:]
+        var waiters: [UInt64: ApplyWaiter] = [:]
         for entry in entries {
             environment.tracer?(.committed(node: config.localID, index: entry.index, term: entry.term))
             guard let pending = pendingApplies.removeValue(forKey: entry.index) else { continue }
             applyLimiter.release()
             if pending.term == entry.term {
-                waiters[entry.index] = pending.continuation
+                pending.waiter.markCommitted()
+                waiters[entry.index] = pending.waiter
             } else {
-                pending.continuation.resume(throwing: RaftError.leadershipLost)
+                pending.waiter.resume(with: .failure(RaftError.leadershipLost))
             }
         }
         if let last = entries.last { status.update { $0.handedOutIndex = last.index } }

@@ -41,6 +41,13 @@ public actor Raft {
     nonisolated let transport: any Transport
     nonisolated let logger: Logger
     nonisolated let status = NodeStatus()
+    /// The largest command (data plus extensions) ``apply(_:timeout:)`` accepts: the transport's
+    /// ``Transport/maxMessageSize`` less the framing of an AppendEntries that carries it alone, or
+    /// nil when the transport sets no limit. With ``InmemTransport`` and `NetworkTransport`'s
+    /// default 64 MiB limits it is 64 MiB less about 1 KiB.
+    public nonisolated let maxCommandSize: Int?
+    /// Replicas this leader could not reach, with why, so each change is logged once.
+    var unreachablePeers: [ServerID: String] = [:]
 
     // MARK: Core and its work in progress
 
@@ -73,7 +80,7 @@ public actor Raft {
     /// A proposal waiting to be applied.
     struct PendingApply {
         var term: UInt64
-        var continuation: CheckedContinuation<ApplyResult, any Error>
+        var waiter: ApplyWaiter
     }
 
     /// A write on its way to disk and what waits for it.
@@ -107,6 +114,13 @@ public actor Raft {
         environment: RaftEnvironment = .live
     ) async throws {
         try config.validate()
+        let limits = try ReplicationLimits(
+            maxMessageSize: transport.maxMessageSize,
+            localID: config.localID,
+            localAddress: transport.localAddress,
+            maxAppendEntries: config.maxAppendEntries
+        )
+        self.maxCommandSize = limits.maxCommandSize
         var logger = config.logger
         logger[metadataKey: "raft.node"] = "\(config.localID)"
         self.config = config
@@ -136,8 +150,10 @@ public actor Raft {
             throw error
         }
         let preVote = !config.preVoteDisabled && transport is any PreVoteTransport
+        var options = config.instanceOptions(localAddress: transport.localAddress, preVote: preVote)
+        options.maxAppendBytes = limits.maxAppendBytes
         self.core = RaftInstance(
-            options: config.instanceOptions(localAddress: transport.localAddress, preVote: preVote),
+            options: options,
             restored: restored,
             random: SplitMix64(seed: environment.randomSeed)
         )

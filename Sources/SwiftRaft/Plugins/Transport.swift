@@ -84,9 +84,20 @@ public protocol Transport: Sendable {
     /// the transport may call directly instead of queueing them behind other RPCs on
     /// ``consumer``. Passing nil removes it.
     func setHeartbeatHandler(_ handler: (@Sendable (RPC) -> Void)?)
+
+    /// The largest request, in encoded bytes, this transport can deliver to a peer (for a
+    /// transport that limits its frames, the peers' limit, assumed the same as its own), or nil
+    /// when it sets none. Raft derives from it the largest command ``Raft/apply(_:timeout:)``
+    /// accepts and cuts its AppendEntries batches below it (see
+    /// ``AppendEntriesRequest/encodedSizeBound``). A transport asked to send more should fail
+    /// the call with ``RaftError/Code/invalidArgument`` rather than send it.
+    var maxMessageSize: Int? { get }
 }
 
 extension Transport {
+    /// No limit, unless the transport says otherwise.
+    public var maxMessageSize: Int? { nil }
+
     /// hashicorp/raft's encoding: the address's bytes.
     public func encodePeer(id: ServerID, address: ServerAddress) -> [UInt8] { Array(address.rawValue.utf8) }
 
@@ -103,8 +114,11 @@ public protocol PreVoteTransport: Transport {
         -> RequestPreVoteResponse
 }
 
-/// A transport with resources to release (hashicorp/raft's `WithClose`). Raft does not close the
-/// transport itself: its owner does, after ``Raft/shutdown()``.
+/// A transport with resources to release (hashicorp/raft's `WithClose`).
+///
+/// ``Raft/shutdown()`` closes the transport it was given, as hashicorp/raft's `Shutdown` does, so
+/// a transport serves one node for that node's life. Closing it again is harmless: `close()` must
+/// be idempotent.
 public protocol ClosableTransport: Transport {
     /// Stops serving and releases connections; later calls fail.
     func close() async

@@ -86,13 +86,15 @@ final class SwiftMember: @unchecked Sendable {
     let store = InmemStore()
     let snapshots = InmemSnapshotStore()
     let history = AppliedHistory()
+    let transportOptions: NetworkTransport.Options
     private(set) var fsm = DigestFSM()
     private(set) var raft: Raft?
     private var transport: NetworkTransport?
 
-    init(id: ServerID, address: ServerAddress) {
+    init(id: ServerID, address: ServerAddress, transportOptions: NetworkTransport.Options = NetworkTransport.Options()) {
         self.id = id
         self.address = address
+        self.transportOptions = transportOptions
     }
 
     var server: Server { Server(id: id, address: address) }
@@ -111,7 +113,7 @@ final class SwiftMember: @unchecked Sendable {
                 config: config, logStore: store, stableStore: store, snapshotStore: snapshots, configuration: configuration
             )
         }
-        let transport = try await NetworkTransport.bind(to: address)
+        let transport = try await NetworkTransport.bind(to: address, options: transportOptions)
         fsm = DigestFSM(history: history)
         raft = try await Raft(
             config: config, fsm: fsm, logStore: store, stableStore: store, snapshotStore: snapshots, transport: transport

@@ -1,0 +1,93 @@
+import RaftNetworkTransport
+import SwiftRaft
+import Testing
+
+/// Raft over TCP respects the frame limit its peers enforce (`Options.maxFrameSize`): a command
+/// that could never be carried is refused by `apply` before it enters the log, and batches are cut
+/// below the limit. Before, a 70 MB command was appended, every follower closed the connection on
+/// it ("frame larger than the limit"), and the leader retried it forever while every later write
+/// waited behind it.
+@Suite(.timeLimit(.minutes(3)), .serialized)
+struct NetworkClusterMessageSizeTests {
+    @Test func aCommandOverTheFrameLimitIsRefusedAtOnceAndBatchesAreCutBelowIt() async throws {
+        var options = NetworkTransport.Options()
+        options.maxFrameSize = 256 << 10
+        options.logger.logLevel = .critical
+        try await Self.withCluster(options: options) { members in
+            let leader = try await SwiftMember.waitForLeader(among: members)
+            let raft = try #require(leader.raft)
+            let maxCommandSize = try #require(raft.maxCommandSize)
+            #expect(maxCommandSize < 256 << 10 && maxCommandSize > (256 << 10) - 2048)
+
+            let error = await #expect(throws: RaftError.self) {
+                _ = try await raft.apply([UInt8](repeating: 1, count: maxCommandSize + 1), timeout: .seconds(1))
+        }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("\(maxCommandSize) bytes") == true)
+
+        // 64 commands of 40 KiB (2.5 MiB together) are cut into requests under 256 KiB.
+        try await withDeadline(.seconds(60), "64 applies of 40 KiB") {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<64 {
+                    group.addTask { _ = try await raft.apply([UInt8](repeating: UInt8(i), count: 40 << 10), timeout: .seconds(10)) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        _ = try await raft.apply([UInt8](repeating: 2, count: maxCommandSize), timeout: .seconds(10))
+        for member in members { try await member.fsm.waitForCount(65) }
+        #expect(Set(members.map(\.fsm.digest)).count == 1)
+        }
+    }
+
+    @Test func theDefaultLimitRefusesA70MBCommandAndCarriesThreeConcurrent40MBOnes() async throws {
+        var options = NetworkTransport.Options()
+        options.logger.logLevel = .critical
+        try await Self.withCluster(options: options) { members in
+            let leader = try await SwiftMember.waitForLeader(among: members)
+            let raft = try #require(leader.raft)
+
+            let started = ContinuousClock.now
+            let error = await #expect(throws: RaftError.self) {
+                _ = try await raft.apply([UInt8](repeating: 3, count: 70_000_000), timeout: .seconds(1))
+        }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("\(raft.maxCommandSize ?? 0) bytes") == true, "\(String(describing: error))")
+        #expect(ContinuousClock.now - started < .seconds(30), "refused before it was ever sent")
+
+        try await withDeadline(.seconds(120), "three 40 MB applies") {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<3 {
+                    group.addTask { _ = try await raft.apply([UInt8](repeating: UInt8(i), count: 40_000_000), timeout: .seconds(30)) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        _ = try await raft.apply(Array("after".utf8), timeout: .seconds(10))
+        for member in members { try await member.fsm.waitForCount(4) }
+        #expect(Set(members.map(\.fsm.digest)).count == 1)
+        }
+    }
+
+    /// Runs `body` with three Swift nodes over TCP with `options` (the first alone is
+    /// bootstrapped, so it leads), and stops them whatever `body` does.
+    private static func withCluster(
+        options: NetworkTransport.Options,
+        _ body: ([SwiftMember]) async throws -> Void
+    ) async throws {
+        let members = try (1...3).map {
+            SwiftMember(id: ServerID("node-\($0)"), address: try freeLoopbackAddress(), transportOptions: options)
+        }
+        let configuration = Configuration(servers: members.map(\.server))
+        do {
+            for (offset, member) in members.enumerated() {
+                try await member.start(bootstrapping: offset == 0 ? configuration : nil)
+            }
+            try await body(members)
+        } catch {
+            for member in members { await member.stop() }
+            throw error
+        }
+        for member in members { await member.stop() }
+    }
+}
