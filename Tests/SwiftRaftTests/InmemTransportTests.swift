@@ -266,6 +266,28 @@ struct InmemTransportTests {
 
     // MARK: Reachability
 
+    // Like a network transport whose peers refuse frames past a limit, it refuses, without
+    // delivering it, an AppendEntries larger than its maxMessageSize, on calls and pipelines alike.
+    @Test func anAppendEntriesLargerThanMaxMessageSizeIsRefusedWithoutBeingDelivered() async throws {
+        let a = InmemTransport(address: "a", timeout: patient, maxMessageSize: 4096)
+        let b = InmemTransport(address: "b")
+        a.connect(b)
+        #expect(a.maxMessageSize == 4096)
+        let peerB = Peer(b)
+        try await withPeers([peerB]) {
+            var tooBig = append(1)
+            tooBig.entries = [Log(index: 2, term: 7, type: .command, data: ArraySlice(repeating: 1, count: 4096))]
+            let call = await #expect(throws: RaftError.self) { _ = try await a.appendEntries(id: "b", target: "b", tooBig) }
+            #expect(call?.code == .invalidArgument)
+            let pipeline = try await a.appendEntriesPipeline(id: "b", target: "b")
+            let piped = await #expect(throws: RaftError.self) { try await pipeline.appendEntries(tooBig) }
+            #expect(piped?.code == .invalidArgument)
+            _ = try await a.appendEntries(id: "b", target: "b", append(2))
+            #expect(peerB.received == ["AppendEntries 2"])
+            await pipeline.close()
+        }
+    }
+
     @Test func unreachablePeersFailPromptlyInsteadOfTimingOut() async throws {
         // With a 10 s timeout, waiting for an answer would surface as `.timeout`, not `.unreachable`.
         let a = InmemTransport(address: "a", timeout: patient)
