@@ -126,10 +126,7 @@ extension FileLogStore {
             guard fileSize <= Int64(Int.max) else {
                 throw FileStoreError(.corrupt, "the segment is too large to read (\(fileSize) bytes)", path: path)
             }
-            let bytes = try fileSystem.read(handle, count: Int(fileSize), at: 0)
-            guard bytes.count == Int(fileSize) else {
-                throw FileStoreError(.io, "the segment shrank while being read", path: path)
-            }
+            let bytes = try readThroughCleanEnd(handle, path: path, fileSize: Int(fileSize), firstIndex: firstIndex)
             return try bytes.withUnsafeBytes { raw -> Scanned? in
                 switch SegmentHeader.decode(raw) {
                 case .failure(let failure):
@@ -163,6 +160,54 @@ extension FileLogStore {
                 }
                 return try scanRecords(raw, file: file, fileSize: fileSize, isLast: isLast)
             }
+        }
+
+        /// How many zero bytes right after the last whole record make the end of a segment clean.
+        ///
+        /// Segments are preallocated and zero-filled, so everything after the last record written
+        /// is zero, and reading it all would make every open cost the segment's capacity (64 MiB)
+        /// rather than its data. A crash during a write leaves non-zero bytes right where the
+        /// torn batch began: the kernel writes a batch's pages out of order, but a torn batch
+        /// whose first 4 MiB all failed to reach the disk while later pages did is what this
+        /// window does not look past. Anything else that is not clean reads the whole segment
+        /// and gets the full torn-tail analysis below.
+        static let cleanEndWindow = 4 << 20
+        /// How much more of a segment each read takes.
+        static let readChunk = 1 << 20
+
+        /// The segment's bytes from its start through its last record and a clean-end window of
+        /// zeros after it, or the whole file when the bytes after the last record are not clean.
+        private func readThroughCleanEnd(_ handle: FileHandle, path: String, fileSize: Int, firstIndex: UInt64) throws -> [UInt8] {
+            var bytes: [UInt8] = []
+            var cursor = SegmentHeader.size
+            var expected = firstIndex
+            while bytes.count < fileSize {
+                let wanted = Swift.min(fileSize, Swift.max(bytes.count + Self.readChunk, cursor + Self.cleanEndWindow)) - bytes.count
+                let chunk = try fileSystem.read(handle, count: wanted, at: Int64(bytes.count))
+                guard chunk.count == wanted else {
+                    throw FileStoreError(.io, "the segment shrank while being read", path: path)
+                }
+                bytes.append(contentsOf: chunk)
+                let clean = bytes.withUnsafeBytes { raw -> Bool in
+                    guard raw.count > SegmentHeader.size else { return false }
+                    // Whole records first; a record cut by the end of what was read stops the
+                    // walk, and the next read completes it.
+                    scanning: while true {
+                        switch RecordCodec.frame(in: raw, at: cursor) {
+                        case .record(let record) where record.index == expected:
+                            cursor += record.size
+                            expected += 1
+                        default:
+                            break scanning
+                        }
+                    }
+                    guard cursor + Self.cleanEndWindow <= raw.count else { return false }
+                    let window = UnsafeRawBufferPointer(rebasing: raw[..<(cursor + Self.cleanEndWindow)])
+                    return Self.lastNonZeroByte(window, from: cursor) == nil
+                }
+                if clean { break }
+            }
+            return bytes
         }
 
         private func scanRecords(_ raw: UnsafeRawBufferPointer, file: SegmentFile, fileSize: Int64, isLast: Bool) throws -> Scanned {
