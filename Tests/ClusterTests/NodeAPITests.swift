@@ -20,6 +20,52 @@ import Testing
         }
     }
 
+    // One reading, every field from the same instant: what a service reports without parsing stats().
+    @Test func statusReportsStateTermLeaderAndIndexesTogether() async throws {
+        try await TestCluster.run(nodes: 3, seed: 53) { cluster in
+            let leader = try await cluster.waitForLeader()
+            let result = try await leader.apply(Array("x".utf8))
+            try await cluster.waitForConvergence()
+            let onLeader = leader.status
+            #expect(onLeader.state == .leader)
+            #expect(onLeader.leader?.id == leader.config.localID)
+            #expect(onLeader.lastContact == .zero)
+            #expect(onLeader.commitIndex >= result.index && onLeader.appliedIndex >= result.index)
+            #expect(onLeader.lastLogIndex == leader.lastIndex)
+            #expect(onLeader.configuration.servers.count == 3)
+
+            let follower = try #require(await cluster.followers.first)
+            let onFollower = follower.status
+            #expect(onFollower.state == .follower)
+            #expect(onFollower.term == onLeader.term)
+            #expect(onFollower.leader == onLeader.leader, "a follower names the leader's ID and address")
+            #expect(onFollower.lastContact != nil)
+        }
+    }
+
+    // Raft closes the transport it was given when it shuts down, as hashicorp/raft does (ClosableTransport).
+    @Test func shutdownClosesTheTransport() async throws {
+        let transport = InmemTransport(address: "solo")
+        let peer = InmemTransport(address: "peer")
+        transport.connect(peer)
+        var config = Config(localID: "solo")
+        config.logger.logLevel = .critical
+        let store = InmemStore()
+        let raft = try await Raft(
+            config: config, fsm: RecordingFSM(), logStore: store, stableStore: store,
+            snapshotStore: InmemSnapshotStore(), transport: transport
+        )
+        await raft.shutdown()
+        let error = await #expect(throws: RaftError.self) {
+            _ = try await transport.requestVote(
+                id: "peer", target: "peer",
+                RequestVoteRequest(header: RPCHeader(), term: 1, candidate: "solo", lastLogIndex: 0, lastLogTerm: 0)
+            )
+        }
+        #expect(error?.code == .transportShutdown)
+        await peer.close()
+    }
+
     @Test func statsUseHashicorpKeys() async throws {
         try await TestCluster.run(nodes: 3, seed: 52) { cluster in
             let leader = try await cluster.waitForLeader()

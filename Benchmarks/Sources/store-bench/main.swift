@@ -26,16 +26,24 @@ struct Options {
     /// Appends without fdatasync: the store's own CPU cost, the ceiling the disk then lowers.
     var noSync = false
     var label = ""
+    /// Log sizes, in bytes of payload, whose open cost to measure instead of the append and read
+    /// cases.
+    var openBytes: [Int] = []
+    /// Internal: open the log in this directory, report, exit (run in a child, for its peak RSS).
+    var openOnly: String?
 
     static let usage = """
         usage: store-bench [--dir /tmp/swift-raft-bench] [--duration 5] [--payload 128]
                            [--batches 1,64,256] [--read-entries 200000] [--no-sync false]
-                           [--label TEXT]
+                           [--label TEXT] [--open-bytes 0,2000,1073741824]
 
         For each batch size: a raw write+fdatasync loop on a preallocated file and on a growing
         file, then FileLogStore.storeLogs with fsync on; then random getLog on a store holding
         --read-entries entries. --duration seconds per case. Prints one JSON line per case.
         --no-sync true appends without fdatasync (unsafe; measures the store's CPU ceiling).
+        --open-bytes measures instead how long opening a log of each size (entries of --payload
+        bytes) takes and the peak RSS of a process that only opens it, with the page cache
+        dropped first when permitted ("cache":"cold") and again warm.
         $BENCH_DIR, if set, is the default --dir (as in shared/anchors/hashicorp-bench).
         """
 
@@ -54,6 +62,9 @@ struct Options {
             case "read-entries": options.readEntries = required(Int(value), "bad --read-entries \(value)")
             case "no-sync": options.noSync = value == "true"
             case "label": options.label = value
+            case "open-bytes":
+                options.openBytes = value.split(separator: ",").map { required(Int($0), "bad --open-bytes \(value)") }
+            case "open-only": options.openOnly = value
             default: fail("unknown flag \(flag)")
             }
         }
@@ -258,8 +269,77 @@ func randomReads(options: Options) throws {
     finish(json)
 }
 
+/// Opens the log in `directory` and reports how long that took and this process's peak RSS.
+func openOnly(_ directory: String, options: Options) throws {
+    let start = monotonicNanoseconds()
+    let store = try FileLogStore(directory: directory, options: .init(sync: false))
+    let opened = monotonicNanoseconds()
+    let last = try store.lastIndex()
+    try store.close()
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    var json = header("logstore-open", options)
+    json.add("entries", Int(last))
+    json.add("open_ms", round3(Double(opened - start) / 1e6))
+    json.add("peak_rss_mb", round1(Double(usage.ru_maxrss) / 1024))
+    json.add("cache", getenv("STORE_BENCH_CACHE").map { String(cString: $0) } ?? "warm")
+    finish(json)
+}
+
+/// Builds a log of about `bytes` bytes of payload, then opens it in child processes: once after
+/// dropping the page cache (when this process may), once warm.
+func openCost(bytes: Int, options: Options) throws {
+    let scratch = Scratch(in: options.directory, name: "open-\(bytes)")
+    defer { scratch.remove() }
+    let store = try FileLogStore(directory: scratch.path, options: .init(sync: false))
+    let payload = [UInt8](repeating: 0x5a, count: options.payload)
+    let total = bytes / max(options.payload, 1)
+    var next: UInt64 = 1
+    while next <= UInt64(total) {
+        let count = min(1024, total - Int(next) + 1)
+        try store.storeLogs(entries(from: next, count: count, payload: payload))
+        next += UInt64(count)
+    }
+    try store.close()
+    sync()
+    let cold = dropPageCache()
+    for cache in cold ? ["cold", "warm"] : ["warm", "warm"] {
+        runChild(["--open-only", scratch.path, "--payload", "\(options.payload)", "--label", options.label], cache: cache)
+    }
+}
+
+/// Asks the kernel to drop clean page-cache pages; false if this process may not.
+func dropPageCache() -> Bool {
+    let descriptor = open("/proc/sys/vm/drop_caches", O_WRONLY)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    return write(descriptor, "3\n", 2) == 2
+}
+
+/// Runs this program again with `arguments` and waits for it.
+func runChild(_ arguments: [String], cache: String) {
+    let path = "/proc/self/exe"
+    var argv: [UnsafeMutablePointer<CChar>?] = ([CommandLine.arguments[0]] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    let variables: [String] = ["STORE_BENCH_CACHE=\(cache)"]
+    var environment: [UnsafeMutablePointer<CChar>?] = variables.map { strdup($0) } + [nil]
+    defer { for pointer in environment { free(pointer) } }
+    var pid: pid_t = 0
+    check(posix_spawn(&pid, path, nil, nil, &argv, &environment) == 0 ? 0 : -1, "posix_spawn")
+    var status: Int32 = 0
+    check(waitpid(pid, &status, 0), "waitpid")
+}
+
 let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
 do {
+    if let directory = options.openOnly {
+        try openOnly(directory, options: options)
+        exit(0)
+    }
+    if !options.openBytes.isEmpty {
+        for bytes in options.openBytes { try openCost(bytes: bytes, options: options) }
+        exit(0)
+    }
     for batch in options.batches {
         // Each batch size's limit is measured right before it, in the same conditions.
         for mode in [RawMode.overwrite, .fallocated, .append] where !options.noSync {

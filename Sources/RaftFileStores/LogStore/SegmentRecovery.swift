@@ -126,8 +126,11 @@ extension FileLogStore {
             guard fileSize <= Int64(Int.max) else {
                 throw FileStoreError(.corrupt, "the segment is too large to read (\(fileSize) bytes)", path: path)
             }
-            let bytes = try readThroughCleanEnd(handle, path: path, fileSize: Int(fileSize), firstIndex: firstIndex)
-            return try bytes.withUnsafeBytes { raw -> Scanned? in
+            // Address space for the whole file; only the pages the reads fill count as memory.
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(Int(fileSize), 1), alignment: 8)
+            defer { buffer.deallocate() }
+            let (loaded, walk) = try readThroughCleanEnd(handle, into: buffer, path: path, fileSize: Int(fileSize), firstIndex: firstIndex)
+            return try { (raw: UnsafeRawBufferPointer) throws -> Scanned? in
                 switch SegmentHeader.decode(raw) {
                 case .failure(let failure):
                     // A header is synced before any record is written, so a bad header with no
@@ -158,8 +161,8 @@ extension FileLogStore {
                         )
                     }
                 }
-                return try scanRecords(raw, file: file, fileSize: fileSize, isLast: isLast)
-            }
+                return try scanRecords(raw, walk: walk, file: file, fileSize: fileSize, isLast: isLast)
+            }(UnsafeRawBufferPointer(rebasing: buffer[..<loaded]))
         }
 
         /// How many zero bytes right after the last whole record make the end of a segment clean.
@@ -175,61 +178,72 @@ extension FileLogStore {
         /// How much more of a segment each read takes.
         static let readChunk = 1 << 20
 
-        /// The segment's bytes from its start through its last record and a clean-end window of
-        /// zeros after it, or the whole file when the bytes after the last record are not clean.
-        private func readThroughCleanEnd(_ handle: FileHandle, path: String, fileSize: Int, firstIndex: UInt64) throws -> [UInt8] {
-            var bytes: [UInt8] = []
+        /// The consecutive whole records found from the start of a segment.
+        struct Walk {
+            /// Each record's offset.
+            var offsets: [Int64] = []
+            /// Where the walk stopped: the end of the last whole record.
             var cursor = SegmentHeader.size
-            var expected = firstIndex
-            while bytes.count < fileSize {
-                let wanted = Swift.min(fileSize, Swift.max(bytes.count + Self.readChunk, cursor + Self.cleanEndWindow)) - bytes.count
-                let chunk = try fileSystem.read(handle, count: wanted, at: Int64(bytes.count))
-                guard chunk.count == wanted else {
+            /// The index the next record would have.
+            var expected: UInt64
+        }
+
+        /// Reads the segment into `buffer` from its start through its last record and a clean-end
+        /// window of zeros after it, or the whole file when the bytes after the last record are
+        /// not clean. Returns how many bytes it read, and the walk through the whole records.
+        private func readThroughCleanEnd(
+            _ handle: FileHandle,
+            into buffer: UnsafeMutableRawBufferPointer,
+            path: String,
+            fileSize: Int,
+            firstIndex: UInt64
+        ) throws -> (Int, Walk) {
+            var loaded = 0
+            var walk = Walk(expected: firstIndex)
+            while loaded < fileSize {
+                let wanted = Swift.min(fileSize, Swift.max(loaded + Self.readChunk, walk.cursor + Self.cleanEndWindow)) - loaded
+                let count = try fileSystem.read(handle, into: UnsafeMutableRawBufferPointer(rebasing: buffer[loaded..<(loaded + wanted)]), at: Int64(loaded))
+                guard count == wanted else {
                     throw FileStoreError(.io, "the segment shrank while being read", path: path)
                 }
-                bytes.append(contentsOf: chunk)
-                let clean = bytes.withUnsafeBytes { raw -> Bool in
+                loaded += count
+                let clean = { (raw: UnsafeRawBufferPointer) -> Bool in
                     guard raw.count > SegmentHeader.size else { return false }
                     // Whole records first; a record cut by the end of what was read stops the
                     // walk, and the next read completes it.
                     scanning: while true {
-                        switch RecordCodec.frame(in: raw, at: cursor) {
-                        case .record(let record) where record.index == expected:
-                            cursor += record.size
-                            expected += 1
+                        switch RecordCodec.frame(in: raw, at: walk.cursor) {
+                        case .record(let record) where record.index == walk.expected:
+                            walk.offsets.append(Int64(walk.cursor))
+                            walk.cursor += record.size
+                            walk.expected += 1
                         default:
                             break scanning
                         }
                     }
-                    guard cursor + Self.cleanEndWindow <= raw.count else { return false }
-                    let window = UnsafeRawBufferPointer(rebasing: raw[..<(cursor + Self.cleanEndWindow)])
-                    return Self.lastNonZeroByte(window, from: cursor) == nil
-                }
+                    guard walk.cursor + Self.cleanEndWindow <= raw.count else { return false }
+                    let window = UnsafeRawBufferPointer(rebasing: raw[..<(walk.cursor + Self.cleanEndWindow)])
+                    return Self.lastNonZeroByte(window, from: walk.cursor) == nil
+                }(UnsafeRawBufferPointer(rebasing: buffer[..<loaded]))
                 if clean { break }
             }
-            return bytes
+            return (loaded, walk)
         }
 
-        private func scanRecords(_ raw: UnsafeRawBufferPointer, file: SegmentFile, fileSize: Int64, isLast: Bool) throws -> Scanned {
-            var offsets: [Int64] = []
-            var cursor = SegmentHeader.size
-            var expected = file.firstIndex
+        private func scanRecords(
+            _ raw: UnsafeRawBufferPointer,
+            walk: Walk,
+            file: SegmentFile,
+            fileSize: Int64,
+            isLast: Bool
+        ) throws -> Scanned {
+            let (offsets, cursor, expected) = (walk.offsets, walk.cursor, walk.expected)
+            // What stopped the walk: nothing (zeros), or damage.
             var damage: String?
-            scanning: while true {
-                switch RecordCodec.frame(in: raw, at: cursor) {
-                case .empty:
-                    break scanning
-                case .record(let record) where record.index == expected:
-                    offsets.append(Int64(cursor))
-                    cursor += record.size
-                    expected += 1
-                case .record(let record):
-                    damage = "holds index \(record.index)"
-                    break scanning
-                case .invalid(let reason):
-                    damage = "has \(reason)"
-                    break scanning
-                }
+            switch RecordCodec.frame(in: raw, at: cursor) {
+            case .empty: damage = nil
+            case .record(let record): damage = "holds index \(record.index)"
+            case .invalid(let reason): damage = "has \(reason)"
             }
             var segment = Segment(file: file, offsets: offsets, end: Int64(cursor), capacity: fileSize)
 

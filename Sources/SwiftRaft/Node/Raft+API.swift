@@ -105,14 +105,14 @@ extension Raft {
     /// A stream of this node's leadership changes (hashicorp/raft's `LeaderCh`, with the leader's
     /// identity). Each call returns a new stream; a stream that falls far behind loses its oldest
     /// changes, never the latest. Streams finish at ``shutdown()``.
-    public nonisolated func leadershipChanges() -> AsyncStream<LeadershipChange> { status.subscribe() }
+    public nonisolated func leadershipChanges() -> AsyncStream<LeadershipChange> { observed.subscribe() }
 
     // MARK: - Membership
 
     /// The newest cluster configuration this node knows, committed or not, and its log index
     /// (hashicorp/raft's `GetConfiguration`).
     public nonisolated func getConfiguration() -> (configuration: Configuration, index: UInt64) {
-        let current = status.current
+        let current = observed.current
         return (current.latestConfiguration, current.latestConfigurationIndex)
     }
 
@@ -146,30 +146,30 @@ extension Raft {
     // MARK: - State
 
     /// What this node is doing now.
-    public nonisolated var state: RaftState { status.current.state }
+    public nonisolated var state: RaftState { observed.current.state }
 
     /// The leader this node knows of, if any (hashicorp/raft's `LeaderWithID`).
-    public nonisolated var leader: Server? { status.current.leader }
+    public nonisolated var leader: Server? { observed.current.leader }
 
     /// How long ago this node last heard from a leader: zero while it leads, nil if never
     /// (hashicorp/raft's `LastContact`, as an age instead of a time).
-    public nonisolated var lastContact: Duration? { status.current.lastContact }
+    public nonisolated var lastContact: Duration? { observed.current.lastContact }
 
     /// The current term.
-    public nonisolated var currentTerm: UInt64 { status.current.term }
+    public nonisolated var currentTerm: UInt64 { observed.current.term }
 
     /// The highest log index known to be committed.
-    public nonisolated var commitIndex: UInt64 { status.current.commitIndex }
+    public nonisolated var commitIndex: UInt64 { observed.current.commitIndex }
 
     /// The highest log index applied to the FSM.
-    public nonisolated var appliedIndex: UInt64 { status.current.appliedIndex }
+    public nonisolated var appliedIndex: UInt64 { observed.current.appliedIndex }
 
     /// The index of the last log entry (hashicorp/raft's `LastIndex`).
-    public nonisolated var lastIndex: UInt64 { status.current.lastLogIndex }
+    public nonisolated var lastIndex: UInt64 { observed.current.lastLogIndex }
 
     /// Diagnostics under hashicorp/raft's `Stats()` keys.
     public nonisolated func stats() -> [String: String] {
-        let current = status.current
+        let current = observed.current
         let configuration = current.latestConfiguration
         let peers = configuration.voters.filter { $0.id != config.localID }.count
         let lastContact: String
@@ -221,7 +221,7 @@ extension Raft {
         for executor in [storageExecutor, fsmExecutor] {
             (executor as? ThreadExecutor)?.shutdown()
         }
-        status.finishSubscribers()
+        observed.finishSubscribers()
     }
 
     /// Everything of shutting down that needs no waiting: from here on the node accepts nothing,
@@ -230,7 +230,7 @@ extension Raft {
     func beginShutdown(reason: String) {
         guard !isShutdown else { return }
         isShutdown = true
-        status.update { $0.state = .shutdown }
+        observed.update { $0.state = .shutdown }
         logger.info("raft node shutting down: \(reason)")
         environment.tracer?(.shutdown(node: config.localID))
 

@@ -188,13 +188,13 @@ extension Raft {
         }
         publishStatus()
         // After the status: whoever hears of the change must find `state` and `leader` agreeing.
-        if let leadershipChange { status.publish(leadershipChange) }
+        if let leadershipChange { observed.publish(leadershipChange) }
     }
 
     /// Logs and traces a change of role, term or leader, fails a deposed leader's uncommitted
     /// proposals, and returns the leadership change to announce, if any.
     private func stateChanged(_ change: Ready.StateChange) -> LeadershipChange? {
-        let wasLeader = status.current.state == .leader
+        let wasLeader = observed.current.state == .leader
         logger.info(
             "raft state changed",
             metadata: [
@@ -216,7 +216,7 @@ extension Raft {
             }
         }
         let isLeader = change.role == .leader
-        guard isLeader != wasLeader || status.current.leader != change.leader else { return nil }
+        guard isLeader != wasLeader || observed.current.leader != change.leader else { return nil }
         return LeadershipChange(isLeader: isLeader, leader: change.leader, term: change.term)
     }
 
@@ -234,7 +234,7 @@ extension Raft {
                 pending.waiter.resume(with: .failure(RaftError.leadershipLost))
             }
         }
-        if let last = entries.last { status.update { $0.handedOutIndex = last.index } }
+        if let last = entries.last { observed.update { $0.handedOutIndex = last.index } }
         applyQueue.append(ApplyBatch(entries: entries, waiters: waiters))
     }
 

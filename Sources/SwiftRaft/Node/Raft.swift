@@ -40,7 +40,7 @@ public actor Raft {
     let snapshotStore: any SnapshotStore
     nonisolated let transport: any Transport
     nonisolated let logger: Logger
-    nonisolated let status = NodeStatus()
+    nonisolated let observed = NodeStatus()
     /// The largest command (data plus extensions) ``apply(_:timeout:)`` accepts: the transport's
     /// ``Transport/maxMessageSize`` less the framing of an AppendEntries that carries it alone, or
     /// nil when the transport sets no limit. With ``InmemTransport`` and `NetworkTransport`'s
@@ -196,7 +196,7 @@ public actor Raft {
             fsm: fsm,
             batchingFSM: fsm as? any BatchingFSM,
             node: config.localID,
-            status: status,
+            status: observed,
             maxBatch: config.maxAppendEntries,
             tracer: environment.tracer
         )
@@ -230,11 +230,11 @@ public actor Raft {
 
     // MARK: - Status
 
-    /// Copies the core's observable state to ``status`` for the lock-free getters.
+    /// Copies the core's observable state to ``observed`` for the lock-free getters.
     func publishStatus() {
         let latest = core.latestConfigurationState
         let lastContact: Duration? = core.ticksSinceLeaderContact.map { config.tickInterval * Int($0) }
-        status.update { snapshot in
+        observed.update { snapshot in
             if snapshot.state != .shutdown { snapshot.state = RaftState(core.currentRole) }
             snapshot.term = core.currentTerm
             snapshot.leader = core.currentLeader
