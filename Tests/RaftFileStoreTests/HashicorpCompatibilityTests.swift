@@ -1,4 +1,5 @@
 import RaftFileStores
+import RaftTestKit
 import SwiftRaft
 import Testing
 

@@ -108,6 +108,26 @@ public struct Log: Hashable, Sendable, CustomStringConvertible {
         self.appendedAt = appendedAt
     }
 
-    /// `index/term type (n bytes)`.
-    public var description: String { "\(index)/\(term) \(type) (\(data.count) bytes)" }
+    /// Every field, so two entries that differ print differently: `index/term type`, the data
+    /// and extensions as their length and bytes (hex; a longer run shows its first 16 bytes and an
+    /// FNV-1a digest of the whole), and the timestamp when set.
+    public var description: String {
+        var text = "\(index)/\(term) \(type) data \(Self.describe(data))"
+        if !extensions.isEmpty { text += " extensions \(Self.describe(extensions))" }
+        if appendedAt != .unset { text += " appendedAt \(appendedAt)" }
+        return text
+    }
+
+    private static func describe(_ bytes: ArraySlice<UInt8>) -> String {
+        func hex(_ run: ArraySlice<UInt8>) -> String {
+            run.map { byte in
+                let digits = String(byte, radix: 16)
+                return digits.count == 1 ? "0" + digits : digits
+            }.joined()
+        }
+        guard bytes.count > 32 else { return "\(bytes.count) B [\(hex(bytes))]" }
+        var digest: UInt32 = 0x811c_9dc5
+        for byte in bytes { digest = (digest ^ UInt32(byte)) &* 0x0100_0193 }
+        return "\(bytes.count) B [\(hex(bytes.prefix(16)))… fnv \(String(digest, radix: 16))]"
+    }
 }

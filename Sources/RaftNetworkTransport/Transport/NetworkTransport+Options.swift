@@ -31,7 +31,11 @@ extension NetworkTransport {
         public var timeoutScale: Int64
         /// The largest request or response accepted from a peer, snapshot data excepted; a
         /// larger one closes the connection. hashicorp/raft has no limit; this bounds the memory
-        /// a peer can make this process spend.
+        /// a peer can make this process spend. Default 64 MiB.
+        ///
+        /// It is also this transport's ``maxMessageSize``: it refuses to send a frame larger
+        /// than this, and Raft keeps every command below it (``SwiftRaft/Raft/maxCommandSize``)
+        /// and cuts its batches to fit, on the assumption that every peer uses the same limit.
         public var maxFrameSize: Int
         /// How many AppendEntries a pipeline sends whose answers have not yet been read from its
         /// `responses`; a send suspends while that many are out (hashicorp/raft 1.1.2 keeps

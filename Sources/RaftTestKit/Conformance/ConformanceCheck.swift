@@ -17,11 +17,16 @@
 public struct ConformanceCheck<Subject: Sendable>: Sendable, CustomStringConvertible {
     /// The rule, as a sentence.
     public let name: String
+    /// Whether the check reopens the store, so it applies only to stores that keep their data
+    /// across a restart. A suite's `checks(durable: false)` leaves such checks out; run against a
+    /// subject without a way to reopen, one fails rather than passing without having run.
+    public let needsReopen: Bool
     private let body: @Sendable (Subject) async throws -> Void
 
     /// Creates a check named for the rule it verifies.
-    public init(_ name: String, _ body: @escaping @Sendable (Subject) async throws -> Void) {
+    public init(_ name: String, needsReopen: Bool = false, _ body: @escaping @Sendable (Subject) async throws -> Void) {
         self.name = name
+        self.needsReopen = needsReopen
         self.body = body
     }
 
@@ -47,6 +52,20 @@ public struct ConformanceFailure: Error, Sendable, CustomStringConvertible {
 
     /// The message and its location.
     public var description: String { "\(message) [\(location)]" }
+}
+
+/// The subject's way to reopen its store, for a check that needs one; throws when there is none,
+/// so a durability check never passes without having run.
+public func conformanceRequireReopen<Reopen>(_ reopen: Reopen?, fileID: String = #fileID, line: Int = #line) throws -> Reopen {
+    guard let reopen else {
+        throw ConformanceFailure(
+            "this check reopens the store, and the subject has no reopen: give it one, or run the suite's "
+                + "checks(durable: false), which leaves the durability checks out",
+            fileID: fileID,
+            line: line
+        )
+    }
+    return reopen
 }
 
 /// Throws ``ConformanceFailure`` with `message` unless `condition` holds.

@@ -21,8 +21,8 @@ public enum LogStoreConformance {
         /// Creates a new, empty store. Each check calls it once.
         public var makeStore: @Sendable () throws -> any LogStore
         /// Closes the store it is given and opens the same storage again, as a restart would;
-        /// nil for a store that keeps nothing across a restart, which skips the durability
-        /// checks.
+        /// nil for a store that keeps nothing across a restart, which then runs
+        /// ``checks(durable:)`` with `false` (a durability check given no reopen fails).
         public var reopen: (@Sendable (any LogStore) throws -> any LogStore)?
 
         /// Describes the store under test.
@@ -46,11 +46,19 @@ public enum LogStoreConformance {
             ConformanceCheck("Entries deleted from the tail can be replaced by different ones", tailTruncation),
             ConformanceCheck("Deleting from the head moves the first index and keeps the rest", headDeletion),
             ConformanceCheck("Deleting every entry empties the log and the next append may start at any index", deleteEverything),
-            ConformanceCheck("Entries survive a reopen", entriesSurviveReopen),
-            ConformanceCheck("Tail truncation survives a reopen", tailTruncationSurvivesReopen),
-            ConformanceCheck("Head deletion survives a reopen", headDeletionSurvivesReopen),
+            ConformanceCheck("First and last index are right after every kind of deletion", indexesAfterEveryDeletion),
+            ConformanceCheck("Indexes above Int64.max order, read and delete like any other", indexesAboveInt64Max),
+            ConformanceCheck("Entries survive a reopen", needsReopen: true, entriesSurviveReopen),
+            ConformanceCheck("Tail truncation survives a reopen", needsReopen: true, tailTruncationSurvivesReopen),
+            ConformanceCheck("Head deletion survives a reopen", needsReopen: true, headDeletionSurvivesReopen),
             ConformanceCheck("Concurrent readers see either no entry or exactly the stored one", concurrentReaders),
         ]
+    }
+
+    /// The checks for a store of the given kind: `durable: false` leaves out those that reopen the
+    /// store, for stores that keep nothing across a restart (in-memory ones).
+    public static func checks(durable: Bool) -> [ConformanceCheck<Subject>] {
+        durable ? checks : checks.filter { !$0.needsReopen }
     }
 
     // MARK: Helpers
@@ -200,8 +208,53 @@ public enum LogStoreConformance {
         try await requireNotFound(store, 100)
     }
 
+    static func indexesAfterEveryDeletion(_ subject: Subject) async throws {
+        let store = try subject.makeStore()
+        try store.storeLogs(entries(1...20))
+        try store.deleteRange(min: 1, max: 1)  // one entry from the head
+        try requireIndexes(store, 2, 20)
+        try store.deleteRange(min: 20, max: 20)  // one entry from the tail
+        try requireIndexes(store, 2, 19)
+        try store.deleteRange(min: 0, max: 5)  // from below the first index
+        try requireIndexes(store, 6, 19)
+        try store.deleteRange(min: 15, max: 1_000)  // through past the last index
+        try requireIndexes(store, 6, 14)
+        try store.deleteRange(min: 100, max: 200)  // wholly past the end: nothing changes
+        try requireIndexes(store, 6, 14)
+        try requireEntries(store, entries(6...14))
+        try await requireNotFound(store, 5)
+        try await requireNotFound(store, 15)
+        try store.storeLogs(entries(15...16, term: 2))  // appends continue after a tail deletion
+        try requireIndexes(store, 6, 16)
+        try store.deleteRange(min: 0, max: UInt64.max)  // everything
+        try requireIndexes(store, 0, 0)
+        try conformanceRequireEqual(try store.getLogs(from: 1, through: 20), [], "getLogs after deleting everything")
+    }
+
+    static func indexesAboveInt64Max(_ subject: Subject) async throws {
+        // A log that starts (after a snapshot into an empty store) where a signed 64-bit index
+        // would be negative: every comparison, key order and range must stay unsigned.
+        let store = try subject.makeStore()
+        let base = UInt64(Int64.max) - 2
+        try store.storeLogs(entries(base...(base + 5)))
+        try requireIndexes(store, base, base + 5)
+        try requireEntries(store, entries(base...(base + 5)))
+        try conformanceRequireEqual(
+            try store.getLogs(from: base + 1, through: base + 4), entries((base + 1)...(base + 4)),
+            "getLogs across Int64.max"
+        )
+        try store.deleteRange(min: base + 4, max: base + 5)
+        try requireIndexes(store, base, base + 3)
+        try store.deleteRange(min: base, max: base + 1)
+        try requireIndexes(store, base + 2, base + 3)
+        try store.storeLogs(entries((base + 4)...(base + 6), term: 2))
+        try requireEntries(store, entries((base + 2)...(base + 3)) + entries((base + 4)...(base + 6), term: 2))
+        try await requireNotFound(store, base + 1)
+        try await requireNotFound(store, base + 7)
+    }
+
     static func entriesSurviveReopen(_ subject: Subject) async throws {
-        guard let reopen = subject.reopen else { return }
+        let reopen = try conformanceRequireReopen(subject.reopen)
         var store = try subject.makeStore()
         var logs: [Log] = []
         var index: UInt64 = 1
@@ -227,7 +280,7 @@ public enum LogStoreConformance {
     }
 
     static func tailTruncationSurvivesReopen(_ subject: Subject) async throws {
-        guard let reopen = subject.reopen else { return }
+        let reopen = try conformanceRequireReopen(subject.reopen)
         var store = try subject.makeStore()
         try store.storeLogs(entries(1...30, term: 1))
         try store.deleteRange(min: 21, max: 30)
@@ -246,7 +299,7 @@ public enum LogStoreConformance {
     }
 
     static func headDeletionSurvivesReopen(_ subject: Subject) async throws {
-        guard let reopen = subject.reopen else { return }
+        let reopen = try conformanceRequireReopen(subject.reopen)
         var store = try subject.makeStore()
         try store.storeLogs(entries(1...30))
         try store.deleteRange(min: 1, max: 10)

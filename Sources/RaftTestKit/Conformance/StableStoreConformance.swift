@@ -24,7 +24,8 @@ public enum StableStoreConformance {
         /// Creates a fresh, empty store. Each check calls it once.
         public var makeStore: @Sendable () throws -> any StableStore
         /// Closes the given store and opens it again on the same storage, or nil for a store
-        /// that keeps nothing across instances; the checks that need it then pass trivially.
+        /// that keeps nothing across instances, which then runs ``checks(durable:)`` with `false` (a durability check
+        /// given no reopen fails).
         public var reopen: (@Sendable (any StableStore) throws -> any StableStore)?
 
         /// Describes the implementation under test.
@@ -52,6 +53,12 @@ public enum StableStoreConformance {
             lastWriteWinsAfterReopen,
             writesAfterReopenSurviveTheNextReopen,
         ]
+    }
+
+    /// The checks for a store of the given kind: `durable: false` leaves out those that reopen the
+    /// store, for stores that keep nothing across a restart (in-memory ones).
+    public static func checks(durable: Bool) -> [ConformanceCheck<Subject>] {
+        durable ? checks : checks.filter { !$0.needsReopen }
     }
 
     private static let binaryKeys: [[UInt8]] = [
@@ -142,8 +149,8 @@ public enum StableStoreConformance {
         try conformanceRequire(try store.get(Array("large".utf8)) == value, "the 1 MiB value read back differs")
     }
 
-    static let valuesSurviveReopen = ConformanceCheck<Subject>("every value survives a reopen") { subject in
-        guard let reopen = subject.reopen else { return }
+    static let valuesSurviveReopen = ConformanceCheck<Subject>("every value survives a reopen", needsReopen: true) { subject in
+        let reopen = try conformanceRequireReopen(subject.reopen)
         let store = try subject.makeStore()
         try store.setUInt64(StableStoreKeys.currentTerm, 9)
         try store.setUInt64(StableStoreKeys.lastVoteTerm, 8)
@@ -170,8 +177,8 @@ public enum StableStoreConformance {
         }
     }
 
-    static let lastWriteWinsAfterReopen = ConformanceCheck<Subject>("after a reopen, each key holds the last value set") { subject in
-        guard let reopen = subject.reopen else { return }
+    static let lastWriteWinsAfterReopen = ConformanceCheck<Subject>("after a reopen, each key holds the last value set", needsReopen: true) { subject in
+        let reopen = try conformanceRequireReopen(subject.reopen)
         let store = try subject.makeStore()
         for term in 1...50 {
             try store.setUInt64(StableStoreKeys.currentTerm, UInt64(term))
@@ -185,8 +192,8 @@ public enum StableStoreConformance {
         try conformanceRequireEqual(try reopened.get(Array("shrinking".utf8)), [2], "overwritten value after reopen")
     }
 
-    static let writesAfterReopenSurviveTheNextReopen = ConformanceCheck<Subject>("writes made after a reopen survive the next reopen") { subject in
-        guard let reopen = subject.reopen else { return }
+    static let writesAfterReopenSurviveTheNextReopen = ConformanceCheck<Subject>("writes made after a reopen survive the next reopen", needsReopen: true) { subject in
+        let reopen = try conformanceRequireReopen(subject.reopen)
         let first = try subject.makeStore()
         try first.setUInt64(StableStoreKeys.currentTerm, 1)
         let second = try reopen(first)

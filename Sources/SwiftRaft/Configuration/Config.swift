@@ -44,6 +44,10 @@ public struct Config: Sendable {
     /// as in hashicorp/raft 1.7).
     public var preVoteDisabled: Bool = false
     /// Where the node logs; swift-raft never bootstraps the logging system itself.
+    ///
+    /// The default is made when the `Config` is created, with whatever handler swift-log has
+    /// then: call `LoggingSystem.bootstrap` before creating the `Config` (or set this yourself),
+    /// or the node logs through swift-log's default handler.
     public var logger: Logger = Logger(label: "swift-raft")
 
     // MARK: swift-raft additions

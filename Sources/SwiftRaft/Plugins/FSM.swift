@@ -15,6 +15,9 @@ public protocol FSM: Sendable {
     func snapshot() throws -> any FSMSnapshot
 
     /// Replaces the whole state with the snapshot read from `source`.
+    ///
+    /// Raft owns `source` and closes it after this returns (or throws); the FSM only reads it,
+    /// and must not keep it.
     func restore(from source: any SnapshotSource) throws
 }
 

@@ -1,8 +1,27 @@
 /// Durable storage for log entries (hashicorp/raft's `LogStore`).
 ///
 /// Methods may block on disk: Raft calls them from a storage thread of its own, never from Swift's
-/// cooperative pool. When ``storeLogs(_:)`` returns, the entries must survive a crash. Index 0
-/// means "no entry".
+/// cooperative pool. Index 0 means "no entry"; indexes use the whole `UInt64` range.
+///
+/// What Raft relies on:
+/// - **Durability.** When ``storeLogs(_:)`` or ``deleteRange(min:max:)`` returns, the change
+///   survives a crash of the process *and a loss of power*: the data is synced to stable storage
+///   (`fdatasync` or equivalent), not only handed to the operating system. A store that cannot
+///   promise this must say so; Raft then loses acknowledged writes on a power cut.
+/// - **What Raft writes.** Each batch continues the log: its first entry follows the last one
+///   held (or the log is empty, or everything was deleted, and it starts anywhere). Raft never
+///   stores over an entry it has not deleted first, and never leaves a gap; it deletes only from
+///   the head (compaction) or the tail (a follower's conflicting suffix), or everything. A store
+///   may refuse anything else (``RaftError/Code/invalidArgument``) or accept it (``InmemStore``
+///   overwrites, as hashicorp/raft's does).
+/// - **Crashes and errors mid-batch.** After a crash, or an error thrown from ``storeLogs(_:)``,
+///   the log may hold any prefix of the batch, including none or all of it, but never a later
+///   entry without the earlier ones, and never a damaged entry: Raft treats what survives as
+///   appended but not acknowledged. An error leaves the node stopped (it cannot keep promises it
+///   cannot write), so a store must not throw for conditions it can recover from itself.
+///
+/// `LogStoreConformance` in RaftTestKit checks all of this a test can see; Docs/testing-plugins.md
+/// says how to test durability for a store of your own.
 public protocol LogStore: Sendable {
     /// The index of the first entry held, or 0 when empty.
     func firstIndex() throws -> UInt64

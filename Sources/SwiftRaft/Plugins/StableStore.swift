@@ -1,7 +1,9 @@
 /// Durable key/value storage for Raft's term and vote and any user keys (hashicorp/raft's
 /// `StableStore`).
 ///
-/// Every set must be durable and atomic when it returns. A missing key is `nil`, never an error:
+/// Every set must be durable (surviving a crash of the process and a loss of power) and atomic
+/// when it returns: after a crash the key holds the old value or the new one, never a mix or
+/// nothing. A missing key is `nil`, never an error:
 /// errors mean I/O failure (hashicorp/raft compares error strings to tell these apart; swift-raft
 /// uses the type). Methods may block; Raft calls them off Swift's cooperative pool.
 public protocol StableStore: Sendable {

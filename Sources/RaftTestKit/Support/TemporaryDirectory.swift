@@ -3,20 +3,22 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import RaftFileStores
+public import RaftFileStores
 
-/// A directory of its own for one test, under `/tmp`, that the test removes when done:
+/// A directory of its own for one test, under `/tmp`, that the test removes when done: where a
+/// test puts the files of a store under test.
 ///
 /// ```swift
 /// let directory = try TemporaryDirectory()
 /// defer { directory.remove() }
+/// let store = try FileLogStore(directory: directory.appending("log"))
 /// ```
-struct TemporaryDirectory: Sendable {
+public struct TemporaryDirectory: Sendable {
     /// The directory's absolute path.
-    let path: String
+    public let path: String
 
     /// Creates a new, empty directory named `/tmp/<prefix>-XXXXXX`.
-    init(prefix: String = "swift-raft-test") throws {
+    public init(prefix: String = "swift-raft-test") throws {
         var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard created != nil else {
@@ -26,11 +28,11 @@ struct TemporaryDirectory: Sendable {
     }
 
     /// The path of `name` inside the directory.
-    func appending(_ name: String) -> String { path + "/" + name }
+    public func appending(_ name: String) -> String { path + "/" + name }
 
     /// Deletes the directory and everything in it. A test that fails to clean up must not fail
     /// for that, so errors are ignored.
-    func remove() {
+    public func remove() {
         try? PosixFileSystem().removeTree(path)
     }
 }
