@@ -9,11 +9,8 @@ import Testing
         let directory = try TemporaryDirectory(prefix: "swift-raft-cluster")
         defer { directory.remove() }
         let ids = (1...3).map { ServerID("node-\($0)") }
-        var opened: [ServerID: TestCluster.Stores] = [:]
-        for id in ids { opened[id] = try Self.openStores(of: id, in: directory) }
-        let initialStores = opened
 
-        try await TestCluster.run(nodes: 3, seed: 41, makeStores: { initialStores[$0]! }) { cluster in
+        try await TestCluster.run(nodes: 3, seed: 41, makeStores: { try Self.openStores(of: $0, in: directory) }) { cluster in
             let leader = try await cluster.waitForLeader()
             for i in 0..<100 { _ = try await leader.apply(Array("before-\(i)".utf8)) }
             try await cluster.waitForConvergence()
@@ -81,7 +78,8 @@ import Testing
     }
 
     private static func close(_ stores: TestCluster.Stores) throws {
-        try (stores.logStore as? FileLogStore)?.close()
-        (stores.stableStore as? FileStableStore)?.close()
+        try stores.logStore.close()
+        try stores.stableStore.close()
+        try stores.snapshotStore.close()
     }
 }

@@ -77,7 +77,7 @@ public actor TestCluster {
     ///   - configure: adjusts each node's ``Config`` (defaults: hashicorp/raft's test timing,
     ///     50 ms heartbeat, election and lease timeouts, 5 ms commit timeout).
     ///   - makeFSM: builds a node's FSM, on start and on every restart.
-    ///   - makeStores: builds a node's stores, once.
+    ///   - makeStores: builds a node's stores, once; an error it throws ends the run.
     ///   - maxMessageSize: the largest AppendEntries each node's ``InmemTransport`` carries.
     ///   - body: the test.
     public static func run<Result: Sendable>(
@@ -88,11 +88,11 @@ public actor TestCluster {
         maxMessageSize: Int = InmemTransport.defaultMaxMessageSize,
         configure: @escaping @Sendable (inout Config) -> Void = { _ in },
         makeFSM: @escaping @Sendable (ServerID) -> any FSM = { _ in RecordingFSM() },
-        makeStores: @escaping @Sendable (ServerID) -> Stores = { _ in .inMemory() },
+        makeStores: @escaping @Sendable (ServerID) throws -> Stores = { _ in .inMemory() },
         _ body: @escaping @Sendable (TestCluster) async throws -> Result
     ) async throws -> Result {
         try await Simulation.run(seed: seed, timeLimit: timeLimit) { simulation in
-            let cluster = TestCluster(
+            let cluster = try TestCluster(
                 simulation: simulation,
                 nodes: nodes,
                 maxMessageSize: maxMessageSize,
@@ -114,15 +114,15 @@ public actor TestCluster {
     }
 
     /// Creates a cluster's nodes (not yet started) inside `simulation`; each node's transport
-    /// carries AppendEntries of up to `maxMessageSize` bytes.
+    /// carries AppendEntries of up to `maxMessageSize` bytes. Throws what `makeStores` throws.
     public init(
         simulation: Simulation,
         nodes: Int,
         maxMessageSize: Int = InmemTransport.defaultMaxMessageSize,
         configure: @escaping @Sendable (inout Config) -> Void = { _ in },
         makeFSM: @escaping @Sendable (ServerID) -> any FSM = { _ in RecordingFSM() },
-        makeStores: @escaping @Sendable (ServerID) -> Stores = { _ in .inMemory() }
-    ) {
+        makeStores: @escaping @Sendable (ServerID) throws -> Stores = { _ in .inMemory() }
+    ) throws {
         self.simulation = simulation
         self.maxMessageSize = maxMessageSize
         self.faults = InmemFaults(seed: simulation.nextSeed())
@@ -134,7 +134,7 @@ public actor TestCluster {
             members[id] = Node(
                 id: id,
                 address: ServerAddress(id.rawValue),
-                stores: makeStores(id),
+                stores: try makeStores(id),
                 fsm: makeFSM(id),
                 raft: nil,
                 transport: nil

@@ -123,4 +123,8 @@ public final class InmemStore: LogStore, StableStore, NonBlockingStore {
     public func getUInt64(_ key: [UInt8]) -> UInt64? {
         state.withLock { $0.integers[key] }
     }
+
+    /// Nothing to release: the store lives in memory, and keeps its contents for a restart of
+    /// the node on it.
+    public func close() {}
 }

@@ -109,4 +109,7 @@ extension LogCache: MonotonicLogStore {
     public var isMonotonic: Bool {
         (store as? any MonotonicLogStore)?.isMonotonic ?? false
     }
+
+    /// Closes the wrapped store.
+    public func close() throws { try store.close() }
 }

@@ -37,9 +37,17 @@ public protocol LogStore: Sendable {
     /// missing. Raft reads catch-up batches with it. The default calls ``getLog(index:)`` per
     /// entry; a store that can read a run at once (a file, a range scan) should implement it.
     func getLogs(from first: UInt64, through last: UInt64) throws -> [Log]
+    /// Releases what the store holds (open files, a directory lock), so the same storage can be
+    /// opened again, as a test that restarts a node on reopened stores does. Raft never calls it:
+    /// the store's owner does, after ``Raft/shutdown()``. Calls after it may fail. The default
+    /// does nothing.
+    func close() throws
 }
 
 extension LogStore {
+    /// Nothing to release.
+    public func close() throws {}
+
     /// Durably appends one entry.
     public func storeLog(_ log: Log) throws { try storeLogs([log]) }
 

@@ -93,4 +93,14 @@ public protocol SnapshotStore: Sendable {
 
     /// Opens the snapshot `id` for reading.
     func open(id: String) throws -> (SnapshotMeta, any SnapshotSource)
+    /// Releases what the store holds (open files, a directory lock), so the same storage can be
+    /// opened again, as a test that restarts a node on reopened stores does. Raft never calls it:
+    /// the store's owner does, after ``Raft/shutdown()``. Calls after it may fail. The default
+    /// does nothing.
+    func close() throws
+}
+
+extension SnapshotStore {
+    /// Nothing to release.
+    public func close() throws {}
 }

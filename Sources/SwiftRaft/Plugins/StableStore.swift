@@ -15,6 +15,16 @@ public protocol StableStore: Sendable {
     func setUInt64(_ key: [UInt8], _ value: UInt64) throws
     /// The integer under `key`, or nil if none was ever set.
     func getUInt64(_ key: [UInt8]) throws -> UInt64?
+    /// Releases what the store holds (open files, a directory lock), so the same storage can be
+    /// opened again, as a test that restarts a node on reopened stores does. Raft never calls it:
+    /// the store's owner does, after ``Raft/shutdown()``. Calls after it may fail. The default
+    /// does nothing.
+    func close() throws
+}
+
+extension StableStore {
+    /// Nothing to release.
+    public func close() throws {}
 }
 
 /// The keys Raft itself keeps in a ``StableStore``, named as hashicorp/raft names them.
