@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: core specifications, plugins, deterministic cluster tests, file-store
-# crash tests, and the TCP transport with its interoperability tests against real hashicorp/raft.
+# crash tests, and the TCP transport with its interoperability tests against real hashicorp/raft;
+# first it checks that every code sample in README.md and Docs/ compiles.
 #
 # Knobs (environment variables):
 #   RAFT_SIM_SEEDS         how many seeds the randomized cluster soak runs (default: a CI-sized count)
@@ -14,4 +15,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --interop
 swift build --build-tests
+# Every code sample in README.md and Docs/ compiles against what was just built.
+scripts/check-doc-samples.py
 swift test --skip-build "$@"
