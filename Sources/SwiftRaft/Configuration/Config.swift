@@ -27,18 +27,21 @@ public struct Config: Sendable {
     /// true).
     public var shutdownOnRemove: Bool = true
     /// How many log entries to keep after a snapshot, so slow followers can catch up from the log
-    /// (`TrailingLogs`, default 10240).
+    /// (`TrailingLogs`, default 10240). Not used yet: this version takes no snapshots.
     public var trailingLogs: UInt64 = 10240
-    /// How often to check whether a snapshot is due (`SnapshotInterval`, default 120 s).
+    /// How often to check whether a snapshot is due (`SnapshotInterval`, default 120 s). Not used
+    /// yet: this version takes no snapshots.
     public var snapshotInterval: Duration = .seconds(120)
-    /// How many new entries make a snapshot due (`SnapshotThreshold`, default 8192).
+    /// How many new entries make a snapshot due (`SnapshotThreshold`, default 8192). Not used yet:
+    /// this version takes no snapshots.
     public var snapshotThreshold: UInt64 = 8192
     /// A leader that has not heard from a quorum for this long steps down
     /// (`LeaderLeaseTimeout`, default 500 ms, at most ``heartbeatTimeout``).
     public var leaderLeaseTimeout: Duration = .milliseconds(500)
     /// This server's unique, stable ID (`LocalID`); required.
     public var localID: ServerID
-    /// Start without restoring the newest snapshot into the FSM (`NoSnapshotRestoreOnStart`).
+    /// Start without restoring the newest snapshot into the FSM (`NoSnapshotRestoreOnStart`). Not
+    /// used yet: this version neither takes nor restores snapshots.
     public var noSnapshotRestoreOnStart: Bool = false
     /// Disable the pre-vote round before elections (`PreVoteDisabled`; pre-vote is on by default,
     /// as in hashicorp/raft 1.7).
