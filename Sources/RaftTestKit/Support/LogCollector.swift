@@ -1,27 +1,37 @@
-import Logging
+public import Logging
 import Synchronization
 
-/// Collects what is logged through its ``logger``, so a test can check what a store reported.
-final class LogCollector: Sendable {
+/// Collects what is logged through its ``logger``, so a test can check what a store or a node
+/// reported: give its `logger` to a store's options or a node's `Config.logger`.
+public final class LogCollector: Sendable {
     /// One logged message.
-    struct Message: Sendable {
-        var level: Logger.Level
-        var text: String
-        var metadata: Logger.Metadata
+    public struct Message: Sendable {
+        /// Its level.
+        public var level: Logger.Level
+        /// Its text.
+        public var text: String
+        /// Its metadata, the logger's merged with the message's.
+        public var metadata: Logger.Metadata
     }
 
     private let collected = Mutex<[Message]>([])
 
+    /// Creates an empty collector.
+    public init() {}
+
     /// A logger at level `trace` that collects into this collector.
-    var logger: Logger {
+    public var logger: Logger {
         Logger(label: "test") { _ in CollectingLogHandler(collector: self) }
     }
 
     /// Everything logged so far, in order.
-    var messages: [Message] { collected.withLock { $0 } }
+    public var messages: [Message] { collected.withLock { $0 } }
 
     /// The messages logged at `warning` level.
-    var warnings: [Message] { messages.filter { $0.level == .warning } }
+    public var warnings: [Message] { messages.filter { $0.level == .warning } }
+
+    /// The messages logged at `level`.
+    public func messages(at level: Logger.Level) -> [Message] { messages.filter { $0.level == level } }
 
     fileprivate func append(_ message: Message) {
         collected.withLock { $0.append(message) }
