@@ -99,15 +99,7 @@ import RaftCore
 
     // Heartbeats carry no log position, so they carry no commit index at all (as hashicorp/raft's).
     @Test func heartbeatsCarryNoCommitIndex() throws {
-        var leader = Fixture.instance("n1", voters: 3, terms: [1, 1, 1]) { $0.leaderLeaseTicks = 10_000 }
-        var ready = leader.winElection()
-        leader.persistAll()
-        for probe in ready.appends {
-            leader.receive(
-                response: Fixture.appendResponse(from: probe.target, term: 2, lastLog: leader.lastIndex, success: true),
-                context: probe.context
-            )
-        }
+        var (leader, ready) = leaderInStep()
         var heartbeats: [AppendEntriesRequest] = []
         for _ in 0..<10 {
             heartbeats += ready.messages.compactMap { message in
@@ -156,19 +148,19 @@ import RaftCore
         #expect(next.request.prevLogEntry == 150)
     }
 
-    // A leader with both followers in step (replicating, match = last index).
+    // A leader with both followers in step (replicating, match = last index) and its first
+    // heartbeats answered; returns it with its next Ready.
     private func leaderInStep() -> (RaftInstance, Ready) {
         var leader = Fixture.instance("n1", voters: 3, terms: [1, 1, 1]) { $0.leaderLeaseTicks = 10_000 }
-        var ready = leader.winElection()
+        let won = leader.winElection()
         leader.persistAll()
-        for probe in ready.appends {
+        for message in won.messages where message.context.kind == .appendEntries || message.context.kind == .heartbeat {
             leader.receive(
-                response: Fixture.appendResponse(from: probe.target, term: 2, lastLog: leader.lastIndex, success: true),
-                context: probe.context
+                response: Fixture.appendResponse(from: message.target.id, term: 2, lastLog: leader.lastIndex, success: true),
+                context: message.context
             )
         }
-        ready = leader.takeReady()
-        return (leader, ready)
+        return (leader, leader.takeReady())
     }
 }
 

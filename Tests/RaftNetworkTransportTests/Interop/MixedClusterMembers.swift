@@ -172,19 +172,28 @@ struct GoMember {
     let id: String
     let address: ServerAddress
     let dataDirectory: String
+    /// Its heartbeat and election timeouts and its leader lease, all one value.
+    let timeout: Duration
     let process: GoPeerProcess
 
     /// Starts the node; it bootstraps with `configuration` when given one and it has no state yet,
-    /// else it waits to be contacted by a leader.
-    init(id: String, address: ServerAddress, bootstrapping configuration: Configuration?, dataDirectory: String) throws {
+    /// else it waits to be contacted by a leader. `timeout` is its heartbeat and election timeouts
+    /// and its leader lease (``MixedClusterTiming``'s by default).
+    init(
+        id: String,
+        address: ServerAddress,
+        bootstrapping configuration: Configuration?,
+        dataDirectory: String,
+        timeout: Duration = MixedClusterTiming.heartbeat
+    ) throws {
         self.id = id
         self.address = address
         self.dataDirectory = dataDirectory
+        self.timeout = timeout
         var arguments = [
             "-id", id, "-bind", address.rawValue, "-data-dir", dataDirectory, "-history", dataDirectory + "/history.log",
-            "-heartbeat", MixedClusterTiming.go(MixedClusterTiming.heartbeat),
-            "-election", MixedClusterTiming.go(MixedClusterTiming.election),
-            "-leader-lease", MixedClusterTiming.go(MixedClusterTiming.leaderLease), "-commit-timeout", "5ms",
+            "-heartbeat", MixedClusterTiming.go(timeout), "-election", MixedClusterTiming.go(timeout),
+            "-leader-lease", MixedClusterTiming.go(timeout), "-commit-timeout", "5ms",
         ]
         if let configuration {
             let peers = configuration.servers.map { "\($0.id.rawValue)=\($0.address.rawValue)" }.joined(separator: ",")
@@ -195,7 +204,7 @@ struct GoMember {
 
     /// The same node started again from its data directory.
     func restarted() throws -> GoMember {
-        try GoMember(id: id, address: address, bootstrapping: nil, dataDirectory: dataDirectory)
+        try GoMember(id: id, address: address, bootstrapping: nil, dataDirectory: dataDirectory, timeout: timeout)
     }
 
     var server: Server { Server(id: ServerID(id), address: address) }

@@ -22,8 +22,12 @@ struct MixedClusterStaleSuffixTests {
 
         // The Go node leads (only it is bootstrapped) and commits more than one request's worth
         // of entries (64), so a leader re-sending from index 1 sends a prefix that all matches.
+        // Its lease is 3 s: cut off from its followers it keeps leading, and so appends, for that
+        // long, however slowly a busy machine runs this test between the two steps.
         for member in swift { try await member.start(bootstrapping: nil) }
-        var go = try GoMember(id: "go-1", address: goAddress, bootstrapping: configuration, dataDirectory: directory.path + "/go-1")
+        var go = try GoMember(
+            id: "go-1", address: goAddress, bootstrapping: configuration, dataDirectory: directory.path + "/go-1", timeout: .seconds(3)
+        )
         defer { go.process.kill() }
         try await go.waitUntilListening()
         _ = try await GoMember.waitForLeader(among: [go])
