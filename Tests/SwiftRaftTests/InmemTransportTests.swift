@@ -321,9 +321,17 @@ struct InmemTransportTests {
         #expect(noPipeline?.code == .unreachable)
     }
 
+    // On virtual time, where the clock moves only once nothing else can run: after the sleep, a's
+    // request has certainly reached b's queue, so it is the queued request that close must fail.
     @Test func closeFinishesTheConsumerFailsQueuedRPCsAndLaterCalls() async throws {
-        let a = InmemTransport(address: "a", timeout: patient)
-        let b = InmemTransport(address: "b", timeout: patient)
+        try await Simulation.run(seed: 5, timeLimit: .seconds(60)) { simulation in
+            try await Self.closeFinishesTheConsumer(clock: simulation.clock)
+        }
+    }
+
+    private static func closeFinishesTheConsumer(clock: SimulatedClock) async throws {
+        let a = InmemTransport(address: "a", clock: clock, timeout: patient)
+        let b = InmemTransport(address: "b", clock: clock, timeout: patient)
         mesh(a, b)
 
         // Nobody reads b's consumer, so a's request waits in b's queue until b closes.
@@ -331,10 +339,12 @@ struct InmemTransportTests {
             group.addTask {
                 await #expect(throws: RaftError.self) { try await a.appendEntries(id: "b", target: "b", append(1)) }
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await clock.sleep(for: .milliseconds(50))
+            let queuedAt = clock.now
             await b.close()
             let failure = try await group.next()
             #expect(failure??.code == .unreachable, "answered at once, not after a's 10 s timeout")
+            #expect(clock.now == queuedAt, "failed when b closed, without waiting for the call's timeout")
         }
 
         var handedOut = 0
@@ -580,15 +590,25 @@ struct InmemTransportTests {
         }
     }
 
+    // On virtual time: the clock moves only once nothing else can run, so after each sleep every
+    // task has gone as far as it can, and the absence of the seventeenth request is a fact, not
+    // a guess about how fast this machine runs.
     @Test func aPipelineHoldsTheSeventeenthRequestUntilAnAnswerIsRead() async throws {
-        let a = InmemTransport(address: "a", timeout: patient)
-        let b = InmemTransport(address: "b")
+        try await Simulation.run(seed: 17, timeLimit: .seconds(60)) { simulation in
+            try await Self.pipelineHoldsTheSeventeenthRequest(clock: simulation.clock)
+        }
+    }
+
+    private static func pipelineHoldsTheSeventeenthRequest(clock: SimulatedClock) async throws {
+        let a = InmemTransport(address: "a", clock: clock, timeout: patient)
+        let b = InmemTransport(address: "b", clock: clock)
         a.connect(b)
         let peerB = Peer(b, .hold)
         try await withPeers([peerB]) {
             let pipeline = try await a.appendEntriesPipeline(id: "b", target: "b")
             for number in 1...16 as ClosedRange<UInt64> { try await pipeline.appendEntries(append(number)) }
-            try await eventually("b holds sixteen requests") { peerB.received.count == 16 }
+            try await clock.sleep(for: .milliseconds(1))
+            #expect(peerB.received.count == 16)
 
             let seventeenthSent = Counter()
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -598,7 +618,7 @@ struct InmemTransportTests {
                 }
                 // Answered but not yet read: the window is still full.
                 for (rpc, response) in peerB.takeHeld() { rpc.respond(response) }
-                try await Task.sleep(for: .milliseconds(100))
+                try await clock.sleep(for: .milliseconds(100))
                 #expect(seventeenthSent.value == 0)
                 #expect(peerB.received.count == 16)
 
