@@ -5,6 +5,7 @@
 #
 # Knobs (environment variables):
 #   RAFT_SIM_SEEDS         how many seeds the randomized cluster soak runs (default: a CI-sized count)
+#   RAFT_CORE_CHAOS_SEEDS  how many seeds the core's chaos test runs (default 200)
 #   RAFT_FUZZ_FRAMES       frames the wire-decoder fuzz test tries (default 100,000)
 #   RAFT_LIVE_FUZZ_FRAMES  frames the live-server fuzz test sends (default 100,000)
 #   RAFT_MIXED_FAULT_SEEDS, RAFT_MIXED_FAULT_ROUNDS

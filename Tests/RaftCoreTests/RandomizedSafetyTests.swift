@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Testing
 
 import RaftCore
@@ -78,13 +83,23 @@ struct ChaosRun {
 }
 
 /// Raft's safety properties (Figure 3) under randomized faults.
+///
+/// 200 seeds by default; `RAFT_CORE_CHAOS_SEEDS=20000 swift test --filter RandomizedSafetyTests`
+/// for a longer soak (a failure names its seed).
 @Suite(.offCooperativePool) struct RandomizedSafetyTests {
-    // Raft Figure 3: Election Safety, Log Matching, Leader Completeness and State Machine Safety hold under any fault schedule.
-    // 200 seeds in 4 shards, each a few hundred ticks of chaos.
+    static let seedsPerShard: UInt64 = {
+        let requested = getenv("RAFT_CORE_CHAOS_SEEDS").flatMap { Int(String(cString: $0)) } ?? 200
+        return UInt64(max(requested, 4) / 4)
+    }()
+
+    // Raft Figure 3: Election Safety, Log Matching, Leader Completeness and State Machine Safety hold under any fault schedule,
+    // and no AppendEntries lets a hashicorp/raft follower commit what the leader does not hold (TestNetwork's checks).
+    // The seeds in 4 shards, each a few hundred ticks of chaos.
     @Test(arguments: 0..<4) func safetyHoldsUnderRandomFaults(shard: UInt64) {
         var runsThatCommitted = 0
         var leadersElected = 0
-        for seed in (shard * 50 + 1)...(shard * 50 + 50) {
+        let count = Self.seedsPerShard
+        for seed in (shard * count + 1)...(shard * count + count) {
             var run = ChaosRun(seed: seed, voters: seed % 2 == 0 ? 3 : 5)
             for _ in 0..<300 { run.step() }
             run.settle(ticks: 60)
@@ -99,7 +114,7 @@ struct ChaosRun {
             leadersElected += net.leaderOfTerm.count
         }
         // The schedule must leave room for progress, or the properties above would hold vacuously.
-        #expect(runsThatCommitted > 40)
-        #expect(leadersElected > 100)
+        #expect(runsThatCommitted > Int(count) * 4 / 5)
+        #expect(leadersElected > Int(count) * 2)
     }
 }
