@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import RaftFileStores
 import RaftTestKit
 import SwiftRaft
@@ -103,6 +108,45 @@ struct FileStableStoreTests {
         try store.set(StableStoreKeys.lastVoteCandidate, Array("n1".utf8))
         let calls = files.calls[before...].map(\.operation)
         #expect(calls == [.write, .syncData, .write, .syncData, .write, .syncData])
+    }
+
+    /// Term and vote together (setMany, as Raft writes them) are one write and one `fdatasync`,
+    /// where three sets cost three of each.
+    @Test func setManyIsOneWriteAndOneFdatasync() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let files = FaultInjectingFileSystem(performsSyncs: false)
+        let store = try FileStableStore(directory: directory.path, options: .init(fileSystem: files))
+        defer { store.close() }
+        let before = files.callCount
+        try store.setMany([
+            (StableStoreKeys.currentTerm, .uint64(3)),
+            (StableStoreKeys.lastVoteCandidate, .bytes(Array("n1".utf8))),
+            (StableStoreKeys.lastVoteTerm, .uint64(3)),
+        ])
+        #expect(files.calls[before...].map(\.operation) == [.write, .syncData])
+        #expect(try store.getUInt64(StableStoreKeys.currentTerm) == 3)
+        #expect(try store.get(StableStoreKeys.lastVoteCandidate) == Array("n1".utf8))
+        #expect(try store.getUInt64(StableStoreKeys.lastVoteTerm) == 3)
+    }
+
+    /// A write that fails in a setMany leaves none of its values visible, and the store usable.
+    @Test func aFailedSetManyLeavesNoneOfItsValues() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let files = FaultInjectingFileSystem(performsSyncs: false)
+        let store = try FileStableStore(directory: directory.path, options: .init(fileSystem: files))
+        defer { store.close() }
+        try store.setUInt64(StableStoreKeys.currentTerm, 1)
+        files.fail(.write, errno: ENOSPC)
+        #expect(throws: (any Error).self) {
+            try store.setMany([(StableStoreKeys.currentTerm, .uint64(2)), (StableStoreKeys.lastVoteTerm, .uint64(2))])
+        }
+        #expect(try store.getUInt64(StableStoreKeys.currentTerm) == 1)
+        #expect(try store.getUInt64(StableStoreKeys.lastVoteTerm) == nil)
+        files.removeAllRules()
+        try store.setMany([(StableStoreKeys.currentTerm, .uint64(2)), (StableStoreKeys.lastVoteTerm, .uint64(2))])
+        #expect(try store.getUInt64(StableStoreKeys.lastVoteTerm) == 2)
     }
 
     /// With sync off a set is only a write; closing syncs once, so a clean shutdown keeps

@@ -78,7 +78,7 @@ public final class FileStableStore: StableStore {
     /// Stores `value` under `key`, durably (unless ``Options-swift.struct/sync`` is off) before
     /// returning.
     public func set(_ key: [UInt8], _ value: [UInt8]) throws {
-        try put(StableRecord(namespace: .bytes, key: key, value: value))
+        try put([StableRecord(namespace: .bytes, key: key, value: value)])
     }
 
     /// The value under `key`, or nil if none was ever set with ``set(_:_:)``.
@@ -89,7 +89,18 @@ public final class FileStableStore: StableStore {
     /// Stores an integer under `key`, durably (unless ``Options-swift.struct/sync`` is off)
     /// before returning.
     public func setUInt64(_ key: [UInt8], _ value: UInt64) throws {
-        try put(StableRecord(namespace: .integer, key: key, value: StableRecord.bytes(of: value)))
+        try put([StableRecord(namespace: .integer, key: key, value: StableRecord.bytes(of: value))])
+    }
+
+    /// Stores every value with one write and one `fdatasync` (unless ``Options-swift.struct/sync``
+    /// is off) before returning. A crash during the call may leave a prefix of them stored.
+    public func setMany(_ values: [(key: [UInt8], value: StableStoreValue)]) throws {
+        try put(values.map { key, value in
+            switch value {
+            case .bytes(let bytes): return StableRecord(namespace: .bytes, key: key, value: bytes)
+            case .uint64(let integer): return StableRecord(namespace: .integer, key: key, value: StableRecord.bytes(of: integer))
+            }
+        })
     }
 
     /// The integer under `key`, or nil if none was ever set with ``setUInt64(_:_:)``.
@@ -121,8 +132,8 @@ public final class FileStableStore: StableStore {
 
     // MARK: Implementation
 
-    private func put(_ record: StableRecord) throws {
-        guard 5 + record.key.count + record.value.count <= StableRecord.maximumBodySize else {
+    private func put(_ records: [StableRecord]) throws {
+        for record in records where 5 + record.key.count + record.value.count > StableRecord.maximumBodySize {
             throw RaftError(
                 .invalidArgument,
                 "a stable store key and value may hold at most \(StableRecord.maximumBodySize) bytes together")
@@ -139,7 +150,7 @@ public final class FileStableStore: StableStore {
             defer { state.data = data }
             do throws(StableDataFile.Failure) {
                 try data.compactIfNeeded(threshold: options.compactionThreshold)
-                try data.append(record, sync: options.sync)
+                try data.append(records, sync: options.sync)
             } catch {
                 if case .poisoned(let cause) = error {
                     options.logger.error(

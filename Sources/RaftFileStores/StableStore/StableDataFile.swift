@@ -120,7 +120,15 @@ struct StableDataFile {
     /// have dropped the unwritten pages and reported them only this once, so the file's content on
     /// disk is unknown and no further write may be acknowledged.
     mutating func append(_ record: StableRecord, sync: Bool) throws(Failure) {
-        let encoded = record.encoded()
+        try append([record], sync: sync)
+    }
+
+    /// Appends `records` with one write and, if `sync`, one `fdatasync`, then makes them all
+    /// visible; a failure leaves none of them visible, as for one record. A crash during the call
+    /// may leave a prefix of them on disk, each whole (every record carries its own checksum).
+    mutating func append(_ records: [StableRecord], sync: Bool) throws(Failure) {
+        var encoded: [UInt8] = []
+        for record in records { encoded += record.encoded() }
         do {
             try fileSystem.write(file, encoded, at: end)
         } catch {
@@ -143,7 +151,7 @@ struct StableDataFile {
             }
         }
         end += Int64(encoded.count)
-        apply(record)
+        for record in records { apply(record) }
     }
 
     /// How a write failed.

@@ -49,7 +49,9 @@ public enum StableStoreConformance {
             raftKeysRoundTrip,
             integerExtremesRoundTrip,
             largeValueRoundTrips,
+            setManyStoresEveryValue,
             valuesSurviveReopen,
+            valuesSetTogetherSurviveReopen,
             lastWriteWinsAfterReopen,
             writesAfterReopenSurviveTheNextReopen,
         ]
@@ -147,6 +149,41 @@ public enum StableStoreConformance {
         let value = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 ^ ($0 >> 9)) }
         try store.set(Array("large".utf8), value)
         try conformanceRequire(try store.get(Array("large".utf8)) == value, "the 1 MiB value read back differs")
+    }
+
+    static let setManyStoresEveryValue = ConformanceCheck<Subject>(
+        "setMany stores every value, bytes and integers each readable as set, the later of two for one key"
+    ) { subject in
+        let store = try subject.makeStore()
+        try store.setUInt64(StableStoreKeys.currentTerm, 1)
+        try store.setMany([
+            (StableStoreKeys.currentTerm, .uint64(7)),
+            (StableStoreKeys.lastVoteCandidate, .bytes(Array("n3".utf8))),
+            (StableStoreKeys.lastVoteTerm, .uint64(7)),
+            (Array("twice".utf8), .bytes([1])),
+            (Array("twice".utf8), .bytes([2])),
+        ])
+        try conformanceRequireEqual(try store.getUInt64(StableStoreKeys.currentTerm), 7, "CurrentTerm set with setMany")
+        try conformanceRequireEqual(try store.get(StableStoreKeys.lastVoteCandidate), Array("n3".utf8), "LastVoteCand set with setMany")
+        try conformanceRequireEqual(try store.getUInt64(StableStoreKeys.lastVoteTerm), 7, "LastVoteTerm set with setMany")
+        try conformanceRequireEqual(try store.get(Array("twice".utf8)), [2], "a key set twice in one setMany")
+        try store.setMany([])
+        try conformanceRequireEqual(try store.getUInt64(StableStoreKeys.currentTerm), 7, "CurrentTerm after an empty setMany")
+    }
+
+    static let valuesSetTogetherSurviveReopen = ConformanceCheck<Subject>("values stored with setMany survive a reopen", needsReopen: true) {
+        subject in
+        let reopen = try conformanceRequireReopen(subject.reopen)
+        let store = try subject.makeStore()
+        try store.setMany([
+            (StableStoreKeys.currentTerm, .uint64(12)),
+            (StableStoreKeys.lastVoteCandidate, .bytes(Array("n1".utf8))),
+            (StableStoreKeys.lastVoteTerm, .uint64(11)),
+        ])
+        let reopened = try reopen(store)
+        try conformanceRequireEqual(try reopened.getUInt64(StableStoreKeys.currentTerm), 12, "CurrentTerm after reopen")
+        try conformanceRequireEqual(try reopened.get(StableStoreKeys.lastVoteCandidate), Array("n1".utf8), "LastVoteCand after reopen")
+        try conformanceRequireEqual(try reopened.getUInt64(StableStoreKeys.lastVoteTerm), 11, "LastVoteTerm after reopen")
     }
 
     static let valuesSurviveReopen = ConformanceCheck<Subject>("every value survives a reopen", needsReopen: true) { subject in

@@ -74,10 +74,13 @@ struct StorageWorker: Sendable {
 
 /// Reads and writes the term and vote under hashicorp/raft's stable-store keys.
 enum StoredHardState {
+    /// One durable write for all three keys (one sync, with a store that batches them).
     static func save(_ state: HardState, to store: any StableStore) throws {
-        try store.setUInt64(StableStoreKeys.currentTerm, state.currentTerm)
-        try store.set(StableStoreKeys.lastVoteCandidate, Array((state.lastVoteCandidate?.rawValue ?? "").utf8))
-        try store.setUInt64(StableStoreKeys.lastVoteTerm, state.lastVoteTerm)
+        try store.setMany([
+            (StableStoreKeys.currentTerm, .uint64(state.currentTerm)),
+            (StableStoreKeys.lastVoteCandidate, .bytes(Array((state.lastVoteCandidate?.rawValue ?? "").utf8))),
+            (StableStoreKeys.lastVoteTerm, .uint64(state.lastVoteTerm)),
+        ])
     }
 
     static func load(from store: any StableStore) throws -> HardState {

@@ -15,6 +15,11 @@ public protocol StableStore: Sendable {
     func setUInt64(_ key: [UInt8], _ value: UInt64) throws
     /// The integer under `key`, or nil if none was ever set.
     func getUInt64(_ key: [UInt8]) throws -> UInt64?
+    /// Stores every value in `values`, in order, durably before returning, with one sync where
+    /// the store can: Raft writes its term and vote with one call, and a vote waits for it. After
+    /// a crash during the call, a prefix of the values may be stored (each one whole); Raft relies
+    /// on no more. The default sets them one at a time.
+    func setMany(_ values: [(key: [UInt8], value: StableStoreValue)]) throws
     /// Releases what the store holds (open files, a directory lock), so the same storage can be
     /// opened again, as a test that restarts a node on reopened stores does. Raft never calls it:
     /// the store's owner does, after ``Raft/shutdown()``. Calls after it may fail. The default
@@ -25,6 +30,25 @@ public protocol StableStore: Sendable {
 extension StableStore {
     /// Nothing to release.
     public func close() throws {}
+
+    /// Sets each value on its own, one durable write each.
+    public func setMany(_ values: [(key: [UInt8], value: StableStoreValue)]) throws {
+        for (key, value) in values {
+            switch value {
+            case .bytes(let bytes): try set(key, bytes)
+            case .uint64(let integer): try setUInt64(key, integer)
+            }
+        }
+    }
+}
+
+/// A value for ``StableStore/setMany(_:)``: bytes, as ``StableStore/set(_:_:)`` stores them, or an
+/// integer, as ``StableStore/setUInt64(_:_:)`` does (a store may keep the two apart).
+public enum StableStoreValue: Hashable, Sendable {
+    /// Bytes, read back with ``StableStore/get(_:)``.
+    case bytes([UInt8])
+    /// An integer, read back with ``StableStore/getUInt64(_:)``.
+    case uint64(UInt64)
 }
 
 /// The keys Raft itself keeps in a ``StableStore``, named as hashicorp/raft names them.
