@@ -10,31 +10,59 @@ import Synchronization
 final class PeerReplicator: Sendable {
     let peer: Server
     private let outbound = WorkQueue<OutboundRequest>()
+    private let clock: any RaftClock
+    /// The pipeline in use, for ``takeStalledPipeline(sentBefore:)``.
+    private let currentLane = Mutex<Lane?>(nil)
 
     /// One open pipeline and the contexts of its requests whose answers have not arrived, oldest
-    /// first. Each pipeline has its own, so a broken one's late failures never consume the
-    /// contexts of its replacement.
+    /// first, with when each was sent. Each pipeline has its own, so a broken one's late failures
+    /// never consume the contexts of its replacement.
     private final class Lane: Sendable {
         let pipeline: any AppendPipeline
-        let awaitingAnswers = Mutex<Deque<RequestContext>>([])
+        let awaitingAnswers = Mutex<Deque<(context: RequestContext, sentAt: Duration)>>([])
         init(_ pipeline: any AppendPipeline) { self.pipeline = pipeline }
     }
 
-    init(peer: Server) { self.peer = peer }
+    init(peer: Server, clock: any RaftClock) {
+        self.peer = peer
+        self.clock = clock
+    }
 
     func send(_ request: OutboundRequest) { outbound.append(request) }
 
-    func run(transport: any Transport, node: Raft, pipelining: Bool, clock: any RaftClock, rpcTimeout: Duration) async {
+    /// The pipeline, taken out of use, if its oldest unanswered request was sent before `instant`
+    /// (by the node's clock); the caller closes it. Asked when the follower has just answered a
+    /// heartbeat: the pipeline's connection is then stuck while the follower is not, as a TCP
+    /// connection that lost packets during a partition sits in retransmission back-off long after
+    /// the network healed. Closed, its requests fail, the leader probes the follower again, and
+    /// the next request opens a new connection.
+    func takeStalledPipeline(sentBefore instant: Duration) -> (any AppendPipeline)? {
+        currentLane.withLock { lane -> (any AppendPipeline)? in
+            guard let current = lane, let oldest = current.awaitingAnswers.withLock({ $0.first }), oldest.sentAt < instant else {
+                return nil
+            }
+            lane = nil
+            return current.pipeline
+        }
+    }
+
+    func run(transport: any Transport, node: Raft, pipelining: Bool, rpcTimeout: Duration) async {
+        let clock = self.clock
         await withDiscardingTaskGroup { group in
             var lane: Lane?
             var mayPipeline = pipelining
             await outbound.consume { requests in
                 for outbound in requests {
                     guard case .appendEntries(let request) = outbound.request else { continue }
+                    if let open = lane, currentLane.withLock({ $0 !== open }) {
+                        // Taken as stalled and closed: its requests fail on their own; start afresh.
+                        lane = nil
+                    }
                     if lane == nil && mayPipeline {
                         do {
                             let opened = Lane(try await transport.appendEntriesPipeline(id: peer.id, target: peer.address))
                             lane = opened
+                            currentLane.withLock { $0 = opened }
                             group.addTask { await Self.forwardAnswers(of: opened, to: node) }
                         } catch {
                             // No pipeline (unsupported, or the peer is down): replicate synchronously
@@ -43,7 +71,8 @@ final class PeerReplicator: Sendable {
                         }
                     }
                     if let open = lane {
-                        open.awaitingAnswers.withLock { $0.append(outbound.context) }
+                        let sentAt = clock.now
+                        open.awaitingAnswers.withLock { $0.append((outbound.context, sentAt)) }
                         do {
                             try await open.pipeline.appendEntries(request)
                             continue
@@ -53,6 +82,7 @@ final class PeerReplicator: Sendable {
                             _ = open.awaitingAnswers.withLock { $0.popLast() }
                             await open.pipeline.close()
                             lane = nil
+                            currentLane.withLock { if $0 === open { $0 = nil } }
                             mayPipeline = false
                             await node.requestFailed(context: outbound.context, error: error)
                             continue
@@ -75,7 +105,7 @@ final class PeerReplicator: Sendable {
 
     private static func forwardAnswers(of lane: Lane, to node: Raft) async {
         for await answer in lane.pipeline.responses {
-            guard let context = lane.awaitingAnswers.withLock({ $0.popFirst() }) else { continue }
+            guard let context = lane.awaitingAnswers.withLock({ $0.popFirst()?.context }) else { continue }
             switch answer.result {
             case .success(let response): await node.responseArrived(.appendEntries(response), context: context)
             case .failure(let error): await node.requestFailed(context: context, error: error)

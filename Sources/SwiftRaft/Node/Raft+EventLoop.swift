@@ -62,6 +62,14 @@ extension Raft {
         {
             logger.info("replication to \(context.peer) resumed")
         }
+        if context.kind == .heartbeat, let replicator = replicators[context.peer],
+            let stalled = replicator.takeStalledPipeline(sentBefore: environment.clock.now - config.heartbeatTimeout)
+        {
+            // The follower answers heartbeats, yet a pipelined AppendEntries has waited longer
+            // than a heartbeat timeout: its connection is stuck, not the follower.
+            logger.info("replication to \(context.peer) stalled on its connection: opening a new one")
+            spawnQueue.append { await stalled.close() }
+        }
         core.receive(response: response, context: context)
         scheduleFlush()
     }
@@ -254,11 +262,11 @@ extension Raft {
     private func replicator(for peer: Server) -> PeerReplicator {
         if let existing = replicators[peer.id], existing.peer == peer { return existing }
         replicators[peer.id]?.finish()
-        let replicator = PeerReplicator(peer: peer)
+        let replicator = PeerReplicator(peer: peer, clock: environment.clock)
         replicators[peer.id] = replicator
-        let transport = transport, clock = environment.clock, timeout = config.rpcTimeout
+        let transport = transport, timeout = config.rpcTimeout
         let pipelining = config.maxInflightAppends > 1
-        spawnQueue.append { await replicator.run(transport: transport, node: self, pipelining: pipelining, clock: clock, rpcTimeout: timeout) }
+        spawnQueue.append { await replicator.run(transport: transport, node: self, pipelining: pipelining, rpcTimeout: timeout) }
         return replicator
     }
 
