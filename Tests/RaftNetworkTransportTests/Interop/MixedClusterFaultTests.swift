@@ -126,21 +126,28 @@ final class MixedCluster: @unchecked Sendable, CustomStringConvertible {
         return "Go"
     }
 
-    /// Starts `goNodes` Go nodes and `swiftNodes` Swift ones; the first node alone (a Go one if
-    /// any) is bootstrapped, so it leads first.
-    static func start(goNodes: Int, swiftNodes: Int = -1, directory: String) async throws -> MixedCluster {
+    /// Starts `goNodes` Go nodes and `swiftNodes` Swift ones, all with `timeout` as their heartbeat
+    /// and election timeouts and leader lease; the first node alone (a Go one if any) is
+    /// bootstrapped, so it leads first.
+    static func start(
+        goNodes: Int,
+        swiftNodes: Int = -1,
+        timeout: Duration = MixedClusterTiming.timeout,
+        directory: String
+    ) async throws -> MixedCluster {
         let swiftNodes = swiftNodes < 0 ? 3 - goNodes : swiftNodes
         let goIDs = (0..<goNodes).map { "go-\($0 + 1)" }
         let swiftIDs = (0..<swiftNodes).map { ServerID("swift-\($0 + 1)") }
         let goAddresses = try goIDs.map { _ in try freeLoopbackAddress() }
-        let swift = try swiftIDs.map { SwiftMember(id: $0, address: try freeLoopbackAddress()) }
+        let swift = try swiftIDs.map { SwiftMember(id: $0, address: try freeLoopbackAddress(), timeout: timeout) }
         let configuration = Configuration(
             servers: zip(goIDs, goAddresses).map { Server(id: ServerID($0), address: $1) } + swift.map(\.server)
         )
         var members: [Member] = []
         for (offset, (id, address)) in zip(goIDs, goAddresses).enumerated() {
             let go = try GoMember(
-                id: id, address: address, bootstrapping: offset == 0 ? configuration : nil, dataDirectory: directory + "/" + id
+                id: id, address: address, bootstrapping: offset == 0 ? configuration : nil, dataDirectory: directory + "/" + id,
+                timeout: timeout
             )
             try await go.waitUntilListening()
             members.append(.go(go))

@@ -9,17 +9,17 @@ import Testing
 
 // MARK: - Timing
 
-/// The timeouts every member of a mixed cluster runs with: hashicorp/raft's defaults, halved.
+/// The timeout every member of a mixed cluster runs with by default, as its heartbeat timeout,
+/// election timeout and leader lease: hashicorp/raft's default heartbeat and election timeouts.
 ///
 /// Which node leads first is decided by bootstrapping, not by racing timeouts: only the node meant
 /// to lead is bootstrapped; the others start empty, and neither implementation campaigns without
 /// a configuration (hashicorp/raft: "no known peers, aborting election"), while both grant votes.
-/// So no test depends on one side's timer firing before the other's, and the leases are long
-/// enough that a busy 2-core machine does not make a healthy leader step down.
+/// So no test depends on one side's timer firing before the other's. A second of lease (twice
+/// hashicorp/raft's default) keeps a leader starved of CPU on a busy 2-core machine from stepping
+/// down, and hashicorp/raft 1.1 followers, which have no pre-vote, from deposing it.
 enum MixedClusterTiming {
-    static let heartbeat: Duration = .milliseconds(500)
-    static let election: Duration = .milliseconds(500)
-    static let leaderLease: Duration = .milliseconds(500)
+    static let timeout: Duration = .seconds(1)
 
     /// In Go's duration syntax.
     static func go(_ duration: Duration) -> String {
@@ -87,14 +87,22 @@ final class SwiftMember: @unchecked Sendable {
     let snapshots = InmemSnapshotStore()
     let history = AppliedHistory()
     let transportOptions: NetworkTransport.Options
+    /// Its heartbeat and election timeouts and its leader lease, all one value.
+    let timeout: Duration
     private(set) var fsm = DigestFSM()
     private(set) var raft: Raft?
     private var transport: NetworkTransport?
 
-    init(id: ServerID, address: ServerAddress, transportOptions: NetworkTransport.Options = NetworkTransport.Options()) {
+    init(
+        id: ServerID,
+        address: ServerAddress,
+        transportOptions: NetworkTransport.Options = NetworkTransport.Options(),
+        timeout: Duration = MixedClusterTiming.timeout
+    ) {
         self.id = id
         self.address = address
         self.transportOptions = transportOptions
+        self.timeout = timeout
     }
 
     var server: Server { Server(id: id, address: address) }
@@ -102,9 +110,9 @@ final class SwiftMember: @unchecked Sendable {
     /// Starts the node, bootstrapping first when given a configuration.
     func start(bootstrapping configuration: Configuration?) async throws {
         var config = Config(localID: id)
-        config.heartbeatTimeout = MixedClusterTiming.heartbeat
-        config.electionTimeout = MixedClusterTiming.election
-        config.leaderLeaseTimeout = MixedClusterTiming.leaderLease
+        config.heartbeatTimeout = timeout
+        config.electionTimeout = timeout
+        config.leaderLeaseTimeout = timeout
         config.commitTimeout = .milliseconds(5)
         config.rpcTimeout = .seconds(2)
         config.logger.logLevel = .warning
@@ -184,7 +192,7 @@ struct GoMember {
         address: ServerAddress,
         bootstrapping configuration: Configuration?,
         dataDirectory: String,
-        timeout: Duration = MixedClusterTiming.heartbeat
+        timeout: Duration = MixedClusterTiming.timeout
     ) throws {
         self.id = id
         self.address = address
