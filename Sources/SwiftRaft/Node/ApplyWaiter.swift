@@ -8,11 +8,17 @@ import Synchronization
 /// resumes it at once, from the cancelling thread, with an error that says how far the command
 /// had got. The node still tracks the command (and holds its ``Config/maxPendingApplies`` slot)
 /// until it commits or leadership is lost, so cancelling never lets more proposals pile up.
+///
+/// The outcome may arrive before the caller attaches its continuation (the FSM thread can apply
+/// the command while the caller is still on its way to waiting): it is kept until then.
 final class ApplyWaiter: Sendable {
     private struct State {
         var continuation: CheckedContinuation<ApplyResult, any Error>?
+        /// The outcome, when it came before the continuation.
+        var outcome: Result<ApplyResult, any Error>?
         var committed = false
-        var cancelled = false
+        /// Resumed already: later outcomes are dropped.
+        var done = false
     }
 
     /// The command's log index.
@@ -21,14 +27,18 @@ final class ApplyWaiter: Sendable {
 
     init(index: UInt64) { self.index = index }
 
-    /// Attaches the caller; if the task was cancelled before this, it is resumed at once.
+    /// Attaches the caller, resuming it at once if the outcome (or a cancellation) came first.
     func wait(_ continuation: CheckedContinuation<ApplyResult, any Error>) {
-        let cancelledEarly = state.withLock { state -> Bool in
-            if state.cancelled { return true }
+        let early = state.withLock { state -> Result<ApplyResult, any Error>? in
+            if let outcome = state.outcome {
+                state.outcome = nil
+                state.done = true
+                return outcome
+            }
             state.continuation = continuation
-            return false
+            return nil
         }
-        if cancelledEarly { continuation.resume(throwing: Self.cancelledError(index: index, committed: false)) }
+        if let early { continuation.resume(with: early) }
     }
 
     /// The command committed: from now on a cancellation says so.
@@ -36,23 +46,29 @@ final class ApplyWaiter: Sendable {
         state.withLock { $0.committed = true }
     }
 
-    /// Resumes the caller unless it was already resumed.
+    /// Delivers the command's outcome, unless the caller was already resumed.
     func resume(with result: Result<ApplyResult, any Error>) {
-        let continuation = state.withLock { state in
-            defer { state.continuation = nil }
-            return state.continuation
-        }
-        continuation?.resume(with: result)
+        complete { _ in result }
     }
 
-    /// The caller's task was cancelled: resume it now.
+    /// The caller's task was cancelled: resume it now, saying how far the command had got.
     func cancel() {
-        let (continuation, committed) = state.withLock { state in
-            state.cancelled = true
-            defer { state.continuation = nil }
-            return (state.continuation, state.committed)
+        complete { committed in .failure(Self.cancelledError(index: self.index, committed: committed)) }
+    }
+
+    private func complete(_ outcome: (_ committed: Bool) -> Result<ApplyResult, any Error>) {
+        let (continuation, result) = state.withLock { state -> (CheckedContinuation<ApplyResult, any Error>?, Result<ApplyResult, any Error>?) in
+            guard !state.done, state.outcome == nil else { return (nil, nil) }
+            let result = outcome(state.committed)
+            guard let continuation = state.continuation else {
+                state.outcome = result
+                return (nil, nil)
+            }
+            state.continuation = nil
+            state.done = true
+            return (continuation, result)
         }
-        continuation?.resume(throwing: Self.cancelledError(index: index, committed: committed))
+        if let continuation, let result { continuation.resume(with: result) }
     }
 
     private static func cancelledError(index: UInt64, committed: Bool) -> RaftError {
