@@ -27,6 +27,17 @@ final class ApplyWaiter: Sendable {
 
     init(index: UInt64) { self.index = index }
 
+    /// Waits for the command's outcome. From here the command is in the log: a cancelled caller
+    /// is released at once, told that the command may still be applied, while the node keeps
+    /// tracking it.
+    func outcome() async throws -> ApplyResult {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { wait($0) }
+        } onCancel: {
+            cancel()
+        }
+    }
+
     /// Attaches the caller, resuming it at once if the outcome (or a cancellation) came first.
     func wait(_ continuation: CheckedContinuation<ApplyResult, any Error>) {
         let early = state.withLock { state -> Result<ApplyResult, any Error>? in

@@ -26,24 +26,29 @@ extension Raft {
     ///   - timeout: how long to wait for room to queue the command (``Config/maxPendingApplies``).
     ///     Nil waits as long as needed.
     /// - Returns: the index the command committed at and the leader FSM's response.
-    public func apply(_ command: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
+    public nonisolated func apply(_ command: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
         try await applyLog(data: command, extensions: [], timeout: timeout)
     }
 
     /// Like ``apply(_:timeout:)``, with ``Log/extensions`` as well (hashicorp/raft's `ApplyLog`:
     /// only data and extensions are taken from the caller).
-    public func applyLog(data: [UInt8], extensions: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
-        try await propose(Proposal(type: .command, data: data, extensions: extensions, appendedAt: environment.clock.wallClockNow), timeout: timeout)
+    public nonisolated func applyLog(data: [UInt8], extensions: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
+        let proposal = Proposal(type: .command, data: data, extensions: extensions, appendedAt: environment.clock.wallClockNow)
+        return try await propose(proposal, timeout: timeout).outcome()
     }
 
     /// Returns once every entry before it has been applied to this leader's FSM (hashicorp/raft's
     /// `Barrier`); use it after winning an election to read an FSM that is up to date. Its errors
     /// mean what ``apply(_:timeout:)``'s do.
-    public func barrier(timeout: Duration? = nil) async throws {
-        _ = try await propose(Proposal(type: .barrier, data: [], appendedAt: environment.clock.wallClockNow), timeout: timeout)
+    public nonisolated func barrier(timeout: Duration? = nil) async throws {
+        let proposal = Proposal(type: .barrier, data: [], appendedAt: environment.clock.wallClockNow)
+        _ = try await propose(proposal, timeout: timeout).outcome()
     }
 
-    private func propose(_ proposal: Proposal, timeout: Duration?) async throws -> ApplyResult {
+    /// Appends `proposal` to the log and returns what its caller waits on. The wait itself happens
+    /// off the node, in the caller's own context (``ApplyWaiter/outcome()``), so the FSM thread's
+    /// answer goes straight to the caller without passing through the node again.
+    private func propose(_ proposal: Proposal, timeout: Duration?) async throws -> ApplyWaiter {
         guard !isShutdown else { throw RaftError.shutdown }
         guard core.currentRole == .leader else { throw RaftError.notLeader(core.currentLeader) }
         if let limit = maxCommandSize, proposal.data.count + proposal.extensions.count > limit {
@@ -73,13 +78,7 @@ extension Raft {
             applyLimiter.release()
             throw RaftError.notLeader(leader)
         }
-        // From here the command is in the log: a cancelled caller is released at once, told that
-        // the command may still be applied, while the node keeps tracking it.
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { waiter.wait($0) }
-        } onCancel: {
-            waiter.cancel()
-        }
+        return waiter
     }
 
     // MARK: - Leadership
