@@ -249,6 +249,28 @@ struct InmemStoreTests {
         #expect(try store.getLogs(from: 8, through: 6).isEmpty)
     }
 
+    // The log is kept as one consecutive run plus entries stored apart from it: a batch that
+    // leaves a gap starts a new run, and every entry on either side, and any filling the gap
+    // later, reads back as stored.
+    @Test func entriesOnBothSidesOfAGapAndThoseFillingItLaterAllReadBack() throws {
+        let store = InmemStore()
+        try store.storeLogs(entries(1...5))
+        try store.storeLogs(entries(10...12, term: 2))
+        #expect(try store.firstIndex() == 1 && store.lastIndex() == 12)
+        #expect(try store.getLogs(from: 1, through: 12).map(\.index) == [1, 2, 3, 4, 5])
+        #expect(try store.getLogs(from: 10, through: 12) == entries(10...12, term: 2))
+        try store.storeLogs(entries(6...9, term: 2))
+        #expect(try store.getLogs(from: 1, through: 12) == entries(1...5) + entries(6...12, term: 2))
+        #expect(store.logCount == 12)
+        try store.storeLogs(entries(13...14, term: 2))
+        store.deleteRange(min: 1, max: 7)
+        #expect(try store.firstIndex() == 8 && store.lastIndex() == 14)
+        #expect(try store.getLogs(from: 8, through: 14) == entries(8...14, term: 2))
+        store.deleteRange(min: 12, max: 14)
+        #expect(try store.lastIndex() == 11)
+        #expect(store.logCount == 4)
+    }
+
     // MARK: StableStore
 
     @Test func getOfAKeyNeverSetIsNil() throws {
