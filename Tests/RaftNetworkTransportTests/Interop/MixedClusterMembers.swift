@@ -348,21 +348,29 @@ func withDeadline<T: Sendable>(
     }
 }
 
-/// A loopback address with a port nobody listens on right now (the kernel picks it).
+/// A loopback address with a port nobody listens on right now, for a node that must listen at the
+/// same address again after a restart.
+///
+/// The port is drawn below Linux's ephemeral range (32768 and up): a port from that range, free
+/// when chosen, can be taken as the source port of any outgoing connection a concurrently running
+/// test makes, and then the restarted node finds its address in use.
 func freeLoopbackAddress() throws -> ServerAddress {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw GoPeerError("socket failed") }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    for _ in 0..<200 {
+        let port = UInt16.random(in: 20_000..<32_000)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw GoPeerError("socket failed") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = port.bigEndian
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 }
+        }
+        if bound { return ServerAddress("127.0.0.1:\(port)") }
     }
-    guard bound else { throw GoPeerError("bind failed") }
-    return ServerAddress("127.0.0.1:\(UInt16(bigEndian: address.sin_port))")
+    throw GoPeerError("no free loopback port below the ephemeral range")
 }
 
 /// A scratch directory under the system's temporary directory.
