@@ -13,7 +13,7 @@ struct NetworkClusterMessageSizeTests {
         var options = NetworkTransport.Options()
         options.maxFrameSize = 256 << 10
         options.logger.logLevel = .critical
-        try await Self.withCluster(options: options) { members in
+        try await SwiftMember.withCluster(options: options) { members in
             let leader = try await SwiftMember.waitForLeader(among: members)
             let raft = try #require(leader.raft)
             let maxCommandSize = try #require(raft.maxCommandSize)
@@ -43,7 +43,7 @@ struct NetworkClusterMessageSizeTests {
     @Test func theDefaultLimitRefusesA70MBCommandAndCarriesThreeConcurrent40MBOnes() async throws {
         var options = NetworkTransport.Options()
         options.logger.logLevel = .critical
-        try await Self.withCluster(options: options) { members in
+        try await SwiftMember.withCluster(options: options) { members in
             let leader = try await SwiftMember.waitForLeader(among: members)
             let raft = try #require(leader.raft)
 
@@ -67,27 +67,5 @@ struct NetworkClusterMessageSizeTests {
         for member in members { try await member.fsm.waitForCount(4) }
         #expect(Set(members.map(\.fsm.digest)).count == 1)
         }
-    }
-
-    /// Runs `body` with three Swift nodes over TCP with `options` (the first alone is
-    /// bootstrapped, so it leads), and stops them whatever `body` does.
-    private static func withCluster(
-        options: NetworkTransport.Options,
-        _ body: ([SwiftMember]) async throws -> Void
-    ) async throws {
-        let members = try (1...3).map {
-            SwiftMember(id: ServerID("node-\($0)"), address: try freeLoopbackAddress(), transportOptions: options)
-        }
-        let configuration = Configuration(servers: members.map(\.server))
-        do {
-            for (offset, member) in members.enumerated() {
-                try await member.start(bootstrapping: offset == 0 ? configuration : nil)
-            }
-            try await body(members)
-        } catch {
-            for member in members { await member.stop() }
-            throw error
-        }
-        for member in members { await member.stop() }
     }
 }

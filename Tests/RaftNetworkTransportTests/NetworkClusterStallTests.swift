@@ -16,14 +16,7 @@ struct NetworkClusterStallTests {
         // The transport's own timeout never rescues a stuck pipeline within this test.
         options.timeout = .seconds(60)
         options.logger.logLevel = .critical
-        let members = try (1...3).map {
-            SwiftMember(id: ServerID("node-\($0)"), address: try freeLoopbackAddress(), transportOptions: options)
-        }
-        let configuration = Configuration(servers: members.map(\.server))
-        do {
-            for (offset, member) in members.enumerated() {
-                try await member.start(bootstrapping: offset == 0 ? configuration : nil)
-            }
+        try await SwiftMember.withCluster(options: options) { members in
             let leader = try await SwiftMember.waitForLeader(among: members)
             let raft = try #require(leader.raft)
             let follower = try #require(members.first { $0 !== leader })
@@ -46,10 +39,6 @@ struct NetworkClusterStallTests {
                 try await follower.fsm.waitForCount(70, timeout: .seconds(30))
             }
             #expect(follower.fsm.digest == leader.fsm.digest)
-        } catch {
-            for member in members { await member.stop() }
-            throw error
         }
-        for member in members { await member.stop() }
     }
 }

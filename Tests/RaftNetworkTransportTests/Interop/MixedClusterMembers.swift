@@ -163,6 +163,28 @@ final class SwiftMember: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` with three Swift nodes over TCP with `options` (the first alone is
+    /// bootstrapped, so it leads), and stops them whatever `body` does.
+    static func withCluster(
+        options: NetworkTransport.Options,
+        _ body: ([SwiftMember]) async throws -> Void
+    ) async throws {
+        let members = try (1...3).map {
+            SwiftMember(id: ServerID("node-\($0)"), address: try freeLoopbackAddress(), transportOptions: options)
+        }
+        let configuration = Configuration(servers: members.map(\.server))
+        do {
+            for (offset, member) in members.enumerated() {
+                try await member.start(bootstrapping: offset == 0 ? configuration : nil)
+            }
+            try await body(members)
+        } catch {
+            for member in members { await member.stop() }
+            throw error
+        }
+        for member in members { await member.stop() }
+    }
+
     /// The first of `members` to lead.
     static func waitForLeader(among members: [SwiftMember], timeout: Duration = .seconds(30)) async throws -> SwiftMember {
         try await withDeadline(timeout, "a Swift leader") {
