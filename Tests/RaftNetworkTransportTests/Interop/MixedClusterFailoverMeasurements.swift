@@ -1,5 +1,6 @@
 import Foundation
 import RaftNetworkTransport
+import RaftTestKit
 import SwiftRaft
 import Testing
 
@@ -20,7 +21,7 @@ import Testing
 struct MixedClusterFailoverMeasurements {
     @Test(arguments: [(3, 0), (0, 3), (1, 2), (2, 1)])
     func failoverTimesByWhoSurvives(goNodes: Int, swiftNodes: Int) async throws {
-        let directory = try TemporaryFolder()
+        let directory = try TemporaryDirectory(prefix: "swift-raft-interop")
         defer { directory.remove() }
         // 500 ms timeouts and lease on every node, as Docs/interoperability.md's table was measured.
         let cluster = try await MixedCluster.start(
@@ -56,7 +57,7 @@ struct MixedClusterFailoverMeasurements {
 }
 
 /// How many failovers to measure per cluster (0: the suite does not run).
-private let failoverSamples = ProcessInfo.processInfo.environment["RAFT_FAILOVER_SAMPLES"].flatMap(Int.init) ?? 0
+private let failoverSamples = Int(environmentNumber("RAFT_FAILOVER_SAMPLES") ?? 0)
 
 extension MixedCluster {
     /// Waits until every running node applied as many commands as the most advanced one.

@@ -1,5 +1,6 @@
 import Foundation
 import RaftNetworkTransport
+import RaftTestKit
 import SwiftRaft
 import Testing
 
@@ -21,14 +22,14 @@ import Testing
 )
 struct MixedClusterFaultTests {
     static let seeds: [UInt64] = {
-        let count = ProcessInfo.processInfo.environment["RAFT_MIXED_FAULT_SEEDS"].flatMap(Int.init) ?? 2
+        let count = Int(environmentNumber("RAFT_MIXED_FAULT_SEEDS") ?? 2)
         return (0..<UInt64(max(count, 1))).map { 1 + $0 }
     }()
-    static let rounds = ProcessInfo.processInfo.environment["RAFT_MIXED_FAULT_ROUNDS"].flatMap(Int.init) ?? 4
+    static let rounds = Int(environmentNumber("RAFT_MIXED_FAULT_ROUNDS") ?? 4)
 
     @Test(arguments: seeds)
     func nodesApplyOnlyCommittedCommandsThroughKillsOfGoAndSwiftNodesAndLeaders(seed: UInt64) async throws {
-        let directory = try TemporaryFolder()
+        let directory = try TemporaryDirectory(prefix: "swift-raft-interop")
         defer { directory.remove() }
         var random = SplitMix64(seed: seed)
         let cluster = try await MixedCluster.start(goNodes: seed % 2 == 1 ? 1 : 2, directory: directory.path)

@@ -394,15 +394,3 @@ func freeLoopbackAddress() throws -> ServerAddress {
     }
     throw GoPeerError("no free loopback port below the ephemeral range")
 }
-
-/// A scratch directory under the system's temporary directory.
-struct TemporaryFolder {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "swift-raft-interop-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}

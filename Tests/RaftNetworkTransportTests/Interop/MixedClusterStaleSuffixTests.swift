@@ -1,5 +1,6 @@
 import Foundation
 import RaftNetworkTransport
+import RaftTestKit
 import SwiftRaft
 import Testing
 
@@ -14,7 +15,7 @@ import Testing
 )
 struct MixedClusterStaleSuffixTests {
     @Test func aGoNodeRestartedWithUncommittedWritesAppliesOnlyWhatTheSwiftLeaderCommitted() async throws {
-        let directory = try TemporaryFolder()
+        let directory = try TemporaryDirectory(prefix: "swift-raft-interop")
         defer { directory.remove() }
         let swift = try (1...2).map { SwiftMember(id: ServerID("swift-\($0)"), address: try freeLoopbackAddress()) }
         let goAddress = try freeLoopbackAddress()

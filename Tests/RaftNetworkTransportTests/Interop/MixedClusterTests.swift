@@ -1,5 +1,6 @@
 import Foundation
 import RaftNetworkTransport
+import RaftTestKit
 import SwiftRaft
 import Testing
 
@@ -16,7 +17,7 @@ import Testing
 )
 struct MixedClusterTests {
     @Test func aSwiftLeaderReplicatesToGoFollowersWhichCarryOnWithoutItAndCatchItUpAfterItsRestart() async throws {
-        let directory = try TemporaryFolder()
+        let directory = try TemporaryDirectory(prefix: "swift-raft-interop")
         defer { directory.remove() }
         let swift = SwiftMember(id: "swift-1", address: try freeLoopbackAddress())
         let goIDs = ["go-1", "go-2"]
@@ -54,7 +55,7 @@ struct MixedClusterTests {
     }
 
     @Test func aGoLeaderReplicatesToSwiftFollowersWhichCarryOnWithoutItAndCatchItUpAfterItsRestart() async throws {
-        let directory = try TemporaryFolder()
+        let directory = try TemporaryDirectory(prefix: "swift-raft-interop")
         defer { directory.remove() }
         let swift = try (1...2).map { SwiftMember(id: ServerID("swift-\($0)"), address: try freeLoopbackAddress()) }
         let goAddress = try freeLoopbackAddress()
