@@ -5,7 +5,7 @@
 //
 //   RaftBenchmarks  ordo-one/benchmark suite: a 3-node in-memory cluster (commits/s, allocations
 //                   per proposal) and micro-benchmarks of the pure core (RaftInstance)
-//   raft-bench      the counterpart of shared/anchors/hashicorp-bench's hraft-bench: a closed-loop
+//   raft-bench      the counterpart of anchor/hraft-bench (hashicorp/raft): a closed-loop
 //                   Apply load on a 3-node cluster in one process, one JSON line per run
 //   store-bench     FileLogStore appends (batches of 1/64/256, fsync on) beside the disk's own
 //                   fdatasync rate measured in the same run, and random getLog reads

@@ -7,7 +7,7 @@ goes first), each after waiting until the whole machine was less than --quiet-pc
 per core times the cores) for one second. Every JSON line is appended to --out with the runner's
 own fields: config, round, quiet_wait_s, busy_before_pct, started_quiet.
 
-  scripts/compare-anchor.py --hraft /tmp/hraft-bin/hraft-bench --rounds 3 --inflight 1,64,256
+  scripts/compare-anchor.py --rounds 3 --inflight 1,64,256
   scripts/compare-anchor.py --summarize-only --out results/inmem.jsonl
 
 The default is the in-memory transport and store on both sides; --transport tcp and --store file
@@ -23,7 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.dirname(HERE)
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--hraft", default="/tmp/hraft-bin/hraft-bench", help="hraft-bench binary (built by the anchor's build.sh)")
+ap.add_argument("--hraft", default=os.path.join(PACKAGE, "anchor/bin/hraft-bench"),
+                help="hraft-bench binary (built by Benchmarks/anchor/build.sh when missing)")
 ap.add_argument("--raft-bench", default=os.path.join(PACKAGE, ".build/release/raft-bench"))
 ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--round-offset", type=int, default=0)
@@ -112,6 +113,9 @@ def summarize():
 
 
 if not a.summarize_only:
+    if not os.access(a.hraft, os.X_OK):
+        print(f"building the anchor into {os.path.dirname(a.hraft)}", flush=True)
+        subprocess.run(["bash", os.path.join(PACKAGE, "anchor", "build.sh"), os.path.dirname(a.hraft)], check=True)
     for missing in [p for p in (a.hraft, a.raft_bench) if not os.access(p, os.X_OK)]:
         sys.exit(f"not executable: {missing}")
     inflights = [int(x) for x in a.inflight.split(",")]

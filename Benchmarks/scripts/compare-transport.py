@@ -4,23 +4,22 @@ machine, and summarize medians and ratios.
 
 Both measure the raw TCP NetworkTransport, no Raft: AppendEntries of E entries x 128 B from one
 transport to another on 127.0.0.1, the receiver acking at once; pipelined (window 128) and
-synchronous (one RPC in flight). Configs are the anchor run_all.py's: {pipeline, sync} x
+synchronous (one RPC in flight). Configs: {pipeline, sync} x
 {E=64, E=1}, 5 s measured after 1 s warm-up.
 
 For each round and each config it runs both tools back to back (alternating which goes first
 from round to round), each after waiting until the whole machine was less than --quiet-pct busy
-(all cores together, 200 = both of 2 cores) for one second, as the anchor's run_all.py does.
+(all cores together, 200 = both of 2 cores) for one second.
 Every JSON line is appended to --out with the runner's own fields: config, round, wall_s,
 quiet_wait_s, busy_before_pct, started_quiet, loadavg_before, and the CPU the whole machine,
 the benchmark process and everything else used over the run (run_*_cpu_pct, percent of one
-core), like run_all.py's.
+core).
 
   scripts/compare-transport.py --rounds 3
   scripts/compare-transport.py --rounds 1 --only e64 --swift-args=--event-loops=2 --tag el2
   scripts/compare-transport.py --summarize-only --out results/transport-2026-11-22.jsonl
 
-The anchor binary is built with shared/anchors/hashicorp-bench/build.sh (BIN_DIR=/tmp/hraft-bin)
-when it is missing.
+The anchor binary is built with Benchmarks/anchor/build.sh when it is missing.
 """
 import argparse, hashlib, json, os, resource, shlex, statistics, subprocess, sys, time
 
@@ -29,11 +28,9 @@ from quiet_machine import cpu_times, quiet_wait  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.dirname(HERE)
-ANCHOR_DIR = os.path.normpath(os.path.join(PACKAGE, "..", "..", "shared", "anchors", "hashicorp-bench"))
-if not os.path.isdir(ANCHOR_DIR):
-    ANCHOR_DIR = "/work/shared/anchors/hashicorp-bench"
+ANCHOR_DIR = os.path.join(PACKAGE, "anchor")
 
-CONFIGS = [  # the anchor run_all.py's names and arguments
+CONFIGS = [  # name, pipeline-bench's --mode, entries per RPC
     ("pipeline-e64-pipelined", "pipeline", 64),
     ("pipeline-e64-sync", "sync", 64),
     ("pipeline-e1-pipelined", "pipeline", 1),
@@ -43,7 +40,7 @@ ANCHOR = "hashicorp/raft NetworkTransport"
 SWIFT = "swift-raft NetworkTransport"
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-ap.add_argument("--anchor", default="/tmp/hraft-bin/pipeline-bench", help="the anchor's pipeline-bench binary")
+ap.add_argument("--anchor", default=os.path.join(ANCHOR_DIR, "bin", "pipeline-bench"), help="the anchor's pipeline-bench binary")
 ap.add_argument("--transport-bench", default=os.path.join(PACKAGE, ".build/release/transport-bench"))
 ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--round-offset", type=int, default=0)
@@ -67,8 +64,8 @@ def ensure_anchor():
     if os.access(a.anchor, os.X_OK):
         return
     build = os.path.join(ANCHOR_DIR, "build.sh")
-    print(f"building the anchor: BIN_DIR={os.path.dirname(a.anchor)} {build}", flush=True)
-    subprocess.run(["bash", build], check=True, env={**os.environ, "BIN_DIR": os.path.dirname(a.anchor)})
+    print(f"building the anchor: {build} {os.path.dirname(a.anchor)}", flush=True)
+    subprocess.run(["bash", build, os.path.dirname(a.anchor)], check=True)
 
 
 def transport_sources():

@@ -1,4 +1,4 @@
-"""Waiting for a quiet machine before a benchmark run, as the anchor's run_all.py does: the whole
+"""Waiting for a quiet machine before a benchmark run: the whole
 machine (all cores together, 100 % per core) must be less than a given percentage busy for one
 second."""
 import os, time

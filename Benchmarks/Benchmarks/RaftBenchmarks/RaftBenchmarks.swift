@@ -15,7 +15,7 @@ import RaftCore
 import Synchronization
 import SwiftRaft
 
-/// The payload of every proposal: 128 bytes, as in hashicorp-bench.
+/// The payload of every proposal: 128 bytes, as in the anchor's hraft-bench.
 let payload: [UInt8] = (0..<128).map { UInt8(ascii: "a") + UInt8($0 % 26) }
 
 /// Proposals committed per iteration of the batch benchmarks.
@@ -25,7 +25,7 @@ let proposalsPerIteration = 1000
 final class ClusterHolder: Sendable {
     private let cluster = Mutex<BenchCluster?>(nil)
 
-    /// Starts a 3-node cluster with hashicorp-bench's timing and returns its leader.
+    /// Starts a 3-node cluster with the anchor's (hraft-bench's) timing and returns its leader.
     func start() async throws -> Raft {
         let cluster = try await BenchCluster(size: 3, transportTimeout: .seconds(10)) { config in
             config.heartbeatTimeout = .milliseconds(500)

@@ -27,7 +27,7 @@ struct Options {
     /// How long one `apply` may wait for room to enqueue (hraft-bench passes 10 s to `Apply`).
     var applyTimeout: Duration = .seconds(10)
     /// Where `--store file` keeps each run's stores (a fresh subdirectory, removed afterwards);
-    /// `$BENCH_DIR` as in shared/anchors/hashicorp-bench.
+    /// `$BENCH_DIR` if set, as for the anchor's hraft-bench.
     var directory = "/tmp/swift-raft-bench"
     var logLevel = "error"
     var label = ""

@@ -1,4 +1,4 @@
-// raft-bench: swift-raft's counterpart of shared/anchors/hashicorp-bench's hraft-bench.
+// raft-bench: swift-raft's counterpart of the hashicorp/raft anchor Benchmarks/anchor/hraft-bench.
 //
 // Starts an N-node swift-raft cluster inside this process (in-memory or TCP transport, in-memory
 // or file stores, real time), drives the leader with K concurrent closed-loop apply() callers for

@@ -44,7 +44,7 @@ struct Options {
         --open-bytes measures instead how long opening a log of each size (entries of --payload
         bytes) takes and the peak RSS of a process that only opens it, with the page cache
         dropped first when permitted ("cache":"cold") and again warm.
-        $BENCH_DIR, if set, is the default --dir (as in shared/anchors/hashicorp-bench).
+        $BENCH_DIR, if set, is the default --dir (as for the anchor's hraft-bench).
         """
 
     static func parse(_ arguments: [String]) -> Options {

@@ -40,8 +40,8 @@ struct Options {
         every AppendEntries with Success at once. The sender sends AppendEntries of --entries
         entries of --payload bytes for --warmup plus --duration seconds, through
         appendEntriesPipeline (pipeline) or one appendEntries call at a time (sync). Prints one
-        JSON line per mode with the field names of shared/anchors/hashicorp-bench's
-        pipeline-bench. --event-loops gives both transports an event loop group of N threads
+        JSON line per mode with the field names of the anchor's pipeline-bench
+        (Benchmarks/anchor/pipeline-bench). --event-loops gives both transports an event loop group of N threads
         (default: the transport's shared one-thread group). --pipeline-window overrides the
         transport's window (default 128). --tasks-on-event-loop true runs the sender's and the
         receiver's tasks on their transport's taskExecutor (its event loop) instead of Swift's

@@ -1,4 +1,4 @@
-// transport-bench: swift-raft's counterpart of shared/anchors/hashicorp-bench's pipeline-bench:
+// transport-bench: swift-raft's counterpart of the anchor Benchmarks/anchor/pipeline-bench:
 // the raw throughput of the TCP NetworkTransport, no Raft.
 //
 // Two NetworkTransports on 127.0.0.1 in this process. The receiver answers every AppendEntries
