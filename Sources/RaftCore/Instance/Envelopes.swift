@@ -1,17 +1,22 @@
-/// An RPC request, as the core sees it.
+/// An RPC request, as the core sees it and as transports carry it: one representation from the
+/// core to the wire.
 public enum RaftRequest: Hashable, Sendable {
     case appendEntries(AppendEntriesRequest)
     case requestVote(RequestVoteRequest)
     case requestPreVote(RequestPreVoteRequest)
     case timeoutNow(TimeoutNowRequest)
+    /// The snapshot's bytes travel beside the request (the transport streams them); the core
+    /// sees only the request.
+    case installSnapshot(InstallSnapshotRequest)
 }
 
-/// An RPC response, as the core sees it.
+/// An RPC response, as the core sees it and as transports carry it.
 public enum RaftResponse: Hashable, Sendable {
     case appendEntries(AppendEntriesResponse)
     case requestVote(RequestVoteResponse)
     case requestPreVote(RequestPreVoteResponse)
     case timeoutNow(TimeoutNowResponse)
+    case installSnapshot(InstallSnapshotResponse)
 }
 
 /// Names an incoming request whose reply the core produces, possibly in a later ``Ready``.
