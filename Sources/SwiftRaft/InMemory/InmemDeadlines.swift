@@ -80,7 +80,8 @@ final class InmemCompletion<Value: Sendable>: Sendable {
     /// Fails the call with `error` if it is still waiting after `timeout`. Called before the
     /// request goes out, so an answer that comes at once also clears the deadline.
     func expire(after timeout: Duration, in deadlines: InmemDeadlines, with error: @escaping @Sendable () -> RaftError) {
-        let id = deadlines.track(timeout: timeout) { [weak self] in self?.complete(.failure(error())) }
+        // Strong: when a hop is lost, the deadline is the only thing left that knows the call.
+        let id = deadlines.track(timeout: timeout) { self.complete(.failure(error())) }
         deadline.withLock { $0 = (deadlines, id) }
     }
 
