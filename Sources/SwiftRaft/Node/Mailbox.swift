@@ -14,6 +14,8 @@ final class Mailbox<Item: Sendable>: Sendable {
         var items: Deque<Item> = []
         /// A drain is queued on the executor or running: posting needs no wake.
         var scheduled = false
+        /// Closed: posts are refused, so nothing is handed to an executor that is going away.
+        var closed = false
     }
 
     /// A struct around the function: a bare function kept in a generic container is re-wrapped
@@ -35,23 +37,33 @@ final class Mailbox<Item: Sendable>: Sendable {
     /// the object that owns the mailbox; items posted before are kept for it.
     func attach(_ consume: @escaping @Sendable ([Item]) -> Void) {
         consumer.withLock { $0 = Consumer(consume: consume) }
-        let wake = state.withLock { state -> Bool in
-            guard !state.items.isEmpty, !state.scheduled else { return false }
+        state.withLock { state in
+            guard !state.items.isEmpty, !state.scheduled else { return }
             state.scheduled = true
-            return true
+            executor.execute { [self] in drain() }
         }
-        if wake { executor.execute { [self] in drain() } }
     }
 
-    /// Queues `item`; from any thread, never blocks beyond a short lock.
-    func post(_ item: Item) {
-        let wake = state.withLock { state -> Bool in
+    /// Queues `item`; from any thread, never blocks beyond a short lock. Returns false, queueing
+    /// nothing, once the mailbox is closed: the caller then answers whoever waits on the item.
+    @discardableResult
+    func post(_ item: Item) -> Bool {
+        state.withLock { state -> Bool in
+            guard !state.closed else { return false }
             state.items.append(item)
-            guard !state.scheduled else { return false }
+            guard !state.scheduled else { return true }
             state.scheduled = true
+            // Under the lock, so that once `close()` returns no drain can still be on its way
+            // to the executor. The executor never takes this lock while holding its own.
+            executor.execute { [self] in drain() }
             return true
         }
-        if wake { executor.execute { [self] in drain() } }
+    }
+
+    /// Refuses later posts. Items already queued are still consumed, by a drain already handed
+    /// to the executor: shut the executor down only after this returns.
+    func close() {
+        state.withLock { $0.closed = true }
     }
 
     /// Runs on the executor: consumes batches until the queue stays empty.

@@ -66,7 +66,10 @@ extension Raft {
             throw CancellationError()
         }
         let waiter = ApplyWaiter()
-        loop.mailbox.post(.propose(proposal, waiter))
+        guard loop.mailbox.post(.propose(proposal, waiter)) else {
+            loop.applyLimiter.release()
+            throw RaftError.shutdown
+        }
         return waiter
     }
 
@@ -81,7 +84,7 @@ extension Raft {
     ///   ``RaftError/Code/shutdown``.
     public func verifyLeader() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            loop.mailbox.post(
+            let posted = loop.mailbox.post(
                 .perform { loop in
                     guard !loop.isShutdown else { return continuation.resume(throwing: RaftError.shutdown) }
                     loop.nextToken += 1
@@ -89,6 +92,7 @@ extension Raft {
                     loop.core.verifyLeader(loop.nextToken)
                 }
             )
+            if !posted { continuation.resume(throwing: RaftError.shutdown) }
         }
     }
 
@@ -115,7 +119,8 @@ extension Raft {
     ///   ``RaftError/Code/invalidArgument`` for an invalid configuration.
     public func bootstrapCluster(_ configuration: Configuration) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            loop.mailbox.post(.perform { loop in loop.bootstrap(configuration, continuation: continuation) })
+            let posted = loop.mailbox.post(.perform { loop in loop.bootstrap(configuration, continuation: continuation) })
+            if !posted { continuation.resume(throwing: RaftError.shutdown) }
         }
     }
 
@@ -227,8 +232,13 @@ extension Raft {
         if let applyMailbox = loop.applyMailbox {
             await withCheckedContinuation { continuation in applyMailbox.post(.marker { continuation.resume() }) }
         }
-        // 4. Whatever those posted back reaches a loop that only refuses it.
-        await withCheckedContinuation { continuation in loop.mailbox.post(.perform { _ in continuation.resume() }) }
+        // 4. Whatever those posted back reaches a loop that only refuses it. Then the mailboxes
+        //    close (later posts are refused and answered by their senders), and only then may the
+        //    threads end: nothing can be handed to them any more.
+        await withCheckedContinuation { continuation in
+            if !loop.mailbox.post(.perform { _ in continuation.resume() }) { continuation.resume() }
+        }
+        for mailbox in [loop.storageMailbox?.close, loop.applyMailbox?.close, loop.mailbox.close] { mailbox?() }
         for executor in executors.all { executor.shutdown() }
         observed.finishSubscribers()
         let waiters = shutdownState.withLock { state -> [CheckedContinuation<Void, Never>] in

@@ -146,8 +146,11 @@ public final class Raft: Sendable {
         let mailbox = loop.mailbox
         // The same handler for heartbeats: the loop answers them at once, never behind a disk
         // write, and installing it takes heartbeats off a connection's in-order answer queue.
-        transport.setRPCHandler { rpc in mailbox.post(.rpc(rpc)) }
-        transport.setHeartbeatHandler { rpc in mailbox.post(.rpc(rpc)) }
+        let handler: @Sendable (RPC) -> Void = { rpc in
+            if !mailbox.post(.rpc(rpc)) { rpc.respond(error: RaftError.shutdown) }
+        }
+        transport.setRPCHandler(handler)
+        transport.setHeartbeatHandler(handler)
     }
 
     /// Reads term, vote and the whole log on the storage executor.
