@@ -318,6 +318,24 @@ struct InmemTransportTests {
         }
     }
 
+    @Test func aCallStillTimesOutWhenItsTransportIsReleasedFirst() async throws {
+        try await Simulation.run(seed: 6) { simulation in
+            let clock = simulation.clock
+            let b = InmemTransport(address: "b", clock: clock)
+            let peerB = Peer(b, .hold)
+            let outcomes = Recorder<RaftResponse>()
+            do {
+                let a = InmemTransport(address: "a", clock: clock)
+                a.connect(b)
+                a.send(.requestVote(vote(1)), to: server("b"), timeout: short, completion: outcomes.completion(1))
+            }
+            // Nothing holds `a` any more; the call's deadline must still fail it.
+            await outcomes.wait(for: 1)
+            #expect(outcomes.codes == [.timeout])
+            #expect(peerB.received == ["RequestVote 1"])
+        }
+    }
+
     // MARK: Fault plans
 
     @Test func canDeliverFollowsPartitionsIsolationsAndBlocks() {
