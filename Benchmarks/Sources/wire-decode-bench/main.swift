@@ -1,0 +1,163 @@
+// wire-decode-bench: the CPU cost of decoding one NetworkTransport value, without sockets or
+// event loops: an AppendEntries request of --entries entries of --payload bytes (64 x 128 B by
+// default, transport-bench's batch), a RequestVote request and an AppendEntries response, each
+// encoded once as the transport sends it and decoded many times over through the transport's
+// decoding path (reached through its `WireDecodingBenchmark` SPI, as the decoders are internal).
+//
+// Each run times every message and every path in turn, interleaved, so drift on a shared
+// machine hits them alike; the median of --runs runs is reported, with the fastest and slowest.
+// One JSON line per message and path, then a table.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import BenchReporting
+@_spi(WireDecodingBenchmark) import RaftNetworkTransport
+import SwiftRaft
+
+struct Options {
+    var entries = 64
+    var payload = 128
+    var runs = 7
+    /// Wall-clock seconds each run spends on one message and path.
+    var seconds = 0.3
+    var label = ""
+
+    static let usage = """
+        usage: wire-decode-bench [--entries 64] [--payload 128] [--runs 7] [--seconds 0.3] [--label TEXT]
+
+        Times the decoding of an AppendEntries request (--entries x --payload bytes), a
+        RequestVote request and an AppendEntries response through the transport's decoder,
+        --runs times for about --seconds each, interleaved; prints ns per decode (median, min,
+        max of the runs) as JSON lines and a table.
+        """
+
+    static func parse(_ arguments: [String]) throws(UsageError) -> Options {
+        var options = Options()
+        for (name, value) in try CommandLineFlags.split(arguments) {
+            switch name {
+            case "entries": options.entries = try CommandLineFlags.integer(value, name, minimum: 1)
+            case "payload": options.payload = try CommandLineFlags.integer(value, name, minimum: 0)
+            case "runs": options.runs = try CommandLineFlags.integer(value, name, minimum: 1)
+            case "seconds": options.seconds = try CommandLineFlags.seconds(value, name)
+            case "label": options.label = value
+            default: throw UsageError("unknown flag --\(name)")
+            }
+        }
+        return options
+    }
+}
+
+/// What every message shares: the header hashicorp/raft 1.7 sends.
+enum Sample {
+    static let header = RPCHeader(protocolVersion: 3, id: "node-1", address: "127.0.0.1:7001")
+    static let stamp = LogTimestamp(nanosecondsSinceEpoch: 1_765_000_000_123_456_789)
+
+    static func messages(entries: Int, payload: Int) -> [(name: String, message: WireDecodingProbe.Message)] {
+        let data = (0..<payload).map { UInt8(truncatingIfNeeded: $0) }
+        let batch = (0..<entries).map { Log(index: 1_000_000 + UInt64($0), term: 7, type: .command, data: data, appendedAt: stamp) }
+        let append = AppendEntriesRequest(
+            header: header, term: 7, leader: "127.0.0.1:7001", prevLogEntry: 999_999, prevLogTerm: 7,
+            entries: batch, leaderCommitIndex: 999_990
+        )
+        let vote = RequestVoteRequest(header: header, term: 8, candidate: "127.0.0.1:7001", lastLogIndex: 1_000_063, lastLogTerm: 7)
+        let answer = AppendEntriesResponse(header: header, term: 7, lastLog: 1_000_063, success: true)
+        return [
+            ("AppendEntries \(entries)x\(payload)B", .appendEntriesRequest(append)),
+            ("RequestVote", .requestVoteRequest(vote)),
+            ("AppendEntriesResponse", .appendEntriesResponse(answer)),
+        ]
+    }
+}
+
+/// Nanoseconds per decode over `iterations` decodes.
+@inline(never)
+func time(_ probe: WireDecodingProbe, _ path: WireDecodingProbe.Path, iterations: Int) throws -> Double {
+    var sink = 0
+    let start = monotonicNanoseconds()
+    for _ in 0..<iterations { sink &+= try probe.decode(path) }
+    let elapsed = monotonicNanoseconds() - start
+    if sink == Int.min { print("") }  // keeps `sink` alive
+    return Double(elapsed) / Double(iterations)
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+func run() throws {
+    let options: Options
+    do {
+        options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+    } catch {
+        print(error.message.map { "wire-decode-bench: \($0)\n\n" } ?? "", Options.usage)
+        exit(error.message == nil ? 0 : 2)
+    }
+    let paths = WireDecodingProbe.Path.allCases
+    let cases = Sample.messages(entries: options.entries, payload: options.payload).map { (name: $0.name, probe: WireDecodingProbe($0.message)) }
+
+    // Every path must give back what was encoded, or its time means nothing; then calibrate
+    // the iterations for about --seconds per run.
+    var iterations: [[Int]] = []
+    for (name, probe) in cases {
+        var row: [Int] = []
+        for path in paths {
+            guard try probe.roundTrips(path) else {
+                print("wire-decode-bench: \(path) does not decode \(name) back into itself")
+                exit(1)
+            }
+            var n = 16
+            while true {
+                let ns = try time(probe, path, iterations: n)
+                if ns * Double(n) > 0.05e9 || n > 1 << 26 {
+                    row.append(max(1, Int(options.seconds * 1e9 / ns)))
+                    break
+                }
+                n *= 4
+            }
+        }
+        iterations.append(row)
+    }
+
+    var samples = [[[Double]]](repeating: [[Double]](repeating: [], count: paths.count), count: cases.count)
+    for _ in 0..<options.runs {
+        for (c, item) in cases.enumerated() {
+            for (p, path) in paths.enumerated() {
+                samples[c][p].append(try time(item.probe, path, iterations: iterations[c][p]))
+            }
+        }
+    }
+
+    var table: [String] = []
+    for (c, item) in cases.enumerated() {
+        var medians: [Double] = []
+        for (p, path) in paths.enumerated() {
+            let values = samples[c][p]
+            let mid = median(values)
+            medians.append(mid)
+            var line = JSONLine()
+            line.add("bench", "wire-decode")
+            if !options.label.isEmpty { line.add("label", options.label) }
+            line.add("message", item.name)
+            line.add("path", "\(path)")
+            line.add("value_bytes", item.probe.valueSize)
+            line.add("runs", options.runs)
+            line.add("iterations_per_run", iterations[c][p])
+            line.add("ns_per_decode_median", (mid * 10).rounded() / 10)
+            line.add("ns_per_decode_min", ((values.min() ?? 0) * 10).rounded() / 10)
+            line.add("ns_per_decode_max", ((values.max() ?? 0) * 10).rounded() / 10)
+            print(line.text)
+            table.append("\(item.name) (\(item.probe.valueSize) B), \(path): median \(Int(mid.rounded())) ns"
+                + " (min \(Int((values.min() ?? 0).rounded())), max \(Int((values.max() ?? 0).rounded())))")
+        }
+        if medians.count == 2 {
+            table.append("\(item.name): \(paths[1]) / \(paths[0]) = \(String(Int((medians[1] / medians[0] * 100).rounded()))) %")
+        }
+    }
+    print(table.joined(separator: "\n"))
+}
+
+try run()
