@@ -3,10 +3,14 @@
 // default, transport-bench's batch), a RequestVote request and an AppendEntries response, each
 // encoded once as the transport sends it and decoded many times over through the transport's
 // decoding path (reached through its `WireDecodingBenchmark` SPI, as the decoders are internal).
+// It chose that path: in one binary holding both (commit e80aa69), the msgpack-c object tree
+// that the other values used to go through took 1.5x (AppendEntries) to 2x (responses) the time
+// of the one-pass reader (results/wire-decode-2026-12-06-both-paths.jsonl and
+// -before-after.jsonl, which also has the decoding before and after the switch).
 //
-// Each run times every message and every path in turn, interleaved, so drift on a shared
-// machine hits them alike; the median of --runs runs is reported, with the fastest and slowest.
-// One JSON line per message and path, then a table.
+// Each run times every message in turn, interleaved, so drift on a shared machine hits them
+// alike; the median of --runs runs is reported, with the fastest and slowest. One JSON line
+// per message, then a table.
 
 #if canImport(Glibc)
 import Glibc
@@ -74,10 +78,10 @@ enum Sample {
 
 /// Nanoseconds per decode over `iterations` decodes.
 @inline(never)
-func time(_ probe: WireDecodingProbe, _ path: WireDecodingProbe.Path, iterations: Int) throws -> Double {
+func time(_ probe: WireDecodingProbe, iterations: Int) throws -> Double {
     var sink = 0
     let start = monotonicNanoseconds()
-    for _ in 0..<iterations { sink &+= try probe.decode(path) }
+    for _ in 0..<iterations { sink &+= try probe.decode() }
     let elapsed = monotonicNanoseconds() - start
     if sink == Int.min { print("") }  // keeps `sink` alive
     return Double(elapsed) / Double(iterations)
@@ -96,66 +100,51 @@ func run() throws {
         print(error.message.map { "wire-decode-bench: \($0)\n\n" } ?? "", Options.usage)
         exit(error.message == nil ? 0 : 2)
     }
-    let paths = WireDecodingProbe.Path.allCases
     let cases = Sample.messages(entries: options.entries, payload: options.payload).map { (name: $0.name, probe: WireDecodingProbe($0.message)) }
 
-    // Every path must give back what was encoded, or its time means nothing; then calibrate
-    // the iterations for about --seconds per run.
-    var iterations: [[Int]] = []
+    // Every value must decode back into what was encoded, or its time means nothing; then
+    // calibrate the iterations for about --seconds per run.
+    var iterations: [Int] = []
     for (name, probe) in cases {
-        var row: [Int] = []
-        for path in paths {
-            guard try probe.roundTrips(path) else {
-                print("wire-decode-bench: \(path) does not decode \(name) back into itself")
-                exit(1)
-            }
-            var n = 16
-            while true {
-                let ns = try time(probe, path, iterations: n)
-                if ns * Double(n) > 0.05e9 || n > 1 << 26 {
-                    row.append(max(1, Int(options.seconds * 1e9 / ns)))
-                    break
-                }
-                n *= 4
-            }
+        guard try probe.roundTrips() else {
+            print("wire-decode-bench: \(name) does not decode back into itself")
+            exit(1)
         }
-        iterations.append(row)
+        var n = 16
+        while true {
+            let ns = try time(probe, iterations: n)
+            if ns * Double(n) > 0.05e9 || n > 1 << 26 {
+                iterations.append(max(1, Int(options.seconds * 1e9 / ns)))
+                break
+            }
+            n *= 4
+        }
     }
 
-    var samples = [[[Double]]](repeating: [[Double]](repeating: [], count: paths.count), count: cases.count)
+    var samples = [[Double]](repeating: [], count: cases.count)
     for _ in 0..<options.runs {
         for (c, item) in cases.enumerated() {
-            for (p, path) in paths.enumerated() {
-                samples[c][p].append(try time(item.probe, path, iterations: iterations[c][p]))
-            }
+            samples[c].append(try time(item.probe, iterations: iterations[c]))
         }
     }
 
     var table: [String] = []
     for (c, item) in cases.enumerated() {
-        var medians: [Double] = []
-        for (p, path) in paths.enumerated() {
-            let values = samples[c][p]
-            let mid = median(values)
-            medians.append(mid)
-            var line = JSONLine()
-            line.add("bench", "wire-decode")
-            if !options.label.isEmpty { line.add("label", options.label) }
-            line.add("message", item.name)
-            line.add("path", "\(path)")
-            line.add("value_bytes", item.probe.valueSize)
-            line.add("runs", options.runs)
-            line.add("iterations_per_run", iterations[c][p])
-            line.add("ns_per_decode_median", (mid * 10).rounded() / 10)
-            line.add("ns_per_decode_min", ((values.min() ?? 0) * 10).rounded() / 10)
-            line.add("ns_per_decode_max", ((values.max() ?? 0) * 10).rounded() / 10)
-            print(line.text)
-            table.append("\(item.name) (\(item.probe.valueSize) B), \(path): median \(Int(mid.rounded())) ns"
-                + " (min \(Int((values.min() ?? 0).rounded())), max \(Int((values.max() ?? 0).rounded())))")
-        }
-        if medians.count == 2 {
-            table.append("\(item.name): \(paths[1]) / \(paths[0]) = \(String(Int((medians[1] / medians[0] * 100).rounded()))) %")
-        }
+        let values = samples[c]
+        let mid = median(values)
+        var line = JSONLine()
+        line.add("bench", "wire-decode")
+        if !options.label.isEmpty { line.add("label", options.label) }
+        line.add("message", item.name)
+        line.add("value_bytes", item.probe.valueSize)
+        line.add("runs", options.runs)
+        line.add("iterations_per_run", iterations[c])
+        line.add("ns_per_decode_median", (mid * 10).rounded() / 10)
+        line.add("ns_per_decode_min", ((values.min() ?? 0) * 10).rounded() / 10)
+        line.add("ns_per_decode_max", ((values.max() ?? 0) * 10).rounded() / 10)
+        print(line.text)
+        table.append("\(item.name) (\(item.probe.valueSize) B): median \(Int(mid.rounded())) ns"
+            + " (min \(Int((values.min() ?? 0).rounded())), max \(Int((values.max() ?? 0).rounded())))")
     }
     print(table.joined(separator: "\n"))
 }

@@ -393,8 +393,9 @@ extension MessagePackFrameReader {
     /// strings are skipped with their values. Nil, for a struct, means every field zero, so
     /// `body` is not called; any other type is a field error naming `name`.
     ///
-    /// For structs whose fields are all scalars, strings or bytes: a container under a known
-    /// key must be refused by `body` (a field error), as the reader cannot resume inside it.
+    /// `body` must not return true for an array or map whose elements it has not read: the
+    /// reader would be left inside it. The structs read this way have only scalar, string and
+    /// byte fields, whose readers refuse a container with a field error.
     @inline(__always)
     mutating func readStruct(
         _ name: @autoclosure () -> String,
