@@ -21,11 +21,12 @@ import BenchReporting
 @_spi(WireDecodingBenchmark) import RaftNetworkTransport
 import SwiftRaft
 
-struct Options {
+/// wire-decode-bench's command line.
+struct WireDecodeBenchOptions {
     var entries = 64
     var payload = 128
     var runs = 7
-    /// Wall-clock seconds each run spends on one message and path.
+    /// Wall-clock seconds each run spends on one message.
     var seconds = 0.3
     var label = ""
 
@@ -38,8 +39,8 @@ struct Options {
         max of the runs) as JSON lines and a table.
         """
 
-    static func parse(_ arguments: [String]) throws(UsageError) -> Options {
-        var options = Options()
+    static func parse(_ arguments: [String]) throws(UsageError) -> WireDecodeBenchOptions {
+        var options = WireDecodeBenchOptions()
         for (name, value) in try CommandLineFlags.split(arguments) {
             switch name {
             case "entries": options.entries = try CommandLineFlags.integer(value, name, minimum: 1)
@@ -54,8 +55,8 @@ struct Options {
     }
 }
 
-/// What every message shares: the header hashicorp/raft 1.7 sends.
-enum Sample {
+/// The values timed, built as a hashicorp/raft 1.7 leader and follower send them.
+enum SampleMessages {
     static let header = RPCHeader(protocolVersion: 3, id: "node-1", address: "127.0.0.1:7001")
     static let stamp = LogTimestamp(nanosecondsSinceEpoch: 1_765_000_000_123_456_789)
 
@@ -93,14 +94,14 @@ func median(_ values: [Double]) -> Double {
 }
 
 func run() throws {
-    let options: Options
+    let options: WireDecodeBenchOptions
     do {
-        options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+        options = try WireDecodeBenchOptions.parse(Array(CommandLine.arguments.dropFirst()))
     } catch {
-        print(error.message.map { "wire-decode-bench: \($0)\n\n" } ?? "", Options.usage)
+        print((error.message.map { "wire-decode-bench: \($0)\n\n" } ?? "") + WireDecodeBenchOptions.usage)
         exit(error.message == nil ? 0 : 2)
     }
-    let cases = Sample.messages(entries: options.entries, payload: options.payload).map { (name: $0.name, probe: WireDecodingProbe($0.message)) }
+    let cases = SampleMessages.messages(entries: options.entries, payload: options.payload).map { (name: $0.name, probe: WireDecodingProbe($0.message)) }
 
     // Every value must decode back into what was encoded, or its time means nothing; then
     // calibrate the iterations for about --seconds per run.
