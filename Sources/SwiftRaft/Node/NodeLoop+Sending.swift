@@ -39,14 +39,22 @@ extension NodeLoop {
             case .appendEntries:
                 sendAppend(outbound)
             case .heartbeat:
-                // Short: a heartbeat that does not come back within half a heartbeat timeout
-                // says its connection is dead, and the transport drops it, so the next one dials
-                // afresh instead of queueing behind a connection stuck in TCP back-off.
-                sendDirect(outbound, timeout: min(config.rpcTimeout, config.heartbeatTimeout / 2))
+                sendDirect(outbound, timeout: heartbeatRPCTimeout)
             case .requestVote, .requestPreVote, .timeoutNow:
                 sendDirect(outbound, timeout: config.rpcTimeout)
             }
         }
+    }
+
+    /// How long a heartbeat may take: one heartbeat interval (a tenth of the heartbeat timeout),
+    /// at least 20 ms, at most ``Config/rpcTimeout``. A heartbeat is answered without touching a
+    /// disk, so one that is not back when the next is due says its connection is dead (after a
+    /// partition, a TCP connection can sit in retransmission back-off long after the network
+    /// healed); the transport drops that connection, and the next heartbeat — which the core
+    /// sends only once this one is resolved — dials afresh. The floor keeps a loaded machine's
+    /// scheduling delays from being taken for dead connections with very short timeouts.
+    var heartbeatRPCTimeout: Duration {
+        min(config.rpcTimeout, max(config.heartbeatTimeout / 10, .milliseconds(20)))
     }
 
     /// Sends one request outside the lanes, so it waits behind nothing.
@@ -130,13 +138,15 @@ extension NodeLoop {
     }
 
     /// Asked when a follower has just answered a heartbeat: if a pipelined request has waited
-    /// longer than a heartbeat timeout, the pipeline's connection is stuck while the follower is
-    /// not (as a TCP connection that lost packets during a partition sits in retransmission
+    /// longer than half a heartbeat timeout, the pipeline's connection is stuck while the follower
+    /// is not (as a TCP connection that lost packets during a partition sits in retransmission
     /// back-off long after the network healed). Closed, its requests fail, the core probes the
-    /// follower again, and the next request opens a new pipeline.
+    /// follower again, and the next request opens a new pipeline. Half a heartbeat timeout is far
+    /// beyond a healthy follower's disk write, and short enough that a follower cut off briefly
+    /// is caught up soon after it answers again.
     func closeStalledPipeline(to peer: ServerID) {
         guard let lane = lanes[peer], lane.pipeline != nil, let oldest = lane.sentTimes.first,
-            oldest < environment.clock.now - config.heartbeatTimeout
+            oldest < environment.clock.now - config.heartbeatTimeout / 2
         else { return }
         logger.info("replication to \(peer) stalled on its connection: opening a new one")
         lane.closePipeline()
