@@ -262,6 +262,8 @@ extension TransportConformance {
                 try probe.requireAllFailed(all, "a request on a pipeline of a closed transport")
             }
 
+            // From here the client answers at once: a call from the closed transport can fail
+            // only because it is closed.
             _ = network.serve(client)
             for call in everyCall(from: client, to: peer.localAddress, in: network) {
                 try await expectFailure(call, "\(call.name) to a closed transport")
