@@ -176,6 +176,15 @@ final class NetworkPipeline: AppendPipeline {
         }
     }
 
+    /// For tests: how many requests are written without an answer, and how many wait to be
+    /// written (queued before the connection is up, or beyond the window). Event loop only.
+    var counts: (Int, Int) {
+        let (phase, queued) = shared.withLock { ($0.phase, $0.outbox.count) }
+        guard case .ready(let handler) = phase else { return (0, queued) }
+        let (written, waiting) = handler.value.counts
+        return (written, waiting + queued)
+    }
+
     /// The error a request gets once the pipeline has ended.
     static func closedError(_ target: ServerAddress, _ failure: RaftError) -> RaftError {
         return RaftError(.pipelineShutdown, "pipeline to \(target) is closed: \(failure.message)")

@@ -129,6 +129,9 @@ final class PipelineHandler: ChannelInboundHandler {
         armTimer(context)
     }
 
+    /// How many requests are written without an answer, and how many wait to be written.
+    var counts: (Int, Int) { (sentCount, waiting.count) }
+
     // MARK: Answers
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
