@@ -11,6 +11,8 @@
 //                   fdatasync rate measured in the same run, and random getLog reads
 //   transport-bench the counterpart of the anchor's pipeline-bench: two TCP NetworkTransports on
 //                   loopback, AppendEntries throughput pipelined and one at a time
+//   wire-decode-bench the CPU cost of decoding one transport value (AppendEntries 64 x 128 B,
+//                   RequestVote, AppendEntries response), no sockets
 //   BenchReporting  what the executables share: JSON lines, clocks, CPU accounting, percentiles
 //
 // Run from this directory:
@@ -94,6 +96,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/transport-bench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "wire-decode-bench",
+            dependencies: [
+                "BenchReporting",
+                .product(name: "SwiftRaft", package: "swift-raft"),
+                .product(name: "RaftNetworkTransport", package: "swift-raft"),
+            ],
+            path: "Sources/wire-decode-bench",
             swiftSettings: strictSettings
         ),
     ]

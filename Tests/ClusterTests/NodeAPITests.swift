@@ -66,6 +66,44 @@ import Testing
         await peer.close()
     }
 
+    // Every call made after shutdown fails at once with `shutdown`: none may wait for a loop whose
+    // thread has gone (before the mailbox refused posts, a call posted late would never be answered).
+    @Test func everyCallAfterShutdownFailsWithShutdown() async throws {
+        var config = Config(localID: "solo")
+        config.logger.logLevel = .critical
+        config.heartbeatTimeout = .milliseconds(50)
+        config.electionTimeout = .milliseconds(50)
+        config.leaderLeaseTimeout = .milliseconds(50)
+        let store = InmemStore()
+        let configuration = Configuration(servers: [Server(id: "solo", address: "solo")])
+        try Raft.bootstrapCluster(
+            config: config, logStore: store, stableStore: store, snapshotStore: InmemSnapshotStore(),
+            configuration: configuration
+        )
+        let raft = try await Raft(
+            config: config, fsm: RecordingFSM(), logStore: store, stableStore: store,
+            snapshotStore: InmemSnapshotStore(), transport: InmemTransport(address: "solo")
+        )
+        for await change in raft.leadershipChanges() where change.isLeader { break }
+        _ = try await raft.apply(Array("before".utf8))
+
+        // Two shutdowns at once: the second waits for the first, both return.
+        async let first: Void = raft.shutdown()
+        async let second: Void = raft.shutdown()
+        _ = await (first, second)
+        #expect(raft.state == .shutdown)
+
+        func expectShutdown(_ call: String, _ body: () async throws -> Void) async {
+            let error = await #expect(throws: RaftError.self, "\(call) after shutdown") { try await body() }
+            #expect(error?.code == .shutdown, "\(call) after shutdown")
+        }
+        await expectShutdown("apply") { _ = try await raft.apply(Array("after".utf8)) }
+        await expectShutdown("barrier") { try await raft.barrier() }
+        await expectShutdown("verifyLeader") { try await raft.verifyLeader() }
+        await expectShutdown("bootstrapCluster") { try await raft.bootstrapCluster(configuration) }
+        await raft.shutdown()
+    }
+
     @Test func statsUseHashicorpKeys() async throws {
         try await TestCluster.run(nodes: 3, seed: 52) { cluster in
             let leader = try await cluster.waitForLeader()

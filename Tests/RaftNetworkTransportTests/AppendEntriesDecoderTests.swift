@@ -150,8 +150,8 @@ struct AppendEntriesDecoderTests {
         }
     }
 
-    private func scan(_ bytes: [UInt8], limits: WireLimits) -> Result<MessagePackScanner.Progress, WireError> {
-        var scanner = MessagePackScanner(valueCount: 1, limits: limits)
+    private func scan(_ bytes: [UInt8], limits: WireLimits) -> Result<ReferenceMessagePackScanner.Progress, WireError> {
+        var scanner = ReferenceMessagePackScanner(valueCount: 1, limits: limits)
         return bytes.withUnsafeBytes { raw in
             do throws(WireError) { return .success(try scanner.scan(raw)) } catch { return .failure(error) }
         }
@@ -410,8 +410,8 @@ struct AppendEntriesDecoderTests {
 /// types, odd keys, duplicates, deep unknown values and bad times, as seeds for the
 /// differential test (and its mutations).
 struct AppendEntriesGenerator {
-    private static func below(_ n: Int, _ rng: inout SplitMix64) -> Int { n <= 0 ? 0 : Int(rng.next() % UInt64(n)) }
-    private static func chance(_ oneIn: Int, _ rng: inout SplitMix64) -> Bool { below(oneIn, &rng) == 0 }
+    static func below(_ n: Int, _ rng: inout SplitMix64) -> Int { n <= 0 ? 0 : Int(rng.next() % UInt64(n)) }
+    static func chance(_ oneIn: Int, _ rng: inout SplitMix64) -> Bool { below(oneIn, &rng) == 0 }
 
     /// A request value: usually a map of known and unknown fields.
     func request(_ rng: inout SplitMix64) -> [UInt8] {
@@ -467,7 +467,7 @@ struct AppendEntriesGenerator {
         return map(pairs, &rng)
     }
 
-    private func map(_ pairs: [([UInt8], [UInt8])], _ rng: inout SplitMix64) -> [UInt8] {
+    func map(_ pairs: [([UInt8], [UInt8])], _ rng: inout SplitMix64) -> [UInt8] {
         let body = pairs.flatMap { $0.0 + $0.1 }
         switch Self.below(5, &rng) {
         case 0: return [0xde] + MP.be(UInt64(pairs.count), 2) + body
@@ -477,7 +477,7 @@ struct AppendEntriesGenerator {
     }
 
     /// A field name as any string or binary form.
-    private func key(_ name: String, _ rng: inout SplitMix64) -> [UInt8] {
+    func key(_ name: String, _ rng: inout SplitMix64) -> [UInt8] {
         let utf8 = Array(name.utf8)
         switch Self.below(8, &rng) {
         case 0: return MP.str8(utf8)
@@ -491,7 +491,7 @@ struct AppendEntriesGenerator {
     }
 
     /// An integer in any encoding that holds it, often at a boundary; now and then a wrong type.
-    private func integer(_ rng: inout SplitMix64) -> [UInt8] {
+    func integer(_ rng: inout SplitMix64) -> [UInt8] {
         if Self.chance(12, &rng) { return Self.chance(2, &rng) ? MP.nil : wrong(&rng) }
         let boundaries: [Int64] = [0, 1, 5, 127, 128, 255, 256, 300, 32767, 65535, 65536, .max, -1, -32, -33, -128, -129, -70000, .min]
         let value: Int64 = Self.chance(2, &rng) ? boundaries[Self.below(boundaries.count, &rng)] : Int64(bitPattern: rng.next() >> (rng.next() % 64))
@@ -518,7 +518,7 @@ struct AppendEntriesGenerator {
 
     /// Bytes as any string or binary form (invalid UTF-8 included), nil, or now and then a
     /// wrong type.
-    private func bytes(_ rng: inout SplitMix64, max: Int) -> [UInt8] {
+    func bytes(_ rng: inout SplitMix64, max: Int) -> [UInt8] {
         if Self.chance(15, &rng) { return MP.nil }
         if Self.chance(25, &rng) { return wrong(&rng) }
         let count = Self.chance(4, &rng) ? 0 : Self.below(max + 1, &rng)
@@ -560,7 +560,7 @@ struct AppendEntriesGenerator {
 
     /// A value of a type no AppendEntries field takes (float, bool, ext) or of a field's wrong
     /// family.
-    private func wrong(_ rng: inout SplitMix64) -> [UInt8] {
+    func wrong(_ rng: inout SplitMix64) -> [UInt8] {
         let options: [[UInt8]] = [
             [0xca] + MP.be(rng.next(), 4), [0xcb] + MP.be(rng.next(), 8), MP.true, MP.false, MP.raw("s"), MP.bin8([1]),
             MP.array([MP.uint(1)]), MP.map([("Term", MP.uint(1))]), [0xd4, 0x01, 0x02], MP.ext8(type: 3, [1, 2]), [0xff], MP.uint(3),
@@ -569,7 +569,7 @@ struct AppendEntriesGenerator {
     }
 
     /// Any value, nested up to about 20 deep now and then (beyond maxDepth).
-    private func any(_ rng: inout SplitMix64, depth: Int) -> [UInt8] {
+    func any(_ rng: inout SplitMix64, depth: Int) -> [UInt8] {
         if depth < 22, Self.chance(3, &rng) {
             let count = Self.below(4, &rng)
             if Self.chance(2, &rng) {

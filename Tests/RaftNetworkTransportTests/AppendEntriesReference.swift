@@ -3,15 +3,15 @@ import CMsgPack
 import SwiftRaft
 
 /// The AppendEntries decoding that ``AppendEntriesDecoder`` replaced, kept as the oracle of the
-/// differential tests: ``MessagePackScanner`` over the bytes, msgpack-c's `msgpack_unpack` into
-/// an object tree, then a walk of the tree with the library's msgpack_object field readers, as
-/// `WireDecoder` did before the one-pass decoder.
+/// differential tests: ``ReferenceMessagePackScanner`` over the bytes, msgpack-c's
+/// `msgpack_unpack` into an object tree, then a walk of the tree with the msgpack_object field
+/// readers of `MsgpackCReference.swift`, as `WireDecoder` did before the one-pass decoder.
 enum AppendEntriesReference {
     /// Decodes `bytes` as exactly one AppendEntries request value, as `WireDecoder`'s tree path
     /// did: truncated values and trailing bytes are `.malformed`.
     static func decode(_ bytes: [UInt8], limits: WireLimits = WireLimits()) throws(WireError) -> AppendEntriesRequest {
-        var scanner = MessagePackScanner(valueCount: 1, limits: limits)
-        let scanned: Result<MessagePackScanner.Progress, WireError> = bytes.withUnsafeBytes { raw in
+        var scanner = ReferenceMessagePackScanner(valueCount: 1, limits: limits)
+        let scanned: Result<ReferenceMessagePackScanner.Progress, WireError> = bytes.withUnsafeBytes { raw in
             do throws(WireError) { return .success(try scanner.scan(raw)) } catch { return .failure(error) }
         }
         switch try scanned.get() {
@@ -116,8 +116,7 @@ enum AppendEntriesReference {
 }
 
 extension msgpack_object {
-    /// The elements of an array field; empty for nil (the reference's own: the library no
-    /// longer reads arrays from trees).
+    /// The elements of an array field; empty for nil.
     fileprivate func referenceArray(_ field: @autoclosure () -> String) throws(WireError) -> UnsafeBufferPointer<msgpack_object> {
         switch type {
         case MSGPACK_OBJECT_ARRAY: return UnsafeBufferPointer(start: via.array.ptr, count: Int(via.array.size))

@@ -236,7 +236,7 @@ struct WireDecoderTests {
         #expect(wireError { try request(.installSnapshot, bytes + [0xc0]) } == .malformed("1 bytes after the value"))
     }
 
-    @Test("reserved byte c1 and over-deep nesting are rejected before msgpack-c sees them")
+    @Test("reserved byte c1 and over-deep nesting are rejected with their own errors")
     func reservedAndDeep() {
         #expect(wireError { try request(.timeoutNow, MP.map([("X", [0xc1])])) } == .reservedByte(offset: 3))
         let deep = [UInt8](repeating: 0x91, count: 40) + [0x00]
@@ -269,9 +269,9 @@ struct WireDecoderTests {
         }
     }
 
-    @Test("one decoder decodes many frames in a row (its zone is reused)")
+    @Test("one decoder decodes many frames in a row (its scratch is reused)")
     func decoderReuse() throws {
-        let decoder = WireDecoder(zoneChunkSize: 1024)
+        let decoder = WireDecoder()
         let big = Array(try Fixtures.hex("golden", "req-append-entries").dropFirst())
         let small = Array(try Fixtures.hex("golden", "req-vote").dropFirst())
         for _ in 0..<50 {

@@ -38,6 +38,9 @@ final class MyStore: LogStore {
 }
 
 /// An application's own answer to an RPC, for a transport used without Raft.
-func handle(_ command: RPCCommand) -> RPCResponse {
+func handle(_ request: RaftRequest) -> RaftResponse {
     .timeoutNow(TimeoutNowResponse(header: RPCHeader()))
 }
+
+/// A request the sample sends.
+let request = RequestVoteRequest(header: RPCHeader(), term: 1, candidate: "node-1", lastLogIndex: 0, lastLogTerm: 0)

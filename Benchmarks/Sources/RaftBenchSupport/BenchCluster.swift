@@ -53,12 +53,15 @@ public struct BenchCluster: Sendable {
     ///   - size: how many voters.
     ///   - transport: in memory or TCP.
     ///   - store: in memory or files.
+    ///   - inlineFSM: whether the FSM applies on the node's loop (``InlineCounterFSM``) rather than
+    ///     on a thread of its own.
     ///   - transportTimeout: the transport's RPC timeout (hraft-bench uses 10 s).
     ///   - configure: adjusts each node's ``Config`` (timeouts, batch sizes, logging).
     public init(
         size: Int,
         transport transportKind: TransportKind = .inmem,
         store storeKind: StoreKind = .inmem,
+        inlineFSM: Bool = false,
         transportTimeout: Duration = .seconds(10),
         configure: (inout Config) -> Void = { _ in }
     ) async throws {
@@ -104,7 +107,7 @@ public struct BenchCluster: Sendable {
             let fsm = CounterFSM()
             let raft = try await Raft(
                 config: config,
-                fsm: fsm,
+                fsm: inlineFSM ? InlineCounterFSM(fsm) : fsm,
                 logStore: logStore,
                 stableStore: stableStore,
                 snapshotStore: snapshots,

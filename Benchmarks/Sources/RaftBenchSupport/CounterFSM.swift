@@ -69,3 +69,22 @@ struct CounterSnapshot: FSMSnapshot {
 
     func release() {}
 }
+
+/// A ``CounterFSM`` that declares itself non-blocking (it only adds to two atomics), so Raft
+/// applies its entries on the node's loop instead of handing them to a thread of its own.
+public final class InlineCounterFSM: NonBlockingFSM {
+    /// The counters it updates.
+    public let counter: CounterFSM
+
+    /// Wraps `counter`.
+    public init(_ counter: CounterFSM) { self.counter = counter }
+
+    /// Counts `log` on `counter`.
+    public func apply(_ log: Log) -> (any Sendable)? { counter.apply(log) }
+
+    /// `counter`'s snapshot.
+    public func snapshot() throws -> any FSMSnapshot { try counter.snapshot() }
+
+    /// Restores `counter`.
+    public func restore(from source: any SnapshotSource) throws { try counter.restore(from: source) }
+}

@@ -10,6 +10,9 @@ struct Options {
     var nodes = 3
     var transport = "inmem"
     var store = "inmem"
+    /// `thread`: the FSM applies on a thread of its own, as hashicorp/raft's FSM goroutine does;
+    /// `inline`: it declares itself a `NonBlockingFSM` and applies on the node's loop.
+    var fsm = "thread"
     var payload = 128
     var inflight = 64
     /// Measured seconds.
@@ -33,7 +36,8 @@ struct Options {
     var label = ""
 
     static let usage = """
-        usage: raft-bench [--nodes 3] [--transport inmem|tcp] [--store inmem|file] [--dir DIR] [--payload 128]
+        usage: raft-bench [--nodes 3] [--transport inmem|tcp] [--store inmem|file] [--fsm thread|inline]
+                          [--dir DIR] [--payload 128]
                           [--inflight 64] [--duration 10s] [--warmup 2s] [--max-append 64]
                           [--heartbeat 500ms] [--election 500ms] [--leader-lease 250ms]
                           [--commit-timeout 50ms] [--inmem-timeout 10s] [--apply-timeout 10s]
@@ -46,6 +50,8 @@ struct Options {
         Flags may be written --flag value or --flag=value. --transport tcp runs the nodes over
         NetworkTransport on 127.0.0.1; --store file keeps each node's log, term and snapshots in
         file stores (fsync on) under a fresh directory in --dir ($BENCH_DIR), removed at the end.
+        --fsm inline lets the counting FSM declare itself non-blocking, so it applies on each node's
+        loop instead of a thread of its own (the default, as hashicorp/raft's FSM goroutine).
         """
 
     /// Parses `arguments` (without the program name).
@@ -57,6 +63,7 @@ struct Options {
             case "nodes": options.nodes = try CommandLineFlags.integer(value, name, minimum: 1)
             case "transport": options.transport = value
             case "store": options.store = value
+            case "fsm": options.fsm = value
             case "payload": options.payload = try CommandLineFlags.integer(value, name, minimum: 0)
             case "inflight": options.inflight = try CommandLineFlags.integer(value, name, minimum: 1)
             case "duration": options.duration = try CommandLineFlags.seconds(value, name)
@@ -79,6 +86,9 @@ struct Options {
         }
         guard ["inmem", "file"].contains(options.store) else {
             throw UsageError("--store must be inmem or file")
+        }
+        guard ["thread", "inline"].contains(options.fsm) else {
+            throw UsageError("--fsm must be thread or inline")
         }
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(options.logLevel) else {
             throw UsageError("--log-level must be one of trace, debug, info, notice, warning, error, critical")

@@ -93,6 +93,7 @@ func run(_ options: Options) async -> Int32 {
     if !options.label.isEmpty { json.add("label", options.label) }
     json.add("transport", options.transport)
     json.add("store", options.store)
+    json.add("fsm", options.fsm)
     json.add("nodes", options.nodes)
     json.add("payload", options.payload)
     json.add("inflight", options.inflight)
@@ -121,6 +122,7 @@ func run(_ options: Options) async -> Int32 {
             size: options.nodes,
             transport: options.transport == "tcp" ? .tcp : .inmem,
             store: store,
+            inlineFSM: options.fsm == "inline",
             transportTimeout: options.inmemTimeout
         ) { config in
             config.heartbeatTimeout = options.heartbeat

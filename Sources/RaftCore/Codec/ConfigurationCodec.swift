@@ -7,7 +7,7 @@
 public enum ConfigurationCodec {
     /// The entry data for `configuration`.
     public static func encode(_ configuration: Configuration) -> [UInt8] {
-        var writer = MessagePackWriter()
+        var writer = ConfigurationMessagePackWriter()
         writer.writeMapHeader(1)
         writer.writeRaw("Servers")
         if configuration.servers.isEmpty {
@@ -29,7 +29,7 @@ public enum ConfigurationCodec {
 
     /// The configuration in `data`, or a ``ConfigurationError/malformed(_:)`` naming what is wrong.
     public static func decode(_ data: ArraySlice<UInt8>) throws(ConfigurationError) -> Configuration {
-        var reader = MessagePackReader(data)
+        var reader = ConfigurationMessagePackReader(data)
         do {
             var servers: [Server] = []
             let fields = try reader.readMapHeader()
@@ -57,7 +57,7 @@ public enum ConfigurationCodec {
         try decode(data[...])
     }
 
-    private static func decodeServer(_ reader: inout MessagePackReader) throws(MessagePackReader.Error) -> Server {
+    private static func decodeServer(_ reader: inout ConfigurationMessagePackReader) throws(ConfigurationMessagePackReader.Error) -> Server {
         var server = Server(suffrage: .voter, id: "", address: "")
         let fields = try reader.readMapHeader()
         for _ in 0..<fields {

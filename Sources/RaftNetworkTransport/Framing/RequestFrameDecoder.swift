@@ -18,31 +18,29 @@ enum RequestFramePart: Hashable, Sendable {
 /// (hashicorp/raft's `handleCommand` loop; a hashicorp client closes the connection after a
 /// snapshot, but nothing forbids more requests, so the server keeps reading).
 ///
-/// An AppendEntries request is first decoded in one pass from whatever has arrived
-/// (``AppendEntriesDecoder``), which in the common case, the whole frame in one read, is all
-/// the work. Only when that finds the frame incomplete does the resumable scanner take over to
-/// find its end as the rest arrives, so a large frame split over many reads is not decoded
-/// again on each; the complete frame is then decoded once more. Other requests are scanned,
-/// then decoded.
+/// A request is first decoded in one pass from whatever has arrived (``WireDecoder``), which
+/// in the common case, the whole frame in one read, is all the work. Only when that finds the
+/// frame incomplete does the resumable scanner take over to find its end as the rest arrives,
+/// so a large frame split over many reads is not decoded again on each; the complete frame is
+/// then decoded once more.
 ///
 /// Kept apart from ``RequestFrameDecoder`` so tests and other framings can drive it directly.
 struct RequestFrameParser {
     private enum State {
         case awaitingType
-        /// Reading a request value. `scanning`: the resumable scanner is finding its end. True
-        /// from the start for every type but AppendEntries, which first tries a one-pass decode
-        /// and scans only once that has found the frame incomplete.
+        /// Reading a request value. `scanning`: a one-pass decode has found the frame
+        /// incomplete, and the resumable scanner is finding its end.
         case value(RPCType, scanning: Bool)
         case snapshot(remaining: Int64)
     }
 
     private var state = State.awaitingType
-    private var scanner: MessagePackScanner
+    private var scanner: MessagePackFrameScanner
     private let decoder: WireDecoder
 
     /// Creates a parser enforcing `limits` on every request value.
     init(limits: WireLimits = WireLimits()) {
-        scanner = MessagePackScanner(valueCount: 1, limits: limits)
+        scanner = MessagePackFrameScanner(valueCount: 1, limits: limits)
         decoder = WireDecoder(limits: limits)
     }
 
@@ -60,37 +58,30 @@ struct RequestFrameParser {
             guard let type = RPCType(rawValue: byte) else { throw .unknownRPCType(byte) }
             buffer.moveReaderIndex(forwardBy: 1)
             scanner.reset()
-            state = .value(type, scanning: type != .appendEntries)
+            state = .value(type, scanning: false)
             return try next(from: &buffer)
 
-        case .value(.appendEntries, scanning: false):
-            switch try decodeAppendEntries(buffer) {
+        case .value(let type, scanning: false):
+            switch try decodePrefix(type, buffer) {
             case .complete(let result, let length):
                 let request = try result.get()
                 buffer.moveReaderIndex(forwardBy: length)
-                state = .awaitingType
-                return .request(.appendEntries(request))
+                return .request(accept(request))
             case .needMoreData:
                 // Nothing of the value yet (its type byte came alone): try again on the next read.
                 if buffer.readableBytes == 0 { return nil }
-                state = .value(.appendEntries, scanning: true)
+                state = .value(type, scanning: true)
                 return try next(from: &buffer)
             }
 
-        case .value(let type, _):
+        case .value(let type, scanning: true):
             // The scanner resumes where the last read left it: a frame split over many reads
             // is scanned once in total.
-            let progress: MessagePackScanner.Progress = try scan(buffer)
+            let progress: MessagePackFrameScanner.Progress = try scan(buffer)
             guard case .complete(let length) = progress else { return nil }
             let request: WireRequest = try decode(type, buffer, length: length)
             buffer.moveReaderIndex(forwardBy: length)
-            if case .installSnapshot(let snapshot) = request {
-                // A negative Size reads nothing in Go (io.LimitReader), so it ends at once here too.
-                state = .snapshot(remaining: max(snapshot.size, 0))
-            } else {
-                state = .awaitingType
-            }
-            return .request(request)
+            return .request(accept(request))
 
         case .snapshot(let remaining):
             if remaining == 0 {
@@ -118,18 +109,29 @@ struct RequestFrameParser {
         }
     }
 
-    private mutating func scan(_ buffer: ByteBuffer) throws(WireError) -> MessagePackScanner.Progress {
+    /// Moves to what follows `request`: its snapshot data, or the next request.
+    private mutating func accept(_ request: WireRequest) -> WireRequest {
+        if case .installSnapshot(let snapshot) = request {
+            // A negative Size reads nothing in Go (io.LimitReader), so it ends at once here too.
+            state = .snapshot(remaining: max(snapshot.size, 0))
+        } else {
+            state = .awaitingType
+        }
+        return request
+    }
+
+    private mutating func scan(_ buffer: ByteBuffer) throws(WireError) -> MessagePackFrameScanner.Progress {
         // Mutates self.scanner in place: a local copy would share, then copy, its stack.
-        let result: Result<MessagePackScanner.Progress, WireError> = buffer.withUnsafeReadableBytes { bytes in
+        let result: Result<MessagePackFrameScanner.Progress, WireError> = buffer.withUnsafeReadableBytes { bytes in
             do throws(WireError) { return .success(try self.scanner.scan(bytes)) } catch { return .failure(error) }
         }
         return try result.get()
     }
 
-    private func decodeAppendEntries(_ buffer: ByteBuffer) throws(WireError) -> AppendEntriesDecoder.Progress {
+    private func decodePrefix(_ type: RPCType, _ buffer: ByteBuffer) throws(WireError) -> PrefixDecodeResult<WireRequest> {
         let decoder = self.decoder
-        let result: Result<AppendEntriesDecoder.Progress, WireError> = buffer.withUnsafeReadableBytes { bytes in
-            do throws(WireError) { return .success(try decoder.decodeAppendEntries(prefixOf: bytes)) } catch { return .failure(error) }
+        let result: Result<PrefixDecodeResult<WireRequest>, WireError> = buffer.withUnsafeReadableBytes { bytes in
+            do throws(WireError) { return .success(try decoder.decodeRequest(type, prefixOf: bytes)) } catch { return .failure(error) }
         }
         return try result.get()
     }
@@ -138,7 +140,7 @@ struct RequestFrameParser {
         let decoder = self.decoder
         let result: Result<WireRequest, WireError> = buffer.withUnsafeReadableBytes { bytes in
             do throws(WireError) {
-                return .success(try decoder.decodeRequest(type, bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length]), scanned: true))
+                return .success(try decoder.decodeRequest(type, bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length])))
             } catch {
                 return .failure(error)
             }

@@ -30,11 +30,13 @@ struct ResponseFrameDecoder: ByteToMessageDecoder {
     /// What this decoder emits.
     typealias InboundOut = ResponseFrame
 
-    private var scanner: MessagePackScanner
+    private let limits: WireLimits
+    private var scanner: MessagePackFrameScanner
 
     /// Creates a decoder enforcing `limits` on every response.
     init(limits: WireLimits = WireLimits()) {
-        scanner = MessagePackScanner(valueCount: 2, limits: limits)
+        scanner = MessagePackFrameScanner(valueCount: 2, limits: limits)
+        self.limits = limits
     }
 
     /// Emits every response `buffer` completes.
@@ -63,8 +65,7 @@ struct ResponseFrameDecoder: ByteToMessageDecoder {
         let result: Result<(frame: Int, error: String, errorLength: Int)?, WireError> = buffer.withUnsafeReadableBytes { bytes in
             do throws(WireError) {
                 guard case .complete(let length) = try self.scanner.scan(bytes) else { return .success(nil) }
-                let (text, errorLength) = try MessagePackScanner.readString(
-                    UnsafeRawBufferPointer(rebasing: bytes[0..<length]), field: "response error string")
+                let (text, errorLength) = try Self.errorText(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), limits: self.limits)
                 return .success((length, text, errorLength))
             } catch {
                 return .failure(error)
@@ -77,5 +78,27 @@ struct ResponseFrameDecoder: ByteToMessageDecoder {
         buffer.moveReaderIndex(forwardBy: length)
         scanner.reset()
         return ResponseFrame(error: text, body: body)
+    }
+
+    /// The error text at the start of a complete frame, and its length in bytes: any string or
+    /// binary form, or nil for none (what a Go server sends when the RPC succeeded).
+    private static func errorText(_ frame: UnsafeRawBufferPointer, limits: WireLimits) throws(WireError) -> (String, length: Int) {
+        var reader = MessagePackFrameReader(frame, limits: limits)
+        let result: Result<(String, length: Int), MessagePackFrameReader.Stop>
+        do throws(MessagePackFrameReader.Stop) {
+            let value = try reader.read(depth: 0)
+            switch value {
+            case .string, .binary, .nil: result = .success((try reader.string(value, "response error string"), reader.offset))
+            default: throw .field(.wrongType(field: "response error string", expected: "string", found: value.typeName))
+            }
+        } catch {
+            result = .failure(error)
+        }
+        switch result {
+        case .success(let text): return text
+        // The scanner has seen the whole frame: it cannot end early.
+        case .failure(.needMoreData): throw .malformed("response error string: truncated")
+        case .failure(.structure(let error)), .failure(.field(let error)): throw error
+        }
     }
 }

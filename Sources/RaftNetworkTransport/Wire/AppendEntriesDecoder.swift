@@ -4,21 +4,18 @@ import SwiftRaft
 /// ``AppendEntriesRequest``.
 ///
 /// AppendEntries is the RPC that carries the bulk of a follower's input (a pipelined leader
-/// sends batches of 64 entries back to back). Scanning each frame for its end, building
-/// msgpack-c's object tree and then walking it cost three passes and most of the server's
-/// event-loop time; this reads each byte once, with a ``MessagePackReader`` that applies the
-/// scanner's checks as it goes. The other RPCs and all responses keep the tree path
-/// (``WireDecoder``).
+/// sends batches of 64 entries back to back), so unlike the other values (``WireDecoder``) it
+/// has a decoder of its own that keeps scratch space between frames and matches entry keys by
+/// whole words. It reads each byte once, with the ``MessagePackFrameReader`` every value is
+/// read with.
 ///
-/// It accepts and rejects exactly what the tree walk did (go-msgpack's liberal rules,
-/// hashicorp-raft.md §4.2): keys str or bin matched byte-exactly by Go field name, in any
-/// order, the last of duplicates winning (except `Entries`, whose arrays append to one
-/// another, as the walk did); other keys skipped with their values, nested ones included;
-/// nil anywhere for the zero value; either integer family; `AppendedAt` as
-/// string, binary, nil or extension -1. Its errors are the walk's too, down to the field path,
-/// and so is their precedence: a field error is only reported once the scanner has found the
-/// whole value well-formed (the walk ran after the scanner), so a structural error later in
-/// the frame, or the frame still arriving, wins.
+/// It accepts go-msgpack's liberal forms (hashicorp-raft.md §4.2): keys str or bin matched
+/// byte-exactly by Go field name, in any order, the last of duplicates winning (except
+/// `Entries`, whose arrays append to one another, as msgpack-c's tree walk that this replaced
+/// did); other keys skipped with their values, nested ones included; nil anywhere for the zero
+/// value; either integer family; `AppendedAt` as string, binary, nil or extension -1. A field
+/// error is only reported once the whole value is known to be well-formed
+/// (``MessagePackFrameReader/decodePrefix(of:limits:_:)``).
 ///
 /// Entry `Data` and `Extensions` become slices of one copy of the bytes they span in the
 /// frame, made once the frame is complete, so a request of any number of entries costs one
@@ -27,15 +24,6 @@ import SwiftRaft
 /// Not thread-safe: one per ``WireDecoder``, which serves one connection. It keeps a scratch
 /// array between frames, so steady-state decoding allocates only the request itself.
 struct AppendEntriesDecoder {
-    /// What ``decode(_:)`` found at the start of the bytes.
-    enum Progress {
-        /// The bytes end inside the value, with no error in them so far.
-        case needMoreData
-        /// The value is complete and well-formed in its first `length` bytes; `request` is it
-        /// decoded, or the field error that makes it unacceptable.
-        case complete(request: Result<AppendEntriesRequest, WireError>, length: Int)
-    }
-
     /// Where one entry's `Data` and `Extensions` lie in the frame, until the frame is complete
     /// and copied.
     private struct EntryPayloads {
@@ -57,38 +45,22 @@ struct AppendEntriesDecoder {
     /// first byte and may end before it does (a frame still arriving) or go on past it (the
     /// next frames).
     ///
-    /// Throws at once, however little of the value has arrived, what ``MessagePackScanner``
-    /// would throw for the bytes present (``WireError/frameTooLarge(limit:)``,
-    /// ``WireError/nestingTooDeep(limit:)``, ``WireError/reservedByte(offset:)``), so a hostile
-    /// peer cannot make the connection wait.
-    mutating func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Progress {
-        var reader = MessagePackReader(bytes, limits: limits)
+    /// Throws at once, however little of the value has arrived, a structural error in the
+    /// bytes present (``WireError/frameTooLarge(limit:)``, ``WireError/nestingTooDeep(limit:)``,
+    /// ``WireError/reservedByte(offset:)``), so a hostile peer cannot make the connection wait.
+    mutating func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> PrefixDecodeResult<AppendEntriesRequest> {
         defer {
             // A huge request must not pin its scratch for the connection's lifetime.
             if payloads.capacity > 4096 { payloads = [] } else { payloads.removeAll(keepingCapacity: true) }
         }
-        do throws(MessagePackReader.Stop) {
-            let request = try readRequest(&reader)
-            return .complete(request: .success(request), length: reader.offset)
-        } catch {
-            switch error {
-            case .needMoreData: return .needMoreData
-            case .structure(let error): throw error
-            case .field(let error):
-                // The walk only saw values the scanner had passed whole: let the scanner
-                // decide whether the value is complete and well-formed before this error counts.
-                var scanner = MessagePackScanner(valueCount: 1, limits: limits)
-                switch try scanner.scan(bytes) {
-                case .needMoreData: return .needMoreData
-                case .complete(let length): return .complete(request: .failure(error), length: length)
-                }
-            }
+        return try MessagePackFrameReader.decodePrefix(of: bytes, limits: limits) { reader throws(MessagePackFrameReader.Stop) in
+            try readRequest(&reader)
         }
     }
 
     // MARK: Fields
 
-    private mutating func readRequest(_ reader: inout MessagePackReader) throws(MessagePackReader.Stop) -> AppendEntriesRequest {
+    private mutating func readRequest(_ reader: inout MessagePackFrameReader) throws(MessagePackFrameReader.Stop) -> AppendEntriesRequest {
         var r = AppendEntriesRequest(header: RPCHeader(protocolVersion: 0), term: 0, leader: "")
         let root = try reader.read(depth: 0)
         let fields: Int
@@ -98,16 +70,16 @@ struct AppendEntriesDecoder {
         default: throw .field(.wrongType(field: "AppendEntriesRequest", expected: "map", found: root.typeName))
         }
         for _ in 0..<fields {
-            guard let key = try Self.readKey(&reader, depth: 1) else {
+            guard let key = try reader.readKey(depth: 1) else {
                 try reader.skipValue(depth: 1)
                 continue
             }
             let value = try reader.read(depth: 1)
             switch key {
-            case "Addr": r.header.address = ServerAddress(try Self.string(value, reader, "AppendEntriesRequest.Addr"))
+            case "Addr": r.header.address = ServerAddress(try reader.string(value, "AppendEntriesRequest.Addr"))
             case "Entries": try readEntries(value, &reader, into: &r.entries)
-            case "ID": r.header.id = ServerID(try Self.string(value, reader, "AppendEntriesRequest.ID"))
-            case "Leader": r.leader = ServerAddress(try Self.string(value, reader, "AppendEntriesRequest.Leader"))
+            case "ID": r.header.id = ServerID(try reader.string(value, "AppendEntriesRequest.ID"))
+            case "Leader": r.leader = ServerAddress(try reader.string(value, "AppendEntriesRequest.Leader"))
             case "LeaderCommitIndex": r.leaderCommitIndex = try value.uint64("AppendEntriesRequest.LeaderCommitIndex")
             case "PrevLogEntry": r.prevLogEntry = try value.uint64("AppendEntriesRequest.PrevLogEntry")
             case "PrevLogTerm": r.prevLogTerm = try value.uint64("AppendEntriesRequest.PrevLogTerm")
@@ -121,10 +93,10 @@ struct AppendEntriesDecoder {
     }
 
     private mutating func readEntries(
-        _ value: MessagePackReader.Value,
-        _ reader: inout MessagePackReader,
+        _ value: MessagePackFrameReader.Value,
+        _ reader: inout MessagePackFrameReader,
         into entries: inout [Log]
-    ) throws(MessagePackReader.Stop) {
+    ) throws(MessagePackFrameReader.Stop) {
         let count: Int
         switch value {
         case .array(let n): count = n
@@ -149,14 +121,14 @@ struct AppendEntriesDecoder {
     private mutating func readLog(
         fields: Int,
         index i: Int,
-        _ reader: inout MessagePackReader,
+        _ reader: inout MessagePackFrameReader,
         into entries: inout [Log]
-    ) throws(MessagePackReader.Stop) {
+    ) throws(MessagePackFrameReader.Stop) {
         // LogTimestamp.unset spelled out: the global's accessor is a call per entry.
         var log = Log(index: 0, term: 0, appendedAt: LogTimestamp(nanosecondsSinceEpoch: 0))
         var payload = EntryPayloads()
         for _ in 0..<fields {
-            guard let key = try Self.readKey(&reader, depth: 3) else {
+            guard let key = try reader.readKey(depth: 3) else {
                 try reader.skipValue(depth: 3)
                 continue
             }
@@ -216,35 +188,12 @@ struct AppendEntriesDecoder {
         }
     }
 
-    /// Reads a map key at `depth`: its bytes if it is a string or binary, or nil after skipping
-    /// a key of another type (go-msgpack would not match it to any field either).
-    private static func readKey(_ reader: inout MessagePackReader, depth: Int) throws(MessagePackReader.Stop) -> FieldKey? {
-        let key = try reader.read(depth: depth)
-        switch key {
-        case .string(let range), .binary(let range): return FieldKey(bytes: reader.payload(range))
-        default:
-            try reader.skip(key, depth: depth)
-            return nil
-        }
-    }
-
-    /// A string field's text; "" for nil. Bytes that are not UTF-8 are repaired, not rejected:
-    /// Go's `[]byte` fields (ID, Addr, Leader) carry no encoding guarantee.
-    private static func string(
-        _ value: MessagePackReader.Value,
-        _ reader: MessagePackReader,
-        _ field: @autoclosure () -> String
-    ) throws(MessagePackReader.Stop) -> String {
-        guard let range = try value.bytes(field()), !range.isEmpty else { return "" }
-        return String(decoding: reader.payload(range), as: UTF8.self)
-    }
-
     /// `Log.AppendedAt` in any form a hashicorp/raft version sends (see ``GoTime``).
     private static func time(
-        _ value: MessagePackReader.Value,
-        _ reader: MessagePackReader,
+        _ value: MessagePackFrameReader.Value,
+        _ reader: MessagePackFrameReader,
         _ field: @autoclosure () -> String
-    ) throws(MessagePackReader.Stop) -> LogTimestamp {
+    ) throws(MessagePackFrameReader.Stop) -> LogTimestamp {
         let bytes: UnsafeRawBufferPointer
         switch value {
         case .nil: return .unset

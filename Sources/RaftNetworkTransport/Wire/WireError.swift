@@ -14,7 +14,8 @@ enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     case nestingTooDeep(limit: Int)
     /// A byte that msgpack reserves (0xc1) where a value should start.
     case reservedByte(offset: Int)
-    /// The bytes are not one well-formed msgpack value (what msgpack-c reported).
+    /// The bytes are not what they should be in a way the other cases do not name: mostly, not
+    /// exactly one msgpack value (it ends before the bytes given for it do, or after).
     case malformed(String)
     /// A field holds a msgpack type its Go field could not be decoded from. `field` is the Go
     /// field's path, e.g. `Entries[2].Data`.

@@ -7,7 +7,14 @@ public final class SimulatedClock: RaftClock {
     private struct Timer {
         var deadline: Duration
         var sequence: UInt64
-        var continuation: CheckedContinuation<Void, any Error>
+        var fire: Fire
+    }
+
+    /// What a timer does when due: resume a sleeping task, or run scheduled work in place (on
+    /// the driver's thread, where every simulated job runs).
+    private enum Fire {
+        case resume(CheckedContinuation<Void, any Error>)
+        case run(@Sendable () -> Void)
     }
 
     private struct State {
@@ -43,14 +50,24 @@ public final class SimulatedClock: RaftClock {
                     // Checked under the lock `onCancel` takes, so a cancellation is never missed.
                     if Task.isCancelled { return true }
                     let deadline = state.now + max(duration, .zero)
-                    state.timers[sequence] = Timer(deadline: deadline, sequence: sequence, continuation: continuation)
+                    state.timers[sequence] = Timer(deadline: deadline, sequence: sequence, fire: .resume(continuation))
                     return false
                 }
                 if cancelled { continuation.resume(throwing: CancellationError()) }
             }
         } onCancel: {
             let timer = state.withLock { $0.timers.removeValue(forKey: sequence) }
-            timer?.continuation.resume(throwing: CancellationError())
+            if case .resume(let continuation) = timer?.fire { continuation.resume(throwing: CancellationError()) }
+        }
+    }
+
+    /// Runs `work` on the simulation's driver thread when virtual time reaches now + `delay`,
+    /// after every timer set before it for the same instant.
+    public func schedule(after delay: Duration, _ work: @escaping @Sendable () -> Void) {
+        state.withLock { state in
+            state.nextSequence += 1
+            let deadline = state.now + max(delay, .zero)
+            state.timers[state.nextSequence] = Timer(deadline: deadline, sequence: state.nextSequence, fire: .run(work))
         }
     }
 
@@ -67,7 +84,12 @@ public final class SimulatedClock: RaftClock {
             return ready
         }
         guard let due else { return false }
-        for timer in due { timer.continuation.resume() }
+        for timer in due {
+            switch timer.fire {
+            case .resume(let continuation): continuation.resume()
+            case .run(let work): work()
+            }
+        }
         return true
     }
 

@@ -81,7 +81,7 @@ public final class Simulation: Sendable {
         return RaftEnvironment(
             clock: clock,
             taskExecutor: executor,
-            makeBlockingExecutor: { _ in executor },
+            makeExecutor: { _ in executor },
             randomSeed: nextSeed(),
             tracer: tracer
         )

@@ -4,20 +4,27 @@ import Glibc
 import Darwin
 #endif
 import DequeModule
+public import SwiftRaft
 
 /// The single executor of a ``Simulation``: every job of every simulated node — shell, plugins,
 /// FSM, the test body itself — runs here, one at a time, in the order it was enqueued.
 ///
 /// Combined with a virtual clock that moves only when no job is runnable, this makes a run a pure
 /// function of its seed.
-public final class SimulationExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
+public final class SimulationExecutor: SerialExecutor, TaskExecutor, RaftExecutor, @unchecked Sendable {
     // @unchecked Sendable: `jobs` is only touched with `mutex` held; the condition variable is only
     // waited on with it held. Jobs themselves run on the driver thread alone.
     // Heap-allocated: passing `&storedProperty` to C would be a Swift "modify" access, and two
     // threads locking at once would trip the exclusivity checker.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var jobs: Deque<UnownedJob> = []
+    private var jobs: Deque<Work> = []
+
+    /// One item of work: a Swift job, or a closure given to ``execute(_:)``.
+    private enum Work {
+        case job(UnownedJob)
+        case closure(@Sendable () -> Void)
+    }
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -33,9 +40,20 @@ public final class SimulationExecutor: SerialExecutor, TaskExecutor, @unchecked 
 
     /// Queues a job behind all others.
     public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
+        append(.job(UnownedJob(job)))
+    }
+
+    /// Queues `work` behind all others, in the same order as jobs.
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        append(.closure(work))
+    }
+
+    /// Nothing to release: the simulation's driver owns the thread.
+    public func shutdown() {}
+
+    private func append(_ work: Work) {
         pthread_mutex_lock(mutex)
-        jobs.append(job)
+        jobs.append(work)
         pthread_cond_signal(condition)
         pthread_mutex_unlock(mutex)
     }
@@ -49,14 +67,19 @@ public final class SimulationExecutor: SerialExecutor, TaskExecutor, @unchecked 
     /// Runs queued jobs until none is left. Returns how many ran.
     func runUntilIdle() -> Int {
         var count = 0
-        while let job = next() {
-            job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+        while let work = next() {
+            switch work {
+            case .job(let job):
+                job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+            case .closure(let closure):
+                closure()
+            }
             count += 1
         }
         return count
     }
 
-    private func next() -> UnownedJob? {
+    private func next() -> Work? {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return jobs.popFirst()

@@ -13,6 +13,11 @@ public protocol RaftClock: Sendable {
     var wallClockNow: LogTimestamp { get }
     /// Suspends for `duration`; throws `CancellationError` if the task is cancelled first.
     func sleep(for duration: Duration) async throws
+
+    /// Calls `work` once, when `delay` has passed, on a thread of the clock's choosing. `work` must
+    /// be short and must not block: it typically queues an input for a node. There is no way to
+    /// cancel it; whoever schedules checks, when it fires, whether it still matters.
+    func schedule(after delay: Duration, _ work: @escaping @Sendable () -> Void)
 }
 
 /// The real clock: `ContinuousClock` for monotonic time and `CLOCK_REALTIME` for the wall clock.
@@ -35,6 +40,17 @@ public struct SystemClock: RaftClock {
     /// Sleeps on `ContinuousClock`.
     public func sleep(for duration: Duration) async throws {
         try await ContinuousClock().sleep(for: duration)
+    }
+}
+
+extension RaftClock {
+    /// Sleeps on a task of its own, then calls `work`: right for real clocks, whose sleep needs no
+    /// particular executor. A virtual clock overrides it to fire on its own executor.
+    public func schedule(after delay: Duration, _ work: @escaping @Sendable () -> Void) {
+        Task {
+            try? await sleep(for: delay)
+            work()
+        }
     }
 }
 

@@ -6,13 +6,14 @@
 public struct RaftEnvironment: Sendable {
     /// The clock for timers, timeouts and timestamps.
     public var clock: any RaftClock
-    /// The executor preferred by the node's tasks; nil means Swift's default (the cooperative
-    /// pool). The node's actor is a default actor, so it runs wherever its callers' tasks prefer:
-    /// the simulator sets its single executor here and the whole node runs on it.
+    /// The executor preferred by the few tasks a node starts (none on its hot path); nil means
+    /// Swift's default (the cooperative pool). The simulator sets its single executor here.
     public var taskExecutor: (any TaskExecutor)?
-    /// Makes an executor for blocking work (storage I/O, the FSM), labelled for debugging. It must
-    /// not run on Swift's cooperative pool, whose few threads a blocking call would stall.
-    public var makeBlockingExecutor: @Sendable (_ label: String) -> any TaskExecutor
+    /// Makes the executors a node runs on, labelled for debugging: its loop (`raft-<id>`), and
+    /// unless the plugins are non-blocking, its storage (`raft-storage-<id>`) and FSM
+    /// (`raft-fsm-<id>`). They must not run on Swift's cooperative pool, whose few threads a
+    /// blocking call would stall.
+    public var makeExecutor: @Sendable (_ label: String) -> any RaftExecutor
     /// Called synchronously with every state change, commit and application; the test kit records
     /// these to check safety invariants and to compare traces between runs.
     public var tracer: (@Sendable (RaftTraceEvent) -> Void)?
@@ -23,22 +24,22 @@ public struct RaftEnvironment: Sendable {
     public init(
         clock: any RaftClock,
         taskExecutor: (any TaskExecutor)? = nil,
-        makeBlockingExecutor: @escaping @Sendable (_ label: String) -> any TaskExecutor,
+        makeExecutor: @escaping @Sendable (_ label: String) -> any RaftExecutor,
         randomSeed: UInt64,
         tracer: (@Sendable (RaftTraceEvent) -> Void)? = nil
     ) {
         self.clock = clock
         self.taskExecutor = taskExecutor
-        self.makeBlockingExecutor = makeBlockingExecutor
+        self.makeExecutor = makeExecutor
         self.randomSeed = randomSeed
         self.tracer = tracer
     }
 
-    /// Real time, a dedicated thread per blocking executor, and a random seed.
+    /// Real time, a dedicated named thread per executor, and a random seed.
     public static var live: RaftEnvironment {
         RaftEnvironment(
             clock: SystemClock(),
-            makeBlockingExecutor: { label in ThreadExecutor(name: label) },
+            makeExecutor: { label in ThreadExecutor(name: label) },
             randomSeed: UInt64.random(in: .min ... .max)
         )
     }

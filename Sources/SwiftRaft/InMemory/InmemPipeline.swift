@@ -1,64 +1,34 @@
 import DequeModule
 import Synchronization
 
-/// An ``InmemTransport``'s AppendEntries pipeline: a thin ``AppendPipeline`` face over
-/// ``InmemTransportPipelineCore``, which the transport also holds (weakly) to close it on
-/// disconnect.
-final class InmemTransportPipeline: AppendPipeline {
-    let responses: AsyncStream<AppendPipelineResult>
-    private let core: InmemTransportPipelineCore
-
-    init(core: InmemTransportPipelineCore) {
-        self.core = core
-        self.responses = AsyncStream(unfolding: { await core.nextResult() })
-    }
-
-    func appendEntries(_ request: AppendEntriesRequest) async throws {
-        try await core.send(request)
-    }
-
-    func close() async {
-        core.shutdown(RaftError(.pipelineShutdown, "pipeline to \(core.target) closed"))
-    }
-}
-
-/// The state of one pipeline, modelled on a TCP connection carrying requests in order.
+/// An ``InmemTransport``'s AppendEntries pipeline, modelled on one TCP connection: requests reach
+/// the peer in send order, completions run in send order, and a lost request or answer stalls
+/// everything behind it until its timeout breaks the pipeline.
 ///
-/// There is no background task. Every request occupies a slot in a FIFO from the moment it is
-/// sent until its result is read from `responses`, which bounds the slots to the window. The
-/// sender delivers a request itself when it may arrive at once; a request with a random delay is
-/// delivered by whoever iterates `responses` once its arrival time has come, and that same
-/// iterator waits on the clock for the oldest slot's answer, its reply delay, or its deadline.
-/// All of it therefore runs inside the callers' own tasks, on their preferred executors, which is
-/// what lets the simulator replay it exactly.
-final class InmemTransportPipelineCore: Sendable {
-    /// How many requests may be sent and not yet read from `responses` (hashicorp/raft's
-    /// in-memory pipeline buffers 16).
-    static let window = 16
+/// Without faults a request is handed to the peer at once, on the sender's thread, and the answer
+/// completes it on the peer's; the only per-request cost is a slot in the FIFO and an entry in the
+/// transport's deadline table. With delays, a request waits in ``State/undelivered`` until a
+/// timer on the clock delivers it and everything due with it, in order.
+final class InmemPipeline: AppendPipeline {
+    typealias Completion = @Sendable (Result<AppendEntriesResponse, any Error>) -> Void
 
-    let target: ServerAddress
-    private let local: ServerAddress
-    private let peer: InmemTransportInbox
-    private let faults: InmemFaults?
-    private let clock: any RaftClock
-    private let timeout: Duration
-    private let maxMessageSize: Int?
+    let target: Server
+    private let transport: InmemTransport
+    private let peer: InmemEndpoint
     private let state = Mutex(State())
 
     private struct Slot {
         let number: UInt64
-        let request: AppendEntriesRequest
-        let deadline: Duration
-        /// When the request reaches the peer; nil if it is lost.
-        let arrival: Duration?
-        var delivered = false
-        var answer: Result<AppendEntriesResponse, any Error>?
-        /// When ``answer`` has travelled back and may be read.
-        var visibleAt: Duration = .zero
+        let completion: Completion
+        var deadline: UInt64 = 0
+        var result: Result<AppendEntriesResponse, any Error>?
     }
 
     private struct State {
+        /// Every request not yet completed, oldest first.
         var slots: Deque<Slot> = []
+        /// Requests waiting for their (delayed) arrival time, oldest first.
+        var undelivered: Deque<(number: UInt64, request: AppendEntriesRequest, arrival: Duration)> = []
         var nextNumber: UInt64 = 0
         /// The latest arrival scheduled so far: no request may overtake an earlier one.
         var lastArrival: Duration = .zero
@@ -67,242 +37,186 @@ final class InmemTransportPipelineCore: Sendable {
         var requestsStalled = false
         /// An answer was lost; later answers are stuck behind it for the same reason.
         var repliesStalled = false
-        /// Set once the pipeline is closed or broken; no more sends.
+        /// Set once the pipeline is closed or broken; later requests fail with it.
         var failure: RaftError?
-        /// Bumped on every change a waiting sender or reader might care about.
-        var generation: UInt64 = 0
-        var waiters: [(token: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
-        var nextToken: UInt64 = 0
+        /// A thread is running completions: others leave theirs to it, so they run in order.
+        var releasing = false
     }
 
-    private enum SendStep {
-        case sent(wake: [CheckedContinuation<Void, Never>])
-        case full(generation: UInt64)
-    }
-
-    private enum ReadStep {
-        case result(AppendPipelineResult, wake: [CheckedContinuation<Void, Never>])
-        case wait(generation: UInt64, until: Duration?)
-        case finished
-    }
-
-    init(
-        local: ServerAddress,
-        target: ServerAddress,
-        peer: InmemTransportInbox,
-        faults: InmemFaults?,
-        clock: any RaftClock,
-        timeout: Duration,
-        maxMessageSize: Int?
-    ) {
-        self.maxMessageSize = maxMessageSize
-        self.local = local
+    init(transport: InmemTransport, target: Server, peer: InmemEndpoint) {
+        self.transport = transport
         self.target = target
         self.peer = peer
-        self.faults = faults
-        self.clock = clock
-        self.timeout = timeout
     }
 
-    // MARK: Sending
-
-    /// Sends `request`, waiting for room in the window first. Throws, without sending, once the
-    /// pipeline is closed or broken, or if the caller is cancelled while waiting.
-    func send(_ request: AppendEntriesRequest) async throws {
-        try InmemTransport.checkSize(of: request, limit: maxMessageSize, to: target)
-        while true {
-            try Task.checkCancellation()
-            let now = clock.now
-            let step = try state.withLock { state throws -> SendStep in
-                if let failure = state.failure {
-                    throw RaftError(.pipelineShutdown, "pipeline to \(target) is closed: \(failure.message)")
-                }
-                guard state.slots.count < Self.window else { return .full(generation: state.generation) }
-                var arrival: Duration?
-                if !state.requestsStalled, let travel = InmemTransport.hop(faults, from: local, to: target) {
-                    let arriving = max(state.lastArrival, now + travel)
-                    state.lastArrival = arriving
-                    arrival = arriving
-                } else {
-                    state.requestsStalled = true
-                }
-                state.slots.append(
-                    Slot(number: state.nextNumber, request: request, deadline: now + timeout, arrival: arrival)
-                )
+    func appendEntries(_ request: AppendEntriesRequest, completion: @escaping Completion) {
+        do {
+            try InmemTransport.checkSize(of: request, limit: transport.maxMessageSize, to: target.address)
+        } catch let error as RaftError {
+            // Nothing after this request may overtake it, so the pipeline cannot go on.
+            let refused = state.withLock { state -> Bool in
+                guard state.failure == nil else { return false }
+                state.slots.append(Slot(number: state.nextNumber, completion: completion, result: .failure(error)))
                 state.nextNumber += 1
-                deliverDue(now: now, &state)
-                return .sent(wake: Self.bump(&state))
+                return true
             }
-            switch step {
-            case .sent(let wake):
-                for waiter in wake { waiter.resume() }
-                return
-            case .full(let generation):
-                await waitForChange(since: generation)
+            if refused { fail(RaftError(.pipelineShutdown, "pipeline to \(target.address) broken: \(error.message)")) }
+            release()
+            if !refused { completion(.failure(error)) }
+            return
+        } catch {
+            completion(.failure(error))
+            return
+        }
+        let now = transport.clock.now
+        let travel = InmemTransport.hop(transport.faults, from: transport.localAddress, to: target.address)
+        enum Step { case refuse(RaftError), deliverNow(UInt64), deliverLater(UInt64, Duration), lost(UInt64) }
+        let step = state.withLock { state -> Step in
+            if let failure = state.failure { return .refuse(failure) }
+            let number = state.nextNumber
+            state.nextNumber += 1
+            state.slots.append(Slot(number: number, completion: completion))
+            guard !state.requestsStalled, let travel else {
+                state.requestsStalled = true
+                return .lost(number)
             }
+            let arrival = max(state.lastArrival, now + travel)
+            state.lastArrival = arrival
+            if arrival <= now && state.undelivered.isEmpty { return .deliverNow(number) }
+            state.undelivered.append((number, request, arrival))
+            return .deliverLater(number, arrival - now)
+        }
+        let number: UInt64
+        switch step {
+        case .refuse(let failure):
+            completion(.failure(RaftError(.pipelineShutdown, "pipeline to \(target.address) is closed: \(failure.message)")))
+            return
+        case .deliverNow(let sent), .lost(let sent), .deliverLater(let sent, _):
+            number = sent
+        }
+        let timeout = transport.timeout
+        let deadline = transport.deadlines.track(timeout: timeout) { [weak self] in
+            self?.timedOut(number, after: timeout)
+        }
+        state.withLock { state in
+            if let index = state.slots.firstIndex(where: { $0.number == number }) { state.slots[index].deadline = deadline }
+        }
+        switch step {
+        case .deliverNow: deliver(number, request)
+        case .deliverLater(_, let delay): transport.clock.schedule(after: delay) { [weak self] in self?.deliverDue() }
+        case .lost, .refuse: break
         }
     }
 
-    /// Hands the peer, in order, every request whose arrival time has come. Delivery happens with
-    /// the lock held so that two tasks delivering at once cannot swap two requests.
-    private func deliverDue(now: Duration, _ state: inout State) {
-        for index in state.slots.indices where !state.slots[index].delivered {
-            guard let arrival = state.slots[index].arrival else { continue }
-            if arrival > now { return }
-            let number = state.slots[index].number
-            state.slots[index].delivered = true
-            let accepted = peer.deliver(.appendEntries(state.slots[index].request)) { [weak self] result in
-                self?.answered(number, result)
-            }
-            if !accepted {
-                fail(RaftError(.unreachable, "\(target) closed its transport"), now: now, &state)
-                return
-            }
-        }
+    func close() {
+        fail(RaftError(.pipelineShutdown, "pipeline to \(target.address) closed"))
     }
 
-    // MARK: Answers
-
-    private func answered(_ number: UInt64, _ result: Result<RPCResponse, any Error>) {
-        let now = clock.now
-        // The reply's fate is drawn when the peer sends it, whether or not anyone still waits.
-        let travel = InmemTransport.hop(faults, from: target, to: local)
-        let wake = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            guard let first = state.slots.first?.number, number >= first, number - first < state.slots.count else {
-                return []
+    /// Breaks the pipeline: every request not yet completed fails with `error`, and so does
+    /// every later one.
+    func fail(_ error: RaftError) {
+        state.withLock { state in
+            if state.failure == nil { state.failure = error }
+            state.undelivered.removeAll()
+            for index in state.slots.indices where state.slots[index].result == nil {
+                state.slots[index].result = .failure(error)
             }
-            let index = Int(number - first)
-            guard state.slots[index].answer == nil else { return [] }
-            guard !state.repliesStalled, let travel else {
-                state.repliesStalled = true
-                return []
-            }
-            state.slots[index].answer = Self.appendEntriesResult(result, from: target)
-            state.slots[index].visibleAt = now + travel
-            return Self.bump(&state)
         }
-        for waiter in wake { waiter.resume() }
+        release()
     }
 
-    /// The next result in send order, or nil once the pipeline is closed and every result has
-    /// been read (or the reading task is cancelled).
-    func nextResult() async -> AppendPipelineResult? {
-        while !Task.isCancelled {
-            let now = clock.now
-            let step = state.withLock { state -> ReadStep in
-                deliverDue(now: now, &state)
-                guard let head = state.slots.first else {
-                    return state.failure == nil ? .wait(generation: state.generation, until: nil) : .finished
-                }
-                if let answer = head.answer, head.visibleAt <= now {
-                    state.slots.removeFirst()
-                    return .result(AppendPipelineResult(request: head.request, result: answer), wake: Self.bump(&state))
-                }
-                if head.deadline <= now {
-                    state.slots.removeFirst()
-                    let timedOut = RaftError(
-                        .timeout,
-                        "AppendEntries from \(local) to \(target) timed out after \(timeout)"
-                    )
-                    // Everything behind a lost message is stuck behind it: the connection is dead.
-                    fail(RaftError(.timeout, "an earlier AppendEntries to \(target) timed out"), now: now, &state)
-                    return .result(
-                        AppendPipelineResult(request: head.request, result: .failure(timedOut)),
-                        wake: Self.bump(&state)
-                    )
-                }
-                var until = head.deadline
-                if head.answer != nil { until = min(until, head.visibleAt) }
-                if let arrival = state.slots.first(where: { !$0.delivered && $0.arrival != nil })?.arrival {
-                    until = min(until, arrival)
-                }
-                return .wait(generation: state.generation, until: until)
+    // MARK: Internals
+
+    private func deliverDue() {
+        let now = transport.clock.now
+        let due = state.withLock { state -> [(UInt64, AppendEntriesRequest)] in
+            var due: [(UInt64, AppendEntriesRequest)] = []
+            while let first = state.undelivered.first, first.arrival <= now {
+                state.undelivered.removeFirst()
+                due.append((first.number, first.request))
             }
-            switch step {
-            case .result(let result, let wake):
-                for waiter in wake { waiter.resume() }
-                return result
-            case .finished:
+            return due
+        }
+        for (number, request) in due { deliver(number, request) }
+    }
+
+    private func deliver(_ number: UInt64, _ request: AppendEntriesRequest) {
+        let faults = transport.faults, local = transport.localAddress, clock = transport.clock
+        let from = peer.address
+        let delivered = peer.deliver(.appendEntries(request)) { [weak self] result in
+            guard let self else { return }
+            let travel: Duration? = state.withLock { state in
+                guard !state.repliesStalled, let travel = InmemTransport.hop(faults, from: from, to: local) else {
+                    state.repliesStalled = true
+                    return nil
+                }
+                return travel
+            }
+            guard let travel else { return }
+            let answer = Self.answer(from: result, target: from)
+            if travel > .zero {
+                clock.schedule(after: travel) { [weak self] in self?.answered(number, answer) }
+            } else {
+                answered(number, answer)
+            }
+        }
+        if !delivered { fail(RaftError(.unreachable, "\(peer.address) closed its transport")) }
+    }
+
+    private func answered(_ number: UInt64, _ result: Result<AppendEntriesResponse, any Error>) {
+        let deadline = state.withLock { state -> UInt64? in
+            guard let index = state.slots.firstIndex(where: { $0.number == number }), state.slots[index].result == nil else {
                 return nil
-            case .wait(let generation, nil):
-                await waitForChange(since: generation)
-            case .wait(let generation, let until?):
-                // Either something changes or the clock reaches `until`; the loop re-examines
-                // the state in both cases, so the timeout is expected and carries no meaning.
-                _ = try? await clock.withTimeout(until - now, "pipeline to \(target) idle") {
-                    await self.waitForChange(since: generation)
+            }
+            state.slots[index].result = result
+            return state.slots[index].deadline
+        }
+        guard let deadline else { return }
+        transport.deadlines.finish(deadline)
+        release()
+    }
+
+    private func timedOut(_ number: UInt64, after timeout: Duration) {
+        let pending = state.withLock { state in
+            state.slots.contains { $0.number == number && $0.result == nil }
+        }
+        guard pending else { return }
+        let error = RaftError(.timeout, "AppendEntries from \(transport.localAddress) to \(target.address) timed out after \(timeout)")
+        state.withLock { state in
+            if let index = state.slots.firstIndex(where: { $0.number == number }) { state.slots[index].result = .failure(error) }
+        }
+        fail(RaftError(.timeout, "an earlier AppendEntries to \(target.address) timed out"))
+    }
+
+    /// Runs the completions of the oldest requests that have a result, in order, on one thread
+    /// at a time.
+    private func release() {
+        while true {
+            let ready = state.withLock { state -> [Slot]? in
+                guard !state.releasing else { return nil }
+                var ready: [Slot] = []
+                while let first = state.slots.first, first.result != nil {
+                    ready.append(state.slots.removeFirst())
                 }
+                if ready.isEmpty { return nil }
+                state.releasing = true
+                return ready
             }
-        }
-        return nil
-    }
-
-    // MARK: Closing
-
-    /// Closes the pipeline: refuses further sends and fails every request whose answer is not
-    /// already readable; `responses` hands out those failures, then finishes.
-    func shutdown(_ error: RaftError) {
-        let now = clock.now
-        let wake = state.withLock { state in
-            fail(error, now: now, &state)
-            return Self.bump(&state)
-        }
-        for waiter in wake { waiter.resume() }
-    }
-
-    private func fail(_ error: RaftError, now: Duration, _ state: inout State) {
-        if state.failure == nil { state.failure = error }
-        for index in state.slots.indices {
-            if state.slots[index].answer != nil && state.slots[index].visibleAt <= now { continue }
-            state.slots[index].answer = .failure(error)
-            state.slots[index].visibleAt = now
-            state.slots[index].delivered = true
-        }
-    }
-
-    // MARK: Waiting
-
-    private static func bump(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
-        state.generation &+= 1
-        defer { state.waiters.removeAll() }
-        return state.waiters.map(\.continuation)
-    }
-
-    /// Returns once the state has changed since `generation` was read, or the task is cancelled.
-    private func waitForChange(since generation: UInt64) async {
-        let token = state.withLock { state in
-            defer { state.nextToken &+= 1 }
-            return state.nextToken
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state in
-                    if state.generation != generation || Task.isCancelled { return true }
-                    state.waiters.append((token, continuation))
-                    return false
-                }
-                if resumeNow { continuation.resume() }
+            guard let ready else { return }
+            for slot in ready {
+                if let result = slot.result { slot.completion(result) }
             }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                guard let index = state.waiters.firstIndex(where: { $0.token == token }) else { return nil }
-                return state.waiters.remove(at: index).continuation
-            }
-            waiter?.resume()
+            state.withLock { $0.releasing = false }
         }
     }
 
-    private static func appendEntriesResult(
-        _ result: Result<RPCResponse, any Error>,
-        from target: ServerAddress
-    ) -> Result<AppendEntriesResponse, any Error> {
+    private static func answer(from result: Result<RaftResponse, any Error>, target: ServerAddress)
+        -> Result<AppendEntriesResponse, any Error>
+    {
         switch result {
-        case .success(.appendEntries(let response)):
-            return .success(response)
-        case .success(let other):
-            return .failure(RaftError(.corrupt, "AppendEntries was answered with \(other)"))
-        case .failure(let error):
-            return .failure(InmemTransport.surfaced(error, from: target))
+        case .success(.appendEntries(let response)): return .success(response)
+        case .success(let other): return .failure(RaftError(.corrupt, "AppendEntries was answered with \(other)"))
+        case .failure(let error): return .failure(InmemTransport.surfaced(error, from: target))
         }
     }
 }

@@ -4,33 +4,33 @@ import Synchronization
 /// A transport between servers in one process (hashicorp/raft's `InmemTransport`), with optional
 /// fault injection through a shared ``InmemFaults`` plan.
 ///
-/// Requests are handed over as values, without encoding. A transport reaches only the peers it
-/// was explicitly ``connect(_:)``ed to, so tests wire the topology they want. Calls are bounded by
-/// the transport's timeout (InstallSnapshot and TimeoutNow by ten times it, as in hashicorp/raft),
-/// measured on the injected clock.
+/// Requests are handed over as values, without encoding, straight to the peer's handler on the
+/// sender's thread. A transport reaches only the peers it was explicitly ``connect(_:)``ed to, so
+/// tests wire the topology they want. Every call is bounded by its timeout, measured on the
+/// injected clock by one timer per transport rather than one per call.
 ///
-/// It never starts unstructured tasks and never sleeps except on its clock, so under the test
-/// kit's virtual clock and single serial executor a whole cluster's traffic, losses and delays
-/// included, replays exactly from the fault plan's seed.
+/// It never starts tasks: delays and timeouts fire through ``RaftClock/schedule(after:_:)``, so
+/// under the test kit's virtual clock and single serial executor a whole cluster's traffic,
+/// losses and delays included, replays exactly from the fault plan's seed.
 public final class InmemTransport: PreVoteTransport, ClosableTransport {
     /// This server's address, as peers reach it.
     public let localAddress: ServerAddress
-    /// The incoming RPCs. Finishes when the transport is closed or the iterating task is cancelled.
-    public let consumer: AsyncStream<RPC>
 
     /// The largest AppendEntries this transport carries, by ``AppendEntriesRequest/encodedSizeBound``
     /// (what it would take on hashicorp/raft's wire); a larger one fails with
     /// ``RaftError/Code/invalidArgument``, as a network transport's peer would refuse the frame.
     public let maxMessageSize: Int?
 
-    private let clock: any RaftClock
-    private let timeout: Duration
-    private let faults: InmemFaults?
-    private let inbox: InmemTransportInbox
+    let clock: any RaftClock
+    /// How long a pipelined AppendEntries waits for its answer.
+    let timeout: Duration
+    let faults: InmemFaults?
+    let deadlines: InmemDeadlines
+    private let endpoint: InmemEndpoint
     private let state = Mutex(State())
 
     private struct State {
-        var peers: [ServerAddress: InmemTransportInbox] = [:]
+        var peers: [ServerAddress: InmemEndpoint] = [:]
         /// Open pipelines, oldest first, so closing them happens in a reproducible order.
         var pipelines: [WeakPipeline] = []
         var closed = false
@@ -39,7 +39,7 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
     /// Weak, so a pipeline its owner dropped without closing does not live as long as the
     /// transport.
     private struct WeakPipeline {
-        weak var core: InmemTransportPipelineCore?
+        weak var pipeline: InmemPipeline?
     }
 
     /// Creates a transport reachable at `address`.
@@ -47,7 +47,8 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
     /// - Parameters:
     ///   - address: This server's address; any unique name.
     ///   - clock: Measures timeouts and fault delays; the simulator passes its virtual clock.
-    ///   - timeout: How long a call waits for its answer (hashicorp/raft's default is 500 ms).
+    ///   - timeout: How long a pipelined AppendEntries waits for its answer (hashicorp/raft's
+    ///     default is 500 ms); other calls carry their own timeout.
     ///   - faults: The cluster's shared fault plan, or nil for a perfect network.
     ///   - maxMessageSize: The largest AppendEntries it carries, in encoded bytes; the default is
     ///     ``defaultMaxMessageSize``, the TCP transport's default frame limit, so tests meet the
@@ -59,14 +60,13 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
         faults: InmemFaults? = nil,
         maxMessageSize: Int = InmemTransport.defaultMaxMessageSize
     ) {
-        let inbox = InmemTransportInbox(address: address)
         self.maxMessageSize = maxMessageSize
         self.localAddress = address
         self.clock = clock
         self.timeout = timeout
         self.faults = faults
-        self.inbox = inbox
-        self.consumer = AsyncStream(unfolding: { await inbox.next() })
+        self.deadlines = InmemDeadlines(clock: clock)
+        self.endpoint = InmemEndpoint(address: address)
     }
 
     /// 64 MiB, as NetworkTransport's default `maxFrameSize`.
@@ -78,17 +78,17 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
     /// that address (a restarted server). One direction only, as in hashicorp/raft: `peer` can
     /// answer these calls, but calling back needs `peer.connect(self)`.
     public func connect(_ peer: InmemTransport) {
-        state.withLock { $0.peers[peer.localAddress] = peer.inbox }
+        state.withLock { $0.peers[peer.localAddress] = peer.endpoint }
     }
 
     /// Stops this transport reaching `address`, and closes its pipelines to it.
     public func disconnect(_ address: ServerAddress) {
         let closing = state.withLock { state in
             state.peers[address] = nil
-            return Self.takePipelines(from: &state) { $0.target == address }
+            return Self.takePipelines(from: &state) { $0.target.address == address }
         }
         for pipeline in closing {
-            pipeline.shutdown(RaftError(.pipelineShutdown, "\(localAddress) disconnected from \(address)"))
+            pipeline.fail(RaftError(.pipelineShutdown, "\(localAddress) disconnected from \(address)"))
         }
     }
 
@@ -99,123 +99,115 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
             return Self.takePipelines(from: &state) { _ in true }
         }
         for pipeline in closing {
-            pipeline.shutdown(RaftError(.pipelineShutdown, "\(localAddress) disconnected from all peers"))
+            pipeline.fail(RaftError(.pipelineShutdown, "\(localAddress) disconnected from all peers"))
         }
     }
 
     // MARK: ClosableTransport
 
-    /// Finishes ``consumer``, answers every RPC sent here and not yet answered with an error, makes
-    /// this server unreachable for its peers, closes its pipelines, and fails later outgoing calls
-    /// with ``RaftError/Code/transportShutdown``.
+    /// Fails every RPC sent here and not yet answered, makes this server unreachable for its
+    /// peers, closes its pipelines, and fails later outgoing calls with
+    /// ``RaftError/Code/transportShutdown``.
     public func close() async {
         let closing = state.withLock { state in
             state.closed = true
             state.peers = [:]
             return Self.takePipelines(from: &state) { _ in true }
         }
-        inbox.close()
+        endpoint.close()
         for pipeline in closing {
-            pipeline.shutdown(RaftError(.pipelineShutdown, "transport \(localAddress) closed"))
+            pipeline.fail(RaftError(.pipelineShutdown, "transport \(localAddress) closed"))
         }
     }
 
     // MARK: Transport
 
-    /// Sends an AppendEntries request and waits for its answer.
-    public func appendEntries(id: ServerID, target: ServerAddress, _ request: AppendEntriesRequest) async throws
-        -> AppendEntriesResponse
-    {
-        try checkSize(of: request, to: target)
-        let response = try await call(.appendEntries(request), to: target, timeout: timeout, "AppendEntries")
-        guard case .appendEntries(let answer) = response else { throw Self.mismatch(response, "AppendEntries") }
-        return answer
+    /// Installs the handler incoming RPCs are handed to, on the sender's thread.
+    public func setRPCHandler(_ handler: (@Sendable (RPC) -> Void)?) {
+        endpoint.setHandler(handler)
     }
 
-    /// Sends a RequestVote request and waits for its answer.
-    public func requestVote(id: ServerID, target: ServerAddress, _ request: RequestVoteRequest) async throws
-        -> RequestVoteResponse
-    {
-        let response = try await call(.requestVote(request), to: target, timeout: timeout, "RequestVote")
-        guard case .requestVote(let answer) = response else { throw Self.mismatch(response, "RequestVote") }
-        return answer
+    /// Installs the handler bare heartbeats are handed to instead of the RPC handler.
+    public func setHeartbeatHandler(_ handler: (@Sendable (RPC) -> Void)?) {
+        endpoint.setHeartbeatHandler(handler)
     }
 
-    /// Sends a RequestPreVote request and waits for its answer.
-    public func requestPreVote(id: ServerID, target: ServerAddress, _ request: RequestPreVoteRequest) async throws
-        -> RequestPreVoteResponse
-    {
-        let response = try await call(.requestPreVote(request), to: target, timeout: timeout, "RequestPreVote")
-        guard case .requestPreVote(let answer) = response else { throw Self.mismatch(response, "RequestPreVote") }
-        return answer
+    /// Hands `request` to `target`'s handler (after the fault plan's delay, if any) and completes
+    /// with its answer, or with ``RaftError/Code/timeout`` if none arrives within `timeout`.
+    public func send(
+        _ request: RaftRequest,
+        to target: Server,
+        timeout: Duration,
+        completion: @escaping @Sendable (Result<RaftResponse, any Error>) -> Void
+    ) {
+        let peer: InmemEndpoint
+        do {
+            if case .installSnapshot = request {
+                throw RaftError(.invalidArgument, "InstallSnapshot goes through installSnapshot(_:data:to:timeout:)")
+            }
+            if case .appendEntries(let append) = request { try checkSize(of: append, to: target.address) }
+            peer = try peerEndpoint(target.address)
+        } catch {
+            completion(.failure(error))
+            return
+        }
+        let call = InmemCompletion(completion)
+        let local = localAddress
+        call.expire(after: timeout, in: deadlines) {
+            RaftError(.timeout, "\(Self.name(of: request)) from \(local) to \(target.address) timed out after \(timeout)")
+        }
+        exchange(request, snapshotData: nil, with: peer, call: call)
     }
 
     /// Sends an InstallSnapshot request with exactly `request.size` bytes of `data`, and waits up
-    /// to ten times the timeout for its answer. The bytes are read up front: in memory there is no
-    /// connection to stream them over, and the receiver gets a source of exactly that size.
-    /// `data` is left open for its owner to close.
+    /// to `timeout` for its answer. The bytes are read up front: in memory there is no connection
+    /// to stream them over, and the receiver gets a source of exactly that size. `data` is left
+    /// open for its owner to close.
     public func installSnapshot(
-        id: ServerID,
-        target: ServerAddress,
         _ request: InstallSnapshotRequest,
-        data: any SnapshotSource
+        data: any SnapshotSource,
+        to target: Server,
+        timeout: Duration
     ) async throws -> InstallSnapshotResponse {
-        _ = try peerInbox(target)
+        let peer = try peerEndpoint(target.address)
         let bytes = try Self.read(exactly: request.size, from: data)
-        let command = RPCCommand.installSnapshot(request, data: InmemTransportSnapshotData(bytes))
-        let response = try await call(command, to: target, timeout: timeout * 10, "InstallSnapshot")
-        guard case .installSnapshot(let answer) = response else { throw Self.mismatch(response, "InstallSnapshot") }
-        return answer
-    }
-
-    /// Sends a TimeoutNow request and waits up to ten times the timeout for its answer.
-    public func timeoutNow(id: ServerID, target: ServerAddress, _ request: TimeoutNowRequest) async throws
-        -> TimeoutNowResponse
-    {
-        let response = try await call(.timeoutNow(request), to: target, timeout: timeout * 10, "TimeoutNow")
-        guard case .timeoutNow(let answer) = response else { throw Self.mismatch(response, "TimeoutNow") }
+        let response: RaftResponse = try await withCheckedThrowingContinuation { continuation in
+            let call = InmemCompletion<RaftResponse> { continuation.resume(with: $0) }
+            let local = localAddress
+            call.expire(after: timeout, in: deadlines) {
+                RaftError(.timeout, "InstallSnapshot from \(local) to \(target.address) timed out after \(timeout)")
+            }
+            exchange(.installSnapshot(request), snapshotData: InmemTransportSnapshotData(bytes), with: peer, call: call)
+        }
+        guard case .installSnapshot(let answer) = response else {
+            throw RaftError(.corrupt, "InstallSnapshot was answered with \(response)")
+        }
         return answer
     }
 
     /// Opens a pipeline to `target`: requests reach it in send order without waiting for earlier
-    /// answers, and the answers come back in the same order on the pipeline's `responses`. A send
-    /// suspends while 16 requests have answers not yet read from `responses` (back-pressure, like
-    /// hashicorp/raft's 16-deep in-memory pipeline). Each request times out `timeout` after it
-    /// was sent.
+    /// answers, and their completions run in the same order. Each request times out ``timeout``
+    /// after it was sent.
     ///
     /// A request lost on the way, or whose answer is lost, stalls everything behind it, as on one
-    /// TCP connection; when its timeout expires it is answered with a ``RaftError/Code/timeout``
+    /// TCP connection; when its timeout expires it completes with a ``RaftError/Code/timeout``
     /// failure, everything behind it with failures too, and the pipeline refuses further sends.
-    /// Timeouts and delayed deliveries are carried out while `responses` is being iterated, as
-    /// Raft always does while it pipelines.
-    public func appendEntriesPipeline(id: ServerID, target: ServerAddress) async throws -> any AppendPipeline {
-        let peer = try peerInbox(target)
-        let core = InmemTransportPipelineCore(
-            local: localAddress,
-            target: target,
-            peer: peer,
-            faults: faults,
-            clock: clock,
-            timeout: timeout,
-            maxMessageSize: maxMessageSize
-        )
+    public func appendEntriesPipeline(to target: Server) throws -> any AppendPipeline {
+        let peer = try peerEndpoint(target.address)
+        let pipeline = InmemPipeline(transport: self, target: target, peer: peer)
         let refused = state.withLock { state -> RaftError? in
             if state.closed { return RaftError(.transportShutdown, "transport \(localAddress) is closed") }
             // A disconnect that raced with this call must not leave a pipeline it failed to close.
-            guard state.peers[target] === peer else {
-                return RaftError(.unreachable, "failed to connect to peer: \(target)")
+            guard state.peers[target.address] === peer else {
+                return RaftError(.unreachable, "failed to connect to peer: \(target.address)")
             }
-            state.pipelines.removeAll { $0.core == nil }
-            state.pipelines.append(WeakPipeline(core: core))
+            state.pipelines.removeAll { $0.pipeline == nil }
+            state.pipelines.append(WeakPipeline(pipeline: pipeline))
             return nil
         }
         if let refused { throw refused }
-        return InmemTransportPipeline(core: core)
+        return pipeline
     }
-
-    /// Accepted and ignored, as in hashicorp/raft's in-memory transport: heartbeats arrive on
-    /// ``consumer`` like every other RPC, since there is no connection for them to queue behind.
-    public func setHeartbeatHandler(_ handler: (@Sendable (RPC) -> Void)?) {}
 
     // MARK: Internals
 
@@ -233,63 +225,53 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
         )
     }
 
-    private func peerInbox(_ target: ServerAddress) throws -> InmemTransportInbox {
+    private func peerEndpoint(_ target: ServerAddress) throws -> InmemEndpoint {
         let (closed, peer) = state.withLock { ($0.closed, $0.peers[target]) }
         if closed { throw RaftError(.transportShutdown, "transport \(localAddress) is closed") }
         guard let peer, !peer.isClosed else { throw RaftError(.unreachable, "failed to connect to peer: \(target)") }
         return peer
     }
 
-    private func call(
-        _ command: RPCCommand,
-        to target: ServerAddress,
-        timeout: Duration,
-        _ what: String
-    ) async throws -> RPCResponse {
-        let peer = try peerInbox(target)
-        let local = localAddress
-        let faults = faults
-        let clock = clock
-        // The whole exchange, both hops and their delays, runs inside the timeout's task group:
-        // its child tasks inherit the caller's executor preference, and a lost hop is simply
-        // never answered until the timeout cancels the wait, as on a real network.
-        return try await clock.withTimeout(timeout, "\(what) from \(local) to \(target)") {
-            try await Self.exchange(command, from: local, to: target, peer: peer, faults: faults, clock: clock)
+    /// Carries `request` to `peer` and its answer back, each hop lost or delayed as the fault plan
+    /// says. A lost hop is simply never answered; the call's deadline then fails it.
+    private func exchange(
+        _ request: RaftRequest,
+        snapshotData: (any SnapshotSource)?,
+        with peer: InmemEndpoint,
+        call: InmemCompletion<RaftResponse>
+    ) {
+        let local = localAddress, faults = faults, clock = clock
+        let deliver: @Sendable () -> Void = {
+            let delivered = peer.deliver(request, snapshotData: snapshotData) { result in
+                // The reply's fate is decided when the peer sends it, not when the caller reads it.
+                guard let travel = Self.hop(faults, from: peer.address, to: local) else { return }
+                let surfaced = result.mapError { Self.surfaced($0, from: peer.address) as any Error }
+                if travel > .zero {
+                    clock.schedule(after: travel) { call.complete(surfaced) }
+                } else {
+                    call.complete(surfaced)
+                }
+            }
+            if !delivered { call.complete(.failure(RaftError(.unreachable, "\(peer.address) closed its transport"))) }
+        }
+        guard let travel = Self.hop(faults, from: local, to: peer.address) else {
+            snapshotData?.close()
+            return
+        }
+        if travel > .zero {
+            clock.schedule(after: travel, deliver)
+        } else {
+            deliver()
         }
     }
 
-    private struct Answer: Sendable {
-        var result: Result<RPCResponse, any Error>
-        /// How long the reply travels back; nil if it is lost.
-        var travel: Duration?
-    }
-
-    private static func exchange(
-        _ command: RPCCommand,
-        from local: ServerAddress,
-        to target: ServerAddress,
-        peer: InmemTransportInbox,
-        faults: InmemFaults?,
-        clock: any RaftClock
-    ) async throws -> RPCResponse {
-        guard let outbound = hop(faults, from: local, to: target) else {
-            try await InmemTransportReply<Void>.awaitCancellation()
-        }
-        if outbound > .zero { try await clock.sleep(for: outbound) }
-        let reply = InmemTransportReply<Answer>()
-        let delivered = peer.deliver(command) { result in
-            // The reply's fate is decided when the peer sends it, not when the caller reads it.
-            reply.complete(.success(Answer(result: result, travel: hop(faults, from: target, to: local))))
-        }
-        guard delivered else { throw RaftError(.unreachable, "\(target) closed its transport") }
-        let answer = try await reply.value()
-        guard let inbound = answer.travel else {
-            try await InmemTransportReply<Void>.awaitCancellation()
-        }
-        if inbound > .zero { try await clock.sleep(for: inbound) }
-        switch answer.result {
-        case .success(let response): return response
-        case .failure(let error): throw surfaced(error, from: target)
+    static func name(of request: RaftRequest) -> String {
+        switch request {
+        case .appendEntries: return "AppendEntries"
+        case .requestVote: return "RequestVote"
+        case .requestPreVote: return "RequestPreVote"
+        case .timeoutNow: return "TimeoutNow"
+        case .installSnapshot: return "InstallSnapshot"
         }
     }
 
@@ -304,10 +286,6 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
     static func surfaced(_ error: any Error, from target: ServerAddress) -> RaftError {
         if let error = error as? RaftError { return error }
         return RaftError(.unreachable, "\(target) failed the RPC: \(error)")
-    }
-
-    private static func mismatch(_ response: RPCResponse, _ what: String) -> RaftError {
-        RaftError(.corrupt, "\(what) was answered with \(response)")
     }
 
     private static func read(exactly size: Int64, from data: any SnapshotSource) throws -> [UInt8] {
@@ -327,166 +305,16 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
 
     private static func takePipelines(
         from state: inout State,
-        where matches: (InmemTransportPipelineCore) -> Bool
-    ) -> [InmemTransportPipelineCore] {
-        var taken: [InmemTransportPipelineCore] = []
+        where matches: (InmemPipeline) -> Bool
+    ) -> [InmemPipeline] {
+        var taken: [InmemPipeline] = []
         state.pipelines.removeAll { entry in
-            guard let core = entry.core else { return true }
-            guard matches(core) else { return false }
-            taken.append(core)
+            guard let pipeline = entry.pipeline else { return true }
+            guard matches(pipeline) else { return false }
+            taken.append(pipeline)
             return true
         }
         return taken
-    }
-}
-
-/// The receiving end of an ``InmemTransport``: RPCs waiting for the consumer, and the answer
-/// handlers of every RPC delivered and not yet answered.
-final class InmemTransportInbox: Sendable {
-    typealias Handler = @Sendable (Result<RPCResponse, any Error>) -> Void
-
-    let address: ServerAddress
-    private let state = Mutex(State())
-
-    private struct State {
-        var queue: Deque<RPC> = []
-        var waiter: CheckedContinuation<RPC?, Never>?
-        /// Keyed by delivery number; also the exactly-once guard: an answer is forwarded only by
-        /// whoever removes its handler.
-        var unanswered: [UInt64: Handler] = [:]
-        var nextNumber: UInt64 = 0
-        var closed = false
-    }
-
-    init(address: ServerAddress) { self.address = address }
-
-    var isClosed: Bool { state.withLock { $0.closed } }
-
-    /// Queues `command` for the consumer; `onAnswer` receives its one answer. Returns false,
-    /// queueing nothing, if the inbox is closed.
-    func deliver(_ command: RPCCommand, onAnswer: @escaping Handler) -> Bool {
-        typealias Handoff = (delivered: Bool, waiter: CheckedContinuation<RPC?, Never>?, rpc: RPC?)
-        let handoff = state.withLock { state -> Handoff in
-            guard !state.closed else { return (false, nil, nil) }
-            let number = state.nextNumber
-            state.nextNumber += 1
-            state.unanswered[number] = onAnswer
-            // Weak: an RPC sitting in this inbox's own queue must not keep the inbox alive.
-            let rpc = RPC(command: command) { [weak self] result in self?.answer(number, result) }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return (true, waiter, rpc)
-            }
-            state.queue.append(rpc)
-            return (true, nil, nil)
-        }
-        if let waiter = handoff.waiter { waiter.resume(returning: handoff.rpc) }
-        return handoff.delivered
-    }
-
-    /// The next RPC, or nil once the inbox is closed or the consuming task is cancelled.
-    func next() async -> RPC? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<RPC?, Never>) in
-                let ready = state.withLock { state -> RPC?? in
-                    if state.closed || Task.isCancelled { return .some(nil) }
-                    if let rpc = state.queue.popFirst() { return .some(rpc) }
-                    precondition(state.waiter == nil, "an InmemTransport's consumer must be iterated by one task")
-                    state.waiter = continuation
-                    return .none
-                }
-                if case .some(let rpc) = ready { continuation.resume(returning: rpc) }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume(returning: nil)
-        }
-    }
-
-    /// Ends the consumer's stream and fails every RPC not yet answered, queued or being handled:
-    /// the caller hears at once that the connection is gone instead of waiting for its timeout.
-    func close() {
-        let (waiter, orphans) = state.withLock { state in
-            state.closed = true
-            state.queue.removeAll()
-            let waiter = state.waiter
-            state.waiter = nil
-            // Delivery order, not the dictionary's per-process hash order, keeps replays exact.
-            let orphans = state.unanswered.sorted { $0.key < $1.key }.map(\.value)
-            state.unanswered = [:]
-            return (waiter, orphans)
-        }
-        waiter?.resume(returning: nil)
-        let error = RaftError(.unreachable, "\(address) closed its transport")
-        for handler in orphans { handler(.failure(error)) }
-    }
-
-    private func answer(_ number: UInt64, _ result: Result<RPCResponse, any Error>) {
-        let handler = state.withLock { $0.unanswered.removeValue(forKey: number) }
-        handler?(result)
-    }
-}
-
-/// A value delivered at most once, awaited by one task; cancelling that task ends the wait with
-/// `CancellationError`.
-final class InmemTransportReply<Value: Sendable>: Sendable {
-    private enum State {
-        case empty
-        case waiting(CheckedContinuation<Value, any Error>)
-        case done(Result<Value, any Error>)
-    }
-
-    private let state = Mutex(State.empty)
-
-    /// Delivers `result` unless a result was already delivered.
-    func complete(_ result: Result<Value, any Error>) {
-        let waiter = state.withLock { state -> CheckedContinuation<Value, any Error>? in
-            switch state {
-            case .empty:
-                state = .done(result)
-                return nil
-            case .waiting(let continuation):
-                state = .done(result)
-                return continuation
-            case .done:
-                return nil
-            }
-        }
-        waiter?.resume(with: result)
-    }
-
-    /// The delivered value.
-    func value() async throws -> Value {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
-                let ready = state.withLock { state -> Result<Value, any Error>? in
-                    switch state {
-                    case .empty:
-                        state = .waiting(continuation)
-                        return nil
-                    case .waiting:
-                        preconditionFailure("InmemTransportReply awaited twice")
-                    case .done(let result):
-                        return result
-                    }
-                }
-                if let ready { continuation.resume(with: ready) }
-            }
-        } onCancel: {
-            complete(.failure(CancellationError()))
-        }
-    }
-}
-
-extension InmemTransportReply where Value == Void {
-    /// Waits until cancelled; used for hops that are lost, which nobody will ever answer.
-    static func awaitCancellation() async throws -> Never {
-        // Nothing completes this reply, so only cancellation ends the wait, by throwing.
-        try await InmemTransportReply<Void>().value()
-        throw CancellationError()
     }
 }
 

@@ -17,19 +17,21 @@ final class ApplyWaiter: Sendable {
         /// The outcome, when it came before the continuation.
         var outcome: Result<ApplyResult, any Error>?
         var committed = false
+        /// The node has taken the proposal for the log: a cancellation now has an unknown outcome.
+        var appending = false
+        /// The command's log index, once appended.
+        var index: UInt64?
         /// Resumed already: later outcomes are dropped.
         var done = false
     }
 
-    /// The command's log index.
-    let index: UInt64
     private let state = Mutex(State())
 
-    init(index: UInt64) { self.index = index }
+    init() {}
 
-    /// Waits for the command's outcome. From here the command is in the log: a cancelled caller
-    /// is released at once, told that the command may still be applied, while the node keeps
-    /// tracking it.
+    /// Waits for the command's outcome. A cancelled caller is released at once: with
+    /// `CancellationError` if the node had not yet taken the proposal (it then never will), or
+    /// told that the command may still be applied, while the node keeps tracking it.
     func outcome() async throws -> ApplyResult {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { wait($0) }
@@ -52,6 +54,21 @@ final class ApplyWaiter: Sendable {
         if let early { continuation.resume(with: early) }
     }
 
+    /// Called by the node before it appends the proposal: false if the caller has already been
+    /// released (cancelled), in which case the proposal must be dropped.
+    func beginAppend() -> Bool {
+        state.withLock { state in
+            guard !state.done, state.outcome == nil else { return false }
+            state.appending = true
+            return true
+        }
+    }
+
+    /// The proposal is in the log at `index`.
+    func appended(at index: UInt64) {
+        state.withLock { $0.index = index }
+    }
+
     /// The command committed: from now on a cancellation says so.
     func markCommitted() {
         state.withLock { $0.committed = true }
@@ -64,13 +81,16 @@ final class ApplyWaiter: Sendable {
 
     /// The caller's task was cancelled: resume it now, saying how far the command had got.
     func cancel() {
-        complete { committed in .failure(Self.cancelledError(index: self.index, committed: committed)) }
+        complete { state in
+            guard state.appending else { return .failure(CancellationError()) }
+            return .failure(Self.cancelledError(index: state.index, committed: state.committed))
+        }
     }
 
-    private func complete(_ outcome: (_ committed: Bool) -> Result<ApplyResult, any Error>) {
+    private func complete(_ outcome: (_ state: State) -> Result<ApplyResult, any Error>) {
         let (continuation, result) = state.withLock { state -> (CheckedContinuation<ApplyResult, any Error>?, Result<ApplyResult, any Error>?) in
             guard !state.done, state.outcome == nil else { return (nil, nil) }
-            let result = outcome(state.committed)
+            let result = outcome(state)
             guard let continuation = state.continuation else {
                 state.outcome = result
                 return (nil, nil)
@@ -82,10 +102,11 @@ final class ApplyWaiter: Sendable {
         if let continuation, let result { continuation.resume(with: result) }
     }
 
-    private static func cancelledError(index: UInt64, committed: Bool) -> RaftError {
+    private static func cancelledError(index: UInt64?, committed: Bool) -> RaftError {
+        let at = index.map { " at index \($0)" } ?? ""
         if committed {
-            return RaftError(.cancelled, "cancelled after the command committed at index \(index): it will be applied")
+            return RaftError(.cancelled, "cancelled after the command committed\(at): it will be applied")
         }
-        return RaftError(.cancelled, "cancelled after the command was appended at index \(index): it may still commit and be applied")
+        return RaftError(.cancelled, "cancelled after the command was appended\(at): it may still commit and be applied")
     }
 }

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The node's observable state, readable from any thread without going through the actor, so
+/// The node's observable state, readable from any thread without going through the loop, so
 /// `raft.state` or `raft.leader` cost a lock, not a hop.
 final class NodeStatus: Sendable {
     struct Snapshot: Sendable {

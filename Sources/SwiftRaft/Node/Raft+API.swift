@@ -26,13 +26,13 @@ extension Raft {
     ///   - timeout: how long to wait for room to queue the command (``Config/maxPendingApplies``).
     ///     Nil waits as long as needed.
     /// - Returns: the index the command committed at and the leader FSM's response.
-    public nonisolated func apply(_ command: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
+    public func apply(_ command: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
         try await applyLog(data: command, extensions: [], timeout: timeout)
     }
 
     /// Like ``apply(_:timeout:)``, with ``Log/extensions`` as well (hashicorp/raft's `ApplyLog`:
     /// only data and extensions are taken from the caller).
-    public nonisolated func applyLog(data: [UInt8], extensions: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
+    public func applyLog(data: [UInt8], extensions: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
         let proposal = Proposal(type: .command, data: data, extensions: extensions, appendedAt: environment.clock.wallClockNow)
         return try await propose(proposal, timeout: timeout).outcome()
     }
@@ -40,17 +40,19 @@ extension Raft {
     /// Returns once every entry before it has been applied to this leader's FSM (hashicorp/raft's
     /// `Barrier`); use it after winning an election to read an FSM that is up to date. Its errors
     /// mean what ``apply(_:timeout:)``'s do.
-    public nonisolated func barrier(timeout: Duration? = nil) async throws {
+    public func barrier(timeout: Duration? = nil) async throws {
         let proposal = Proposal(type: .barrier, data: [], appendedAt: environment.clock.wallClockNow)
         _ = try await propose(proposal, timeout: timeout).outcome()
     }
 
-    /// Appends `proposal` to the log and returns what its caller waits on. The wait itself happens
-    /// off the node, in the caller's own context (``ApplyWaiter/outcome()``), so the FSM thread's
-    /// answer goes straight to the caller without passing through the node again.
+    /// Posts `proposal` to the node and returns what its caller waits on. The wait happens in the
+    /// caller's own context (``ApplyWaiter/outcome()``): the node appends the proposal, and the
+    /// FSM's thread answers the caller directly, without passing through the node again.
     private func propose(_ proposal: Proposal, timeout: Duration?) async throws -> ApplyWaiter {
-        guard !isShutdown else { throw RaftError.shutdown }
-        guard core.currentRole == .leader else { throw RaftError.notLeader(core.currentLeader) }
+        let current = observed.current
+        guard current.state != .shutdown else { throw RaftError.shutdown }
+        // Checked here too, so a follower refuses without queueing; the node checks again.
+        guard current.state == .leader else { throw RaftError.notLeader(current.leader) }
         if let limit = maxCommandSize, proposal.data.count + proposal.extensions.count > limit {
             throw RaftError(
                 .invalidArgument,
@@ -58,25 +60,15 @@ extension Raft {
                     + "can replicate, \(limit) bytes (its maxMessageSize less an AppendEntries' framing)"
             )
         }
-        try await applyLimiter.acquire(timeout: timeout, clock: environment.clock)
-        // The wait above may have suspended: everything is checked again.
-        guard !isShutdown else {
-            applyLimiter.release()
-            throw RaftError.shutdown
-        }
+        try await loop.applyLimiter.acquire(timeout: timeout, clock: environment.clock)
         if Task.isCancelled {
-            applyLimiter.release()
+            loop.applyLimiter.release()
             throw CancellationError()
         }
-        let waiter: ApplyWaiter
-        switch core.propose([proposal]) {
-        case .success(let indexes):
-            waiter = ApplyWaiter(index: indexes.lowerBound)
-            pendingApplies[indexes.lowerBound] = PendingApply(term: core.currentTerm, waiter: waiter)
-            scheduleFlush()
-        case .failure(.notLeader(let leader)):
-            applyLimiter.release()
-            throw RaftError.notLeader(leader)
+        let waiter = ApplyWaiter()
+        guard loop.mailbox.post(.propose(proposal, waiter)) else {
+            loop.applyLimiter.release()
+            throw RaftError.shutdown
         }
         return waiter
     }
@@ -91,26 +83,29 @@ extension Raft {
     /// - Throws: ``RaftError/Code/notLeader`` if it is not, or stops being, the leader;
     ///   ``RaftError/Code/shutdown``.
     public func verifyLeader() async throws {
-        guard !isShutdown else { throw RaftError.shutdown }
-        nextToken += 1
-        let token = nextToken
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            pendingVerifications[token] = continuation
-            core.verifyLeader(token)
-            scheduleFlush()
+            let posted = loop.mailbox.post(
+                .perform { loop in
+                    guard !loop.isShutdown else { return continuation.resume(throwing: RaftError.shutdown) }
+                    loop.nextToken += 1
+                    loop.pendingVerifications[loop.nextToken] = continuation
+                    loop.core.verifyLeader(loop.nextToken)
+                }
+            )
+            if !posted { continuation.resume(throwing: RaftError.shutdown) }
         }
     }
 
     /// A stream of this node's leadership changes (hashicorp/raft's `LeaderCh`, with the leader's
     /// identity). Each call returns a new stream; a stream that falls far behind loses its oldest
     /// changes, never the latest. Streams finish at ``shutdown()``.
-    public nonisolated func leadershipChanges() -> AsyncStream<LeadershipChange> { observed.subscribe() }
+    public func leadershipChanges() -> AsyncStream<LeadershipChange> { observed.subscribe() }
 
     // MARK: - Membership
 
     /// The newest cluster configuration this node knows, committed or not, and its log index
     /// (hashicorp/raft's `GetConfiguration`).
-    public nonisolated func getConfiguration() -> (configuration: Configuration, index: UInt64) {
+    public func getConfiguration() -> (configuration: Configuration, index: UInt64) {
         let current = observed.current
         return (current.latestConfiguration, current.latestConfigurationIndex)
     }
@@ -123,51 +118,38 @@ extension Raft {
     ///   ``RaftError/Code/notVoter`` if this node is not a voter in `configuration`, and
     ///   ``RaftError/Code/invalidArgument`` for an invalid configuration.
     public func bootstrapCluster(_ configuration: Configuration) async throws {
-        guard !isShutdown else { throw RaftError.shutdown }
-        guard core.currentRole == .follower else {
-            throw RaftError(.cantBootstrap, "bootstrap only works on a follower, this node is \(core.currentRole)")
-        }
-        do {
-            try core.bootstrap(configuration)
-        } catch .existingState {
-            throw RaftError(.cantBootstrap, "bootstrap only works on new clusters: this node already has state")
-        } catch .notVoter {
-            throw RaftError(.notVoter, "\(config.localID) is not a voter in the bootstrap configuration \(configuration)")
-        } catch .invalidConfiguration(let problem) {
-            throw RaftError(.invalidArgument, "invalid bootstrap configuration: \(problem)")
-        }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            bootstrapWaiters.append(continuation)
-            scheduleFlush()
+            let posted = loop.mailbox.post(.perform { loop in loop.bootstrap(configuration, continuation: continuation) })
+            if !posted { continuation.resume(throwing: RaftError.shutdown) }
         }
     }
 
     // MARK: - State
 
     /// What this node is doing now.
-    public nonisolated var state: RaftState { observed.current.state }
+    public var state: RaftState { observed.current.state }
 
     /// The leader this node knows of, if any (hashicorp/raft's `LeaderWithID`).
-    public nonisolated var leader: Server? { observed.current.leader }
+    public var leader: Server? { observed.current.leader }
 
     /// How long ago this node last heard from a leader: zero while it leads, nil if never
     /// (hashicorp/raft's `LastContact`, as an age instead of a time).
-    public nonisolated var lastContact: Duration? { observed.current.lastContact }
+    public var lastContact: Duration? { observed.current.lastContact }
 
     /// The current term.
-    public nonisolated var currentTerm: UInt64 { observed.current.term }
+    public var currentTerm: UInt64 { observed.current.term }
 
     /// The highest log index known to be committed.
-    public nonisolated var commitIndex: UInt64 { observed.current.commitIndex }
+    public var commitIndex: UInt64 { observed.current.commitIndex }
 
     /// The highest log index applied to the FSM.
-    public nonisolated var appliedIndex: UInt64 { observed.current.appliedIndex }
+    public var appliedIndex: UInt64 { observed.current.appliedIndex }
 
     /// The index of the last log entry (hashicorp/raft's `LastIndex`).
-    public nonisolated var lastIndex: UInt64 { observed.current.lastLogIndex }
+    public var lastIndex: UInt64 { observed.current.lastLogIndex }
 
     /// Diagnostics under hashicorp/raft's `Stats()` keys.
-    public nonisolated func stats() -> [String: String] {
+    public func stats() -> [String: String] {
         let current = observed.current
         let configuration = current.latestConfiguration
         let peers = configuration.voters.filter { $0.id != config.localID }.count
@@ -201,56 +183,69 @@ extension Raft {
 
     // MARK: - Shutdown
 
-    /// Stops the node (hashicorp/raft's `Shutdown`). Idempotent. Every pending call resolves with
-    /// ``RaftError/Code/shutdown`` (committed-but-unapplied ones included: their outcome is not
-    /// known to the caller), every task the node started has ended when this returns, and the
-    /// transport is closed if it is a ``ClosableTransport``.
+    /// Stops the node (hashicorp/raft's `Shutdown`). Idempotent: a second call waits for the
+    /// first. Every pending call resolves with ``RaftError/Code/shutdown`` (committed-but-unapplied
+    /// ones included: their outcome is not known to the caller), the node's threads have finished
+    /// their work when this returns, and the transport is closed if it is a ``ClosableTransport``.
     public func shutdown() async {
-        beginShutdown(reason: "shutdown requested")
-        if !transportClosed, let closable = transport as? any ClosableTransport {
-            transportClosed = true
-            await closable.close()
+        enum Part { case first, waiter, none }
+        let part = shutdownState.withLock { state -> Part in
+            switch state {
+            case .running:
+                state = .stopping([])
+                return .first
+            case .stopping: return .waiter
+            case .stopped: return .none
+            }
         }
-        await backgroundTask?.value
+        switch part {
+        case .none: return
+        case .waiter:
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = shutdownState.withLock { state -> Bool in
+                    guard case .stopping(var waiters) = state else { return true }
+                    waiters.append(continuation)
+                    state = .stopping(waiters)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+            return
+        case .first: break
+        }
 
-        // The FSM loop has stopped: whatever it had not taken is failed, never dropped.
-        for batch in applyQueue.drain() {
-            for (_, waiter) in batch.waiters.sorted(by: { $0.key < $1.key }) { waiter.resume(with: .failure(RaftError.shutdown)) }
+        // 1. The loop fails every pending call and stops taking inputs.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.mailbox.post(
+                .perform { loop in
+                    loop.beginShutdown(reason: "shutdown requested")
+                    continuation.resume()
+                }
+            )
         }
-        for executor in [storageExecutor, fsmExecutor] {
-            (executor as? ThreadExecutor)?.shutdown()
+        // 2. The transport stops calling in; what it had in flight completes with failures.
+        if let closable = transport as? any ClosableTransport { await closable.close() }
+        // 3. Storage and FSM finish what they were given (the FSM fails it: it is stopped).
+        if let storageMailbox = loop.storageMailbox {
+            await withCheckedContinuation { continuation in storageMailbox.post(.marker { continuation.resume() }) }
         }
+        if let applyMailbox = loop.applyMailbox {
+            await withCheckedContinuation { continuation in applyMailbox.post(.marker { continuation.resume() }) }
+        }
+        // 4. Whatever those posted back reaches a loop that only refuses it. Then the mailboxes
+        //    close (later posts are refused and answered by their senders), and only then may the
+        //    threads end: nothing can be handed to them any more.
+        await withCheckedContinuation { continuation in
+            if !loop.mailbox.post(.perform { _ in continuation.resume() }) { continuation.resume() }
+        }
+        for mailbox in [loop.storageMailbox?.close, loop.applyMailbox?.close, loop.mailbox.close] { mailbox?() }
+        for executor in executors.all { executor.shutdown() }
         observed.finishSubscribers()
-    }
-
-    /// Everything of shutting down that needs no waiting: from here on the node accepts nothing,
-    /// every pending call has failed, and its tasks are cancelled. Safe to call from the node's own
-    /// tasks, which ``shutdown()`` (awaiting those tasks) is not.
-    func beginShutdown(reason: String) {
-        guard !isShutdown else { return }
-        isShutdown = true
-        observed.update { $0.state = .shutdown }
-        logger.info("raft node shutting down: \(reason)")
-        environment.tracer?(.shutdown(node: config.localID))
-
-        applyLimiter.close()
-        // Everything below is resolved in a fixed order (by index, token, ID), never in
-        // Dictionary order, which Swift seeds per process: a simulated run must replay the same.
-        for (_, pending) in pendingApplies.sorted(by: { $0.key < $1.key }) {
-            pending.waiter.resume(with: .failure(RaftError.shutdown))
+        let waiters = shutdownState.withLock { state -> [CheckedContinuation<Void, Never>] in
+            defer { state = .stopped }
+            if case .stopping(let waiters) = state { return waiters }
+            return []
         }
-        pendingApplies.removeAll()
-        for (_, waiter) in pendingVerifications.sorted(by: { $0.key < $1.key }) { waiter.resume(throwing: RaftError.shutdown) }
-        pendingVerifications.removeAll()
-        for waiter in bootstrapWaiters { waiter.resume(throwing: RaftError.shutdown) }
-        bootstrapWaiters.removeAll()
-        for job in persistJobs {
-            for waiter in job.waiters { waiter.resume(throwing: RaftError.shutdown) }
-        }
-        persistJobs.removeAll()
-        for (_, rpc) in responders.sorted(by: { $0.key < $1.key }) { rpc.respond(error: RaftError.shutdown) }
-        responders.removeAll()
-        for (_, replicator) in replicators.sorted(by: { $0.key < $1.key }) { replicator.finish() }
-        backgroundTask?.cancel()
+        for waiter in waiters { waiter.resume() }
     }
 }

@@ -1,46 +1,81 @@
-/// One write the core asked for in a ``Ready``.
+import Synchronization
+
+/// One write the core asked for in a ``Ready``, with the answers that wait for it.
 struct PersistJob: Sendable {
     var id: UInt64
     var hardState: HardState?
     var truncateFrom: UInt64?
     var entries: [Log]
+    /// Answers to incoming RPCs (a follower's accepted entries, a granted vote) that may go only
+    /// once the write is durable. The storage thread sends them itself, the moment it is.
+    var replies: [(rpc: RPC, response: RaftResponse)] = []
 }
 
-/// Work for the storage loop, done in order.
+/// Work for the storage executor, done in order.
 enum StorageWork: Sendable {
     case persist(PersistJob)
     case load(EntryLoad)
+    /// Runs once everything queued before it is done (used to wait for the storage thread).
+    case marker(@Sendable () -> Void)
 }
 
-/// Runs the node's log and stable store I/O on a blocking executor, one batch at a time: every
-/// write queued while the previous batch was on disk goes out together (group commit), then the
-/// node hears back once for the lot.
-struct StorageWorker: Sendable {
+/// Runs the node's log and stable store I/O, one batch at a time: every write queued while the
+/// previous batch was on disk goes out together (group commit), the answers waiting for it go
+/// straight to the transport from here, and the node hears back once for the lot.
+final class StorageWorker: Sendable {
     let logStore: any LogStore
     let stableStore: any StableStore
+    /// Set after a failed write: the node stops, and nothing more is written.
+    private let failed = Atomic<Bool>(false)
 
-    func run(queue: WorkQueue<StorageWork>, node: Raft) async {
-        await queue.consume { batch in
-            var jobs: [PersistJob] = []
-            var loads: [EntryLoad] = []
-            for work in batch {
-                switch work {
-                case .persist(let job): jobs.append(job)
-                case .load(let load): loads.append(load)
-                }
+    init(logStore: any LogStore, stableStore: any StableStore) {
+        self.logStore = logStore
+        self.stableStore = stableStore
+    }
+
+    /// Carries out one batch on the storage executor and reports to `node`.
+    func process(_ batch: [StorageWork], node: Mailbox<NodeInput>) {
+        var jobs: [PersistJob] = []
+        for work in batch {
+            switch work {
+            case .persist(let job): jobs.append(job)
+            case .load(let load):
+                finish(jobs, node: node)
+                jobs.removeAll()
+                node.post(.loaded(self.load(load), load))
+            case .marker(let done):
+                finish(jobs, node: node)
+                jobs.removeAll()
+                done()
             }
-            if let lastJob = jobs.last {
-                do {
-                    try write(jobs)
-                } catch {
-                    await node.storageFailed(error)
-                    return
-                }
-                await node.persistCompleted(through: lastJob.id)
-            }
-            for load in loads {
-                await node.entriesLoaded(self.load(load), for: load)
-            }
+        }
+        finish(jobs, node: node)
+    }
+
+    /// Writes `jobs`, answers what waited for them, and tells the node.
+    private func finish(_ jobs: [PersistJob], node: Mailbox<NodeInput>) {
+        guard let lastJob = jobs.last else { return }
+        guard !failed.load(ordering: .relaxed) else {
+            Self.refuse(jobs, RaftError.shutdown)
+            return
+        }
+        do {
+            try write(jobs)
+        } catch {
+            failed.store(true, ordering: .relaxed)
+            Self.refuse(jobs, RaftError(.shutdown, "storage write failed: \(error)"))
+            node.post(.storageFailed(error))
+            return
+        }
+        for job in jobs {
+            for (rpc, response) in job.replies { rpc.respond(response) }
+        }
+        node.post(.persisted(lastJob.id))
+    }
+
+    private static func refuse(_ jobs: [PersistJob], _ error: RaftError) {
+        for job in jobs {
+            for (rpc, _) in job.replies { rpc.respond(error: error) }
         }
     }
 
@@ -50,8 +85,9 @@ struct StorageWorker: Sendable {
         (try? logStore.getLogs(from: load.firstIndex, through: load.lastIndex)) ?? []
     }
 
-    /// Writes the jobs in order with as few store calls as possible: the newest hard state once,
-    /// and each run of appends between truncations as one `storeLogs` (one sync).
+    /// Writes the jobs in order with as few store calls as possible: the newest hard state once
+    /// (one durable write for term and vote), and each run of appends between truncations as one
+    /// `storeLogs` (one sync).
     func write(_ jobs: [PersistJob]) throws {
         if let hardState = jobs.last(where: { $0.hardState != nil })?.hardState {
             try StoredHardState.save(hardState, to: stableStore)

@@ -39,3 +39,11 @@ public protocol FSMSnapshot: Sendable {
     /// Called when Raft is done with the snapshot, whether or not ``persist(to:)`` succeeded.
     func release()
 }
+
+/// An FSM whose ``FSM/apply(_:)`` (and ``BatchingFSM/applyBatch(_:)``) never blocks and returns
+/// in microseconds: no I/O, no locks held by slow code, no waiting.
+///
+/// Raft then applies committed entries inline on the node's loop instead of handing them to a
+/// thread of the FSM's own, which saves a thread wake per commit. An FSM that might block must
+/// not conform: while it runs, the node answers no RPC and sends no heartbeat.
+public protocol NonBlockingFSM: FSM {}

@@ -5,9 +5,9 @@ import Testing
 /// The scanner finds frame ends incrementally and stops hostile input at the header that
 /// declares too much, however little has arrived.
 @Suite("Wire format: msgpack boundary scanner")
-struct MessagePackScannerTests {
-    private func scan(_ bytes: [UInt8], values: Int = 1, limits: WireLimits = WireLimits()) throws -> MessagePackScanner.Progress {
-        var scanner = MessagePackScanner(valueCount: values, limits: limits)
+struct MessagePackFrameScannerTests {
+    private func scan(_ bytes: [UInt8], values: Int = 1, limits: WireLimits = WireLimits()) throws -> MessagePackFrameScanner.Progress {
+        var scanner = MessagePackFrameScanner(valueCount: values, limits: limits)
         return try bytes.withUnsafeBytes { raw throws(WireError) in try scanner.scan(raw) }
     }
 
@@ -32,7 +32,7 @@ struct MessagePackScannerTests {
     func resumesAtEverySplit() throws {
         for (name, bytes, values) in try goldenValues() where bytes.count < 2000 {
             for split in 0..<bytes.count {
-                var scanner = MessagePackScanner(valueCount: values, limits: WireLimits())
+                var scanner = MessagePackFrameScanner(valueCount: values, limits: WireLimits())
                 let first = try Array(bytes[0..<split]).withUnsafeBytes { raw throws(WireError) in try scanner.scan(raw) }
                 #expect(first == .needMoreData, "\(name) split \(split)")
                 let second = try bytes.withUnsafeBytes { raw throws(WireError) in try scanner.scan(raw) }
@@ -44,12 +44,12 @@ struct MessagePackScannerTests {
     @Test("byte by byte, needMoreData until the last byte, including a 70000-byte string")
     func byteByByte() throws {
         for (name, bytes, values) in try goldenValues() {
-            var scanner = MessagePackScanner(valueCount: values, limits: WireLimits())
+            var scanner = MessagePackFrameScanner(valueCount: values, limits: WireLimits())
             for end in 1...bytes.count {
                 let progress = try bytes.withUnsafeBytes { raw throws(WireError) in
                     try scanner.scan(UnsafeRawBufferPointer(rebasing: raw[0..<end]))
                 }
-                let expected: MessagePackScanner.Progress = end == bytes.count ? .complete(length: bytes.count) : .needMoreData
+                let expected: MessagePackFrameScanner.Progress = end == bytes.count ? .complete(length: bytes.count) : .needMoreData
                 if progress != expected {
                     Issue.record("\(name) at \(end): \(progress)")
                     break
@@ -68,7 +68,7 @@ struct MessagePackScannerTests {
     ] as [[UInt8]])
     func hugeDeclaredLengths(_ bytes: [UInt8]) {
         #expect(throws: WireError.frameTooLarge(limit: 64 << 20)) { try scan(bytes) }
-        // The decoder scans before msgpack-c allocates slots for the declared count.
+        // The decoder refuses the header too, before anything is sized by the declared count.
         #expect(throws: WireError.frameTooLarge(limit: 64 << 20)) { try WireDecoder().decodeRequest(.timeoutNow, from: buffer(bytes)) }
     }
 
@@ -100,6 +100,7 @@ struct MessagePackScannerTests {
             #expect(try scan(nested, limits: limits) == .complete(length: nested.count))
             let decoded = try WireDecoder(limits: limits).decodeRequest(.timeoutNow, from: buffer(nested))
             #expect(decoded == .timeoutNow(TimeoutNowRequest(header: RPCHeader(protocolVersion: 0))))
+            #expect(try MsgpackCReference.decodeRequest(.timeoutNow, nested, limits: limits) == decoded)
             let deeper = [0x81, 0xa1, 0x58] + [UInt8](repeating: 0x91, count: depth) + [0x00]
             #expect(throws: WireError.nestingTooDeep(limit: depth)) { try scan(deeper, limits: limits) }
         }
@@ -133,10 +134,62 @@ struct MessagePackScannerTests {
             }
             // msgpack-c must consume exactly as much of the same bytes (maps/arrays of zero
             // length or zero-filled values).
+            let unpacked = MsgpackCReference.unpackedLength(bytes)
+            if unpacked != length {
+                Issue.record("head \(String(head, radix: 16)): msgpack-c takes \(String(describing: unpacked)) bytes, the scanner \(length)")
+            }
+            // And the decoder reads exactly that value (a field error is fine, a length one not).
             let decoded = Result { try WireDecoder().decodeResponse(.timeoutNow, from: buffer(Array(bytes[0..<length]))) }
             if case .failure(let error) = decoded, case .malformed = error as? WireError {
-                Issue.record("head \(String(head, radix: 16)): msgpack-c disagrees: \(error)")
+                Issue.record("head \(String(head, radix: 16)): the decoder disagrees: \(error)")
             }
         }
+    }
+
+    @Test("built on the frame reader, it stops where the old arithmetic scanner stopped, with the same error, however the bytes arrive")
+    func sameVerdictsAsTheOldScanner() throws {
+        let count = Int(environmentNumber("RAFT_FUZZ_FRAMES") ?? 100_000) / 5
+        let seed = (environmentNumber("RAFT_FUZZ_SEED") ?? 0x5EED_F00D) &+ 13
+        var rng = SplitMix64(seed: seed)
+        let golden = try goldenValues()
+        var requests = Mutator(seeds: golden.filter { $0.values == 1 }.map(\.bytes), requests: false)
+        var responses = Mutator(seeds: golden.filter { $0.values == 2 }.map(\.bytes), requests: false)
+        var verdicts: [String: Int] = [:]
+        var mismatches = 0
+        for _ in 0..<count {
+            let values = rng.next() % 2 == 0 ? 1 : 2
+            let frame = values == 1 ? requests.mutatedFrame(&rng) : responses.mutatedFrame(&rng)
+            let limits = rng.next() % 4 == 0 ? WireLimits(maxFrameSize: 1 + Int(rng.next() % 400), maxDepth: 1 + Int(rng.next() % 6)) : WireLimits()
+            var scanner = MessagePackFrameScanner(valueCount: values, limits: limits)
+            var reference = ReferenceMessagePackScanner(valueCount: values, limits: limits)
+            var end = 0
+            for chunk in Mutator.split(frame, &rng) {
+                end += chunk.count
+                let got = frame.withUnsafeBytes { raw in Result { () throws(WireError) in try scanner.scan(UnsafeRawBufferPointer(rebasing: raw[0..<end])) } }
+                let expected = frame.withUnsafeBytes { raw in Result { () throws(WireError) in try reference.scan(UnsafeRawBufferPointer(rebasing: raw[0..<end])) } }
+                let same: Bool
+                switch (got, expected) {
+                case (.success(.needMoreData), .success(.needMoreData)): same = true
+                case (.success(.complete(let a)), .success(.complete(let b))): same = a == b
+                case (.failure(let a), .failure(let b)): same = a == b
+                default: same = false
+                }
+                if !same {
+                    mismatches += 1
+                    if mismatches <= 10 { Issue.record("\(hexString(frame)) at \(end) of \(values) values with \(limits): \(got), expected \(expected)") }
+                    break
+                }
+                if case .success(.needMoreData) = got { continue }
+                switch got {
+                case .success: verdicts["complete", default: 0] += 1
+                case .failure(let error): verdicts[String("\(error)".prefix(while: { $0 != " " })), default: 0] += 1
+                }
+                break
+            }
+        }
+        print("scanner differential (seed \(seed), \(count) frames): \(verdicts.sorted { $0.key < $1.key })")
+        #expect(mismatches == 0)
+        #expect(verdicts["complete", default: 0] > count / 10)
+        #expect(verdicts.count >= 4, "\(verdicts)")
     }
 }

@@ -1,27 +1,29 @@
-/// A bounds-checked cursor that reads msgpack values straight from a frame's bytes, for
-/// decoders that fill a Swift value in one pass instead of through msgpack-c's object tree
-/// (``AppendEntriesDecoder``).
+/// A bounds-checked cursor that reads msgpack values straight from a frame's bytes: the one
+/// place the transport parses msgpack. Every request and response value is decoded with it in
+/// one pass into a Swift value (``AppendEntriesDecoder``, ``WireDecoder``), and
+/// ``MessagePackFrameScanner`` finds where a frame ends with it while the frame is still arriving.
 ///
-/// Every header is checked exactly as ``MessagePackScanner`` checks it, and in the same byte
-/// order, so a decoder built on this reader rejects the same frames with the same structural
-/// errors (``WireError/frameTooLarge(limit:)`` for any header, string, array or map that would
-/// end beyond ``WireLimits/maxFrameSize``, however few bytes have arrived;
-/// ``WireError/nestingTooDeep(limit:)``; ``WireError/reservedByte(offset:)``) and runs out of
-/// bytes at the same place. Nothing is read past the buffer: running out is reported as
-/// ``Stop/needMoreData``, distinct from errors, so an incomplete frame can be waited for.
+/// Every value is checked against the limits before anything depends on it:
+/// ``WireError/frameTooLarge(limit:)`` for any header, string, array or map that would end
+/// beyond ``WireLimits/maxFrameSize``, however few bytes have arrived (every element takes at
+/// least a byte, so a declared count is checked before any element is read, and never sizes an
+/// allocation); ``WireError/nestingTooDeep(limit:)``; ``WireError/reservedByte(offset:)``.
+/// Nothing is read past the buffer: running out is reported as ``Stop/needMoreData``, distinct
+/// from errors, so an incomplete frame can be waited for.
 ///
 /// Values are classified as msgpack-c classifies them (``Value``), including its rule that a
-/// signed integer (`d0`–`d3`) that is not negative is a positive integer, so field readers can
-/// mirror the tree helpers in `MessagePackObject.swift` error for error.
+/// signed integer (`d0`–`d3`) that is not negative is a positive integer: go-msgpack 0.5.5
+/// writes non-negative Go ints in the unsigned family and go-msgpack v2 in the signed one, and
+/// both must land in the same fields.
 ///
 /// Offsets are relative to the start of `bytes`, which must be the frame's first byte: the
 /// frame-size limit is applied to them.
-struct MessagePackReader {
+struct MessagePackFrameReader {
     /// Why reading stopped before a value was complete.
     enum Stop: Error {
         /// The bytes end inside the value: more may complete it.
         case needMoreData
-        /// The bytes break msgpack or the limits, as ``MessagePackScanner`` would report.
+        /// The bytes break msgpack or the limits: the frame can never be read, whatever follows.
         case structure(WireError)
         /// The msgpack is well-formed as far as read, but a field holds what its Go type cannot
         /// take (``WireError/wrongType(field:expected:found:)`` or
@@ -76,9 +78,11 @@ struct MessagePackReader {
     private let maxFrameSize: Int
     private let maxDepth: Int
 
-    /// Creates a reader at the first byte of `bytes`.
-    init(_ bytes: UnsafeRawBufferPointer, limits: WireLimits) {
+    /// Creates a reader of the frame starting at the first byte of `bytes`, positioned at
+    /// `offset` (where a resumed scan stopped).
+    init(_ bytes: UnsafeRawBufferPointer, limits: WireLimits, offset: Int = 0) {
         self.bytes = bytes
+        self.offset = offset
         self.maxFrameSize = limits.maxFrameSize
         self.maxDepth = limits.maxDepth
     }
@@ -217,8 +221,8 @@ struct MessagePackReader {
         value >= 0 ? .positiveInteger(UInt64(value)) : .negativeInteger(value)
     }
 
-    /// Claims a value of `size` bytes at `start`: within the frame limit first (as the scanner
-    /// checks before knowing whether the bytes are there), then present.
+    /// Claims a value of `size` bytes at `start`: within the frame limit first (so a hostile
+    /// length fails at once rather than being waited for), then present.
     private mutating func fixed(at start: Int, size: Int) throws(Stop) {
         let end = start + size
         if end > maxFrameSize { throw .structure(.frameTooLarge(limit: maxFrameSize)) }
@@ -250,7 +254,7 @@ struct MessagePackReader {
     /// Claims an array or map header declaring `count` elements of which each takes
     /// `perElement` values (a map's key and value), and returns `count`. However few bytes have
     /// arrived, elements that could not fit in the frame (every value takes a byte) are
-    /// ``WireError/frameTooLarge(limit:)``, as in the scanner.
+    /// ``WireError/frameTooLarge(limit:)``.
     private mutating func container(at start: Int, header: Int, count: Int, perElement: Int, depth: Int) throws(Stop) -> Int {
         let end = start + header
         if end > maxFrameSize || end + count * perElement > maxFrameSize {
@@ -287,15 +291,175 @@ struct MessagePackReader {
     }
 }
 
+// MARK: Decoding a value
+
+/// What decoding the value at the start of some bytes found, when the bytes may end before the
+/// value does (a frame still arriving) or go on past it (the next frames, snapshot data).
+enum PrefixDecodeResult<Decoded> {
+    /// The bytes end inside the value, with no structural error in them so far.
+    case needMoreData
+    /// The value is complete and well-formed in its first `length` bytes; `decoded` is it
+    /// decoded, or the field error that makes it unacceptable.
+    case complete(decoded: Result<Decoded, WireError>, length: Int)
+}
+
+extension MessagePackFrameReader {
+    /// Decodes the value at the start of `bytes` with `body`, which reads it whole from the
+    /// reader it is given, and sorts out what stopped it.
+    ///
+    /// A field error counts only once the whole value is known to be complete and well-formed:
+    /// the value is then skipped from its start to find out. So a structural error later in the
+    /// frame wins over an earlier field error, and a frame still arriving is waited for, which
+    /// keeps the verdict on a frame independent of how its bytes were split into reads.
+    /// Structural errors (``WireError/frameTooLarge(limit:)``,
+    /// ``WireError/nestingTooDeep(limit:)``, ``WireError/reservedByte(offset:)``) are thrown
+    /// at once, however little of the value has arrived, so a hostile peer cannot make the
+    /// connection wait.
+    @inline(__always)
+    static func decodePrefix<Decoded>(
+        of bytes: UnsafeRawBufferPointer,
+        limits: WireLimits,
+        _ body: (inout MessagePackFrameReader) throws(Stop) -> Decoded
+    ) throws(WireError) -> PrefixDecodeResult<Decoded> {
+        var reader = MessagePackFrameReader(bytes, limits: limits)
+        let fieldError: WireError
+        do throws(Stop) {
+            let decoded = try body(&reader)
+            return .complete(decoded: .success(decoded), length: reader.offset)
+        } catch {
+            switch error {
+            case .needMoreData: return .needMoreData
+            case .structure(let error): throw error
+            case .field(let error): fieldError = error
+            }
+        }
+        return try completeDespite(fieldError, in: bytes, limits: limits)
+    }
+
+    /// The outcome of a value in which `fieldError` was found: the error if the value is complete
+    /// and well-formed, otherwise what its structure says.
+    @inline(never)
+    private static func completeDespite<Decoded>(
+        _ fieldError: WireError,
+        in bytes: UnsafeRawBufferPointer,
+        limits: WireLimits
+    ) throws(WireError) -> PrefixDecodeResult<Decoded> {
+        var reader = MessagePackFrameReader(bytes, limits: limits)
+        do throws(Stop) {
+            try reader.skipValue(depth: 0)
+            return .complete(decoded: .failure(fieldError), length: reader.offset)
+        } catch {
+            switch error {
+            case .needMoreData: return .needMoreData
+            case .structure(let structural): throw structural
+            case .field: return .complete(decoded: .failure(fieldError), length: reader.offset)  // skipping reads no fields
+            }
+        }
+    }
+
+    /// The value decoded from exactly `bytes`: the caller knows the whole frame is there, so a
+    /// value that ends early or late is ``WireError/malformed(_:)``.
+    static func decodeWhole<Decoded>(
+        _ bytes: UnsafeRawBufferPointer,
+        _ result: PrefixDecodeResult<Decoded>
+    ) throws(WireError) -> Decoded {
+        switch result {
+        case .needMoreData: throw .malformed("truncated value (\(bytes.count) bytes)")
+        case .complete(_, let length) where length != bytes.count: throw .malformed("\(bytes.count - length) bytes after the value")
+        case .complete(let decoded, _): return try decoded.get()
+        }
+    }
+}
+
+// MARK: Structs
+
+extension MessagePackFrameReader {
+    /// Reads a map key at `depth`: its bytes if it is a string or binary, or nil after skipping
+    /// a key of another type (go-msgpack would not match it to any field either).
+    @inline(__always)
+    mutating func readKey(depth: Int) throws(Stop) -> FieldKey? {
+        let key = try read(depth: depth)
+        switch key {
+        case .string(let range), .binary(let range): return FieldKey(bytes: payload(range))
+        default:
+            try skip(key, depth: depth)
+            return nil
+        }
+    }
+
+    /// Reads a Go struct's map at `depth`, calling `body` with each field's key and value (read
+    /// at `depth + 1`) and this reader for their payloads; `body` returns false for a key it
+    /// does not know, whose value is then skipped, nested values included. Keys that are not
+    /// strings are skipped with their values. Nil, for a struct, means every field zero, so
+    /// `body` is not called; any other type is a field error naming `name`.
+    ///
+    /// `body` must not return true for an array or map whose elements it has not read: the
+    /// reader would be left inside it. The structs read this way have only scalar, string and
+    /// byte fields, whose readers refuse a container with a field error.
+    @inline(__always)
+    mutating func readStruct(
+        _ name: @autoclosure () -> String,
+        depth: Int,
+        _ body: (FieldKey, Value, MessagePackFrameReader) throws(Stop) -> Bool
+    ) throws(Stop) {
+        let root = try read(depth: depth)
+        let fields: Int
+        switch root {
+        case .map(let count): fields = count
+        case .nil: return
+        default: throw .field(.wrongType(field: name(), expected: "map", found: root.typeName))
+        }
+        for _ in 0..<fields {
+            guard let key = try readKey(depth: depth + 1) else {
+                try skipValue(depth: depth + 1)
+                continue
+            }
+            let value = try read(depth: depth + 1)
+            if try !body(key, value, self) { try skip(value, depth: depth + 1) }
+        }
+    }
+
+    /// A string field's text; "" for nil. Bytes that are not UTF-8 are repaired, not rejected:
+    /// Go's `[]byte` fields (ID, Addr, Leader) carry no encoding guarantee.
+    func string(_ value: Value, _ field: @autoclosure () -> String) throws(Stop) -> String {
+        guard let range = try value.bytes(field()), !range.isEmpty else { return "" }
+        return String(decoding: payload(range), as: UTF8.self)
+    }
+
+    /// A byte field as its own array; empty for nil.
+    func byteArray(_ value: Value, _ field: @autoclosure () -> String) throws(Stop) -> [UInt8] {
+        guard let range = try value.bytes(field()) else { return [] }
+        return Array(payload(range))
+    }
+}
+
+/// A map key's bytes, matched against Go field names with `switch key { case "Term": … }`
+/// without building a String per key.
+struct FieldKey {
+    /// The key's bytes, pointing into the frame.
+    let bytes: UnsafeRawBufferPointer
+
+    /// Whether the key is exactly `name`.
+    static func ~= (name: StaticString, key: FieldKey) -> Bool {
+        let count = name.utf8CodeUnitCount
+        guard key.bytes.count == count else { return false }
+        let expected = name.utf8Start
+        for i in 0..<count where key.bytes[i] != expected[i] { return false }
+        return true
+    }
+}
+
 // MARK: Field readers
 
-/// The liberal readers of `MessagePackObject.swift` (go-msgpack's rules, hashicorp-raft.md
-/// §4.2) for values read by a ``MessagePackReader``, with the same results and the same errors:
-/// nil is the zero value, either integer family for integers (negative only into signed
-/// fields), str or bin for strings and bytes. `field` is evaluated only for an error.
-extension MessagePackReader.Value {
+/// Liberal readers for the fields of a Go struct, matching what go-msgpack's decoders accept
+/// (hashicorp-raft.md §4.2): nil anywhere means the zero value; either integer family for any
+/// integer field (negative only into signed ones); str, bin and raw for strings and bytes; bool
+/// also from 0 and 1. The results and errors are those msgpack-c's object tree gave when it
+/// decoded these frames, down to the type names. `field` is evaluated only for an error, so
+/// callers may interpolate paths such as `Entries[\(i)].Data` at no cost on the success path.
+extension MessagePackFrameReader.Value {
     /// The payload of a string or binary value; nil for msgpack nil.
-    func bytes(_ field: @autoclosure () -> String) throws(MessagePackReader.Stop) -> Range<Int>? {
+    func bytes(_ field: @autoclosure () -> String) throws(MessagePackFrameReader.Stop) -> Range<Int>? {
         switch self {
         case .string(let range), .binary(let range): return range
         case .nil: return nil
@@ -304,7 +468,7 @@ extension MessagePackReader.Value {
     }
 
     /// An unsigned integer field (Go `uint64`).
-    func uint64(_ field: @autoclosure () -> String) throws(MessagePackReader.Stop) -> UInt64 {
+    func uint64(_ field: @autoclosure () -> String) throws(MessagePackFrameReader.Stop) -> UInt64 {
         switch self {
         case .positiveInteger(let value): return value
         case .nil: return 0
@@ -314,24 +478,40 @@ extension MessagePackReader.Value {
     }
 
     /// An unsigned integer field of Go type `uint8` (LogType).
-    func uint8(_ field: @autoclosure () -> String) throws(MessagePackReader.Stop) -> UInt8 {
+    func uint8(_ field: @autoclosure () -> String) throws(MessagePackFrameReader.Stop) -> UInt8 {
         let value = try uint64(field())
         guard let narrow = UInt8(exactly: value) else { throw .field(.valueOutOfRange(field: field(), value: "\(value)")) }
         return narrow
     }
 
-    /// A signed integer field of Go type `int` (ProtocolVersion).
-    func int(_ field: @autoclosure () -> String) throws(MessagePackReader.Stop) -> Int {
-        let wide: Int64
+    /// A signed integer field (Go `int64`).
+    func int64(_ field: @autoclosure () -> String) throws(MessagePackFrameReader.Stop) -> Int64 {
         switch self {
         case .positiveInteger(let value):
             guard let signed = Int64(exactly: value) else { throw .field(.valueOutOfRange(field: field(), value: "\(value)")) }
-            wide = signed
-        case .negativeInteger(let value): wide = value
+            return signed
+        case .negativeInteger(let value): return value
         case .nil: return 0
         default: throw .field(.wrongType(field: field(), expected: "integer", found: typeName))
         }
+    }
+
+    /// A signed integer field of Go type `int` (ProtocolVersion, SnapshotVersion).
+    func int(_ field: @autoclosure () -> String) throws(MessagePackFrameReader.Stop) -> Int {
+        let wide = try int64(field())
         guard let narrow = Int(exactly: wide) else { throw .field(.valueOutOfRange(field: field(), value: "\(wide)")) }
         return narrow
+    }
+
+    /// A bool field: true/false, or the integers 0 and 1 as go-msgpack accepts them.
+    func bool(_ field: @autoclosure () -> String) throws(MessagePackFrameReader.Stop) -> Bool {
+        switch self {
+        case .bool(let value): return value
+        case .nil: return false
+        case .positiveInteger(let value) where value <= 1: return value == 1
+        case .positiveInteger(let value): throw .field(.valueOutOfRange(field: field(), value: "\(value) as bool"))
+        case .negativeInteger(let value): throw .field(.valueOutOfRange(field: field(), value: "\(value) as bool"))
+        default: throw .field(.wrongType(field: field(), expected: "bool", found: typeName))
+        }
     }
 }

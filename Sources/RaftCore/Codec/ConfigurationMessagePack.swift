@@ -1,5 +1,10 @@
-/// The few msgpack writes the core needs, in hashicorp/raft's dialect (strings as legacy raw).
-struct MessagePackWriter {
+/// The few msgpack writes ``ConfigurationCodec`` needs, in hashicorp/raft's dialect (strings as
+/// legacy raw).
+///
+/// The core has its own small codec, apart from the network transport's, because it must stay
+/// free of NIO and msgpack-c: configuration entries are encoded by the core itself, whatever
+/// transport (if any) carries them.
+struct ConfigurationMessagePackWriter {
     private(set) var bytes: [UInt8] = []
 
     mutating func writeNil() { bytes.append(0xc0) }
@@ -76,9 +81,11 @@ struct MessagePackWriter {
     }
 }
 
-/// A bounds-checked msgpack reader for the core's small decoding needs. Every failure is a thrown
-/// error, never a trap, because the bytes may come from a faulty or hostile peer.
-struct MessagePackReader {
+/// A bounds-checked msgpack reader for ``ConfigurationCodec``'s decoding (see
+/// ``ConfigurationMessagePackWriter`` for why the core does not share the transport's). Every
+/// failure is a thrown error, never a trap, because the bytes may come from a faulty or hostile
+/// peer.
+struct ConfigurationMessagePackReader {
     enum Error: Swift.Error, CustomStringConvertible {
         case truncated(at: Int)
         case unexpected(UInt8, expected: String, at: Int)

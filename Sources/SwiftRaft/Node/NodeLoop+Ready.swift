@@ -1,0 +1,164 @@
+/// Carrying out the core's ``Ready``: send, persist (here or on the storage executor), apply
+/// (here or on the FSM executor), answer.
+extension NodeLoop {
+    /// Takes the core's ``Ready`` and carries it out; returns false if there was nothing to do.
+    /// Carrying it out may feed the core again (inline storage, inline loads), so the loop calls
+    /// this until it returns false.
+    func carryOutReady() -> Bool {
+        let ready = core.takeReady()
+        guard !ready.isEmpty else { return false }
+        for warning in ready.warnings { logger.warning("\(warning)") }
+        let leadershipChange = ready.stateChange.flatMap { stateChanged($0) }
+
+        send(ready.messages)
+        deliver(ready.replies)
+
+        let waitsForDisk = !ready.messagesAfterPersist.isEmpty || !ready.repliesAfterPersist.isEmpty || !bootstrapWaiters.isEmpty
+        // What waits for "this Ready is durable" also waits for earlier writes still in flight.
+        if ready.needsPersistence || (waitsForDisk && !persistJobs.isEmpty) {
+            persist(ready)
+        } else {
+            // Nothing is being written, so nothing can be waited for.
+            send(ready.messagesAfterPersist)
+            deliver(ready.repliesAfterPersist)
+        }
+
+        if !ready.committedEntries.isEmpty { handOut(ready.committedEntries) }
+        for load in ready.entryLoads {
+            if let storageMailbox {
+                storageMailbox.post(.load(load))
+            } else {
+                core.entriesLoaded(storage.load(load), for: load)
+            }
+        }
+        for (token, stillLeader) in ready.verifications {
+            guard let waiter = pendingVerifications.removeValue(forKey: token) else { continue }
+            if stillLeader {
+                waiter.resume()
+            } else {
+                waiter.resume(throwing: RaftError.notLeader(core.currentLeader))
+            }
+        }
+        publishStatus()
+        // After the status: whoever hears of the change must find `state` and `leader` agreeing.
+        if let leadershipChange { observed.publish(leadershipChange) }
+        return true
+    }
+
+    /// Queues this Ready's write with the answers that wait for it; the storage executor sends
+    /// those answers itself once the write is durable.
+    private func persist(_ ready: Ready) {
+        nextPersistID += 1
+        persistJobs.append(
+            InFlightPersist(
+                id: nextPersistID,
+                coreWriteID: ready.writeID,
+                messages: ready.messagesAfterPersist,
+                waiters: bootstrapWaiters
+            )
+        )
+        bootstrapWaiters.removeAll()
+        let replies = ready.repliesAfterPersist.compactMap { reply -> (rpc: RPC, response: RaftResponse)? in
+            responders.removeValue(forKey: reply.token.rawValue).map { ($0, reply.response) }
+        }
+        let job = PersistJob(
+            id: nextPersistID,
+            hardState: ready.hardState,
+            truncateFrom: ready.truncateFrom,
+            entries: ready.entriesToPersist,
+            replies: replies
+        )
+        if let storageMailbox {
+            storageMailbox.post(.persist(job))
+            return
+        }
+        do {
+            try storage.write([job])
+        } catch {
+            for (rpc, _) in replies { rpc.respond(error: RaftError(.shutdown, "storage write failed: \(error)")) }
+            logger.critical("storage write failed, node stopped: \(error)")
+            beginShutdown(reason: "storage write failed: \(error)")
+            return
+        }
+        for (rpc, response) in replies { rpc.respond(response) }
+        persistCompleted(through: job.id)
+    }
+
+    /// Logs and traces a change of role, term or leader, fails a deposed leader's uncommitted
+    /// proposals, and returns the leadership change to announce, if any.
+    private func stateChanged(_ change: Ready.StateChange) -> LeadershipChange? {
+        let wasLeader = observed.current.state == .leader
+        logger.info(
+            "raft state changed",
+            metadata: [
+                "raft.state": "\(change.role)", "raft.term": "\(change.term)",
+                "raft.leader": "\(change.leader?.id.rawValue ?? "none")",
+            ]
+        )
+        environment.tracer?(
+            .stateChanged(node: config.localID, role: change.role, term: change.term, leader: change.leader?.id)
+        )
+        if change.role != .leader {
+            unreachablePeers.removeAll()
+            closeAllLanes()
+        }
+        if wasLeader && change.role != .leader {
+            // Proposals not yet committed may or may not commit under the next leader: their
+            // outcome is unknown (hashicorp/raft's ErrLeadershipLost). Committed ones still apply.
+            for (index, pending) in pendingApplies.sorted(by: { $0.key < $1.key }) where index > change.commitIndex {
+                pendingApplies.removeValue(forKey: index)
+                pending.waiter.resume(with: .failure(RaftError.leadershipLost))
+                applyLimiter.release()
+            }
+        }
+        let isLeader = change.role == .leader
+        guard isLeader != wasLeader || observed.current.leader != change.leader else { return nil }
+        return LeadershipChange(isLeader: isLeader, leader: change.leader, term: change.term)
+    }
+
+    /// Passes committed entries to the FSM with the callers waiting for them.
+    private func handOut(_ entries: [Log]) {
+        var waiters: [UInt64: ApplyWaiter] = [:]
+        for entry in entries {
+            environment.tracer?(.committed(node: config.localID, index: entry.index, term: entry.term))
+            guard let pending = pendingApplies.removeValue(forKey: entry.index) else { continue }
+            applyLimiter.release()
+            if pending.term == entry.term {
+                pending.waiter.markCommitted()
+                waiters[entry.index] = pending.waiter
+            } else {
+                pending.waiter.resume(with: .failure(RaftError.leadershipLost))
+            }
+        }
+        if let last = entries.last { observed.update { $0.handedOutIndex = last.index } }
+        let batch = ApplyBatch(entries: entries, waiters: waiters)
+        if let applyMailbox {
+            applyMailbox.post(.apply(batch))
+        } else {
+            applier.apply(batch)
+        }
+    }
+
+    func deliver(_ replies: [OutboundReply]) {
+        for reply in replies {
+            responders.removeValue(forKey: reply.token.rawValue)?.respond(reply.response)
+        }
+    }
+
+    /// Copies the core's observable state to ``observed`` for the lock-free getters.
+    func publishStatus() {
+        let latest = core.latestConfigurationState
+        let lastContact: Duration? = core.ticksSinceLeaderContact.map { config.tickInterval * Int($0) }
+        observed.update { snapshot in
+            if snapshot.state != .shutdown { snapshot.state = RaftState(core.currentRole) }
+            snapshot.term = core.currentTerm
+            snapshot.leader = core.currentLeader
+            snapshot.commitIndex = core.currentCommitIndex
+            snapshot.lastLogIndex = core.lastIndex
+            snapshot.lastLogTerm = core.lastTerm
+            snapshot.latestConfiguration = latest.configuration
+            snapshot.latestConfigurationIndex = latest.index
+            snapshot.lastContact = core.currentRole == .leader ? .zero : lastContact
+        }
+    }
+}

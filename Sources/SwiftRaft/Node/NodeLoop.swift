@@ -1,0 +1,263 @@
+import DequeModule
+import Logging
+
+/// A node's state and the loop that drives it: every input is posted to ``mailbox`` from any
+/// thread, and the loop, running on the node's own serial executor, feeds everything waiting to
+/// the core, takes one ``Ready``, carries it out, and repeats until the mailbox is empty.
+/// Draining is the batching: a burst of proposals or answers becomes one core step, one disk
+/// write, one AppendEntries per follower.
+///
+/// There is no task on the path of a proposal: transports, the storage thread and the FSM's
+/// thread call back through the mailbox, and each wakes the loop only if it sleeps.
+final class NodeLoop: @unchecked Sendable {
+    // @unchecked Sendable: the `let`s are immutable or Sendable; every `var` below is read and
+    // written only by `process(_:)` and what it calls, which runs only inside the mailbox's
+    // drain, on one serial executor, one batch at a time. Other threads reach the node only
+    // through `mailbox.post`, which touches none of them.
+
+    // MARK: Plugins and settings
+
+    let config: Config
+    let environment: RaftEnvironment
+    let logger: Logger
+    let observed: NodeStatus
+    let transport: any Transport
+    let mailbox: Mailbox<NodeInput>
+    let applyLimiter: ApplyLimiter
+    let storage: StorageWorker
+    /// The storage executor's mailbox, or nil when both stores are ``NonBlockingStore``s and
+    /// writes happen inline on the loop.
+    let storageMailbox: Mailbox<StorageWork>?
+    let applier: FSMApplier
+    /// The FSM executor's mailbox, or nil for a ``NonBlockingFSM``, applied inline on the loop.
+    let applyMailbox: Mailbox<ApplyWork>?
+    let preVote: Bool
+
+    // MARK: Loop-confined state
+
+    var core: RaftInstance
+    var isShutdown = false
+    var nextToken: UInt64 = 0
+    /// Incoming RPCs the core has not answered yet, by token.
+    var responders: [UInt64: RPC] = [:]
+    /// Proposals appended and not yet handed to the FSM, by log index.
+    var pendingApplies: [UInt64: PendingApply] = [:]
+    var pendingVerifications: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+    var persistJobs: Deque<InFlightPersist> = []
+    var bootstrapWaiters: [CheckedContinuation<Void, any Error>] = []
+    var nextPersistID: UInt64 = 0
+    /// The AppendEntries lane to each follower.
+    var lanes: [ServerID: ReplicationLane] = [:]
+    /// Numbers lanes and pipelines, so late answers are told apart from current ones.
+    var nextSerial: UInt64 = 0
+    /// Replicas this leader could not reach, with why, so each change is logged once.
+    var unreachablePeers: [ServerID: String] = [:]
+    /// Set when a tick is scheduled on the clock.
+    var tickArmed = false
+
+    /// A proposal waiting to be applied.
+    struct PendingApply {
+        var term: UInt64
+        var waiter: ApplyWaiter
+    }
+
+    /// A write on its way to disk and what waits for it.
+    struct InFlightPersist {
+        var id: UInt64
+        /// The core's ID for the write, or nil for a job that only waits for earlier writes.
+        var coreWriteID: UInt64?
+        var messages: [OutboundRequest]
+        var waiters: [CheckedContinuation<Void, any Error>]
+    }
+
+    init(
+        config: Config,
+        environment: RaftEnvironment,
+        logger: Logger,
+        observed: NodeStatus,
+        transport: any Transport,
+        core: RaftInstance,
+        preVote: Bool,
+        storage: StorageWorker,
+        fsm: any FSM,
+        executors: NodeExecutors
+    ) {
+        self.config = config
+        self.environment = environment
+        self.logger = logger
+        self.observed = observed
+        self.transport = transport
+        self.core = core
+        self.preVote = preVote
+        self.storage = storage
+        self.applyLimiter = ApplyLimiter(capacity: config.maxPendingApplies + (config.batchApplyCh ? config.maxAppendEntries : 0))
+        self.mailbox = Mailbox(executor: executors.loop)
+        self.storageMailbox = executors.storage.map { Mailbox(executor: $0) }
+        self.applier = FSMApplier(
+            fsm: fsm,
+            node: config.localID,
+            status: observed,
+            maxBatch: config.maxAppendEntries,
+            tracer: environment.tracer
+        )
+        self.applyMailbox = executors.fsm.map { Mailbox(executor: $0) }
+    }
+
+    /// Connects the mailboxes to their consumers and starts the clock. Separate from `init`,
+    /// which cannot hand out `self`.
+    func start() {
+        let mailbox = mailbox, storage = storage, applier = applier
+        mailbox.attach { [weak self] inputs in self?.process(inputs) }
+        storageMailbox?.attach { work in storage.process(work, node: mailbox) }
+        applyMailbox?.attach { work in applier.process(work) }
+        mailbox.post(.perform { loop in loop.armTick() })
+    }
+
+    // MARK: - The loop
+
+    /// One round: every input waiting, then one ``Ready`` carried out.
+    func process(_ inputs: [NodeInput]) {
+        for input in inputs { feed(input) }
+        while !isShutdown && carryOutReady() {}
+    }
+
+    private func feed(_ input: NodeInput) {
+        switch input {
+        case .tick:
+            tickArmed = false
+            guard !isShutdown else { return }
+            core.tick()
+            armTick()
+        case .rpc(let rpc): handle(rpc)
+        case .response(let response, let context): responseArrived(response, context: context)
+        case .failed(let context, let error): requestFailed(context: context, error: error)
+        case .appendAnswer(let result, let context, let path):
+            guard !isShutdown else { return }
+            appendAnswered(result, context: context, via: path)
+            switch result {
+            case .success(let response): responseArrived(.appendEntries(response), context: context)
+            case .failure(let error): requestFailed(context: context, error: error)
+            }
+        case .persisted(let id): persistCompleted(through: id)
+        case .loaded(let entries, let load):
+            guard !isShutdown else { return }
+            core.entriesLoaded(entries, for: load)
+        case .propose(let proposal, let waiter): propose(proposal, waiter: waiter)
+        case .storageFailed(let error):
+            logger.critical("storage write failed, node stopped: \(error)")
+            beginShutdown(reason: "storage write failed: \(error)")
+        case .perform(let work): work(self)
+        }
+    }
+
+    func armTick() {
+        guard !tickArmed, !isShutdown else { return }
+        tickArmed = true
+        let mailbox = mailbox
+        environment.clock.schedule(after: config.tickInterval) { mailbox.post(.tick) }
+    }
+
+    // MARK: - Inputs
+
+    private func handle(_ rpc: RPC) {
+        guard !isShutdown else {
+            rpc.snapshotData?.close()
+            rpc.respond(error: RaftError.shutdown)
+            return
+        }
+        // Snapshot installation arrives with snapshot support: the core refuses the request, and
+        // the bytes are not read.
+        rpc.snapshotData?.close()
+        if let problem = protocolVersionProblem(of: rpc.request) {
+            rpc.respond(error: RaftError(.unsupportedProtocol, problem))
+            return
+        }
+        nextToken += 1
+        responders[nextToken] = rpc
+        core.receive(rpc.request, token: RequestToken(nextToken))
+    }
+
+    /// hashicorp/raft's `checkRPCHeader`: peers must speak protocol version 2 or 3.
+    private func protocolVersionProblem(of request: RaftRequest) -> String? {
+        let version: Int
+        switch request {
+        case .appendEntries(let message): version = message.header.protocolVersion
+        case .requestVote(let message): version = message.header.protocolVersion
+        case .requestPreVote(let message): version = message.header.protocolVersion
+        case .timeoutNow(let message): version = message.header.protocolVersion
+        case .installSnapshot(let message): version = message.header.protocolVersion
+        }
+        guard version < config.protocolVersion - 1 || version > 3 else { return nil }
+        return "operation not supported with current protocol version (peer sent \(version))"
+    }
+
+    func responseArrived(_ response: RaftResponse, context: RequestContext) {
+        guard !isShutdown else { return }
+        if context.kind == .appendEntries || context.kind == .heartbeat,
+            unreachablePeers.removeValue(forKey: context.peer) != nil
+        {
+            logger.info("replication to \(context.peer) resumed")
+        }
+        if context.kind == .heartbeat { closeStalledPipeline(to: context.peer) }
+        core.receive(response: response, context: context)
+    }
+
+    func requestFailed(context: RequestContext, error: any Error) {
+        guard !isShutdown else { return }
+        let unsupported = (error as? RaftError)?.code == .preVoteUnsupported
+        if context.kind == .appendEntries || context.kind == .heartbeat {
+            // A follower that keeps failing is retried (with back-off) forever; say so once, with
+            // the reason, when it starts, and once when it recovers, not on every retry.
+            if unreachablePeers[context.peer] == nil {
+                unreachablePeers[context.peer] = "\(error)"
+                logger.error("replication to \(context.peer) failing, will keep retrying: \(error)")
+            } else {
+                logger.debug("\(context.kind) to \(context.peer) failed: \(error)")
+            }
+        } else if !unsupported {
+            logger.debug("\(context.kind) to \(context.peer) failed: \(error)")
+        }
+        core.requestFailed(context: context, reason: unsupported ? .preVoteUnsupported : .unreachable)
+    }
+
+    func persistCompleted(through id: UInt64) {
+        guard !isShutdown else { return }
+        while let job = persistJobs.first, job.id <= id {
+            persistJobs.removeFirst()
+            send(job.messages)
+            if let writeID = job.coreWriteID { core.persisted(writeID: writeID) }
+            for waiter in job.waiters { waiter.resume() }
+        }
+    }
+
+    private func propose(_ proposal: Proposal, waiter: ApplyWaiter) {
+        guard !isShutdown else {
+            applyLimiter.release()
+            waiter.resume(with: .failure(RaftError.shutdown))
+            return
+        }
+        // A caller cancelled while its proposal waited here: it was told so, and it is dropped.
+        guard waiter.beginAppend() else {
+            applyLimiter.release()
+            return
+        }
+        switch core.propose([proposal]) {
+        case .success(let indexes):
+            waiter.appended(at: indexes.lowerBound)
+            pendingApplies[indexes.lowerBound] = PendingApply(term: core.currentTerm, waiter: waiter)
+        case .failure(.notLeader(let leader)):
+            applyLimiter.release()
+            waiter.resume(with: .failure(RaftError.notLeader(leader)))
+        }
+    }
+}
+
+/// The executors a node runs on: its loop's always; storage and FSM only when they may block.
+struct NodeExecutors: Sendable {
+    var loop: any RaftExecutor
+    var storage: (any RaftExecutor)?
+    var fsm: (any RaftExecutor)?
+
+    /// Every distinct executor, for shutting them down.
+    var all: [any RaftExecutor] { [loop] + [storage, fsm].compactMap { $0 } }
+}
