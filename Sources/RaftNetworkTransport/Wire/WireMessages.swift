@@ -30,11 +30,3 @@ extension RaftResponse {
         }
     }
 }
-
-/// The name the decoders (Wire/, Framing/) still use for ``SwiftRaft/RaftRequest``: an alias,
-/// not a type, kept only so those files need no edit while they are reworked on another branch.
-/// Remove it, and ``WireResponse``, once both branches are merged.
-typealias WireRequest = RaftRequest
-
-/// The decoders' name for ``SwiftRaft/RaftResponse``; see ``WireRequest``.
-typealias WireResponse = RaftResponse
