@@ -9,8 +9,9 @@ struct NetworkTransportSnapshotTests {
     @Test("If Raft answers before reading all the data, the rest is drained and the connection serves the next request")
     func earlyAnswerDrainsTheRest() async throws {
         let server = try await makeTransport { $0.snapshotBufferSize = 64 << 10 }
+        let rpcs = incomingRPCs(of: server)
         let serving = Task {
-            for await rpc in incomingRPCs(of: server) {
+            for await rpc in rpcs {
                 if case .installSnapshot(let request) = rpc.request, let data = rpc.snapshotData {
                     // Reads a little, then answers and closes, as a follower refusing the snapshot does.
                     _ = try? await NIOThreadPool.singleton.runIfActive { try data.read(maxLength: 10) }

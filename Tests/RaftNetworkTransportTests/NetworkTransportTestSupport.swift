@@ -358,15 +358,17 @@ final class TestServer: Sendable {
     init(_ transport: NetworkTransport, _ mode: Mode = .answer) {
         self.transport = transport
         self.state = Mutex(State(mode: mode))
-        Task { await self.run() }
+        // Installed before init returns, so no request a test sends next finds it missing.
+        let rpcs = incomingRPCs(of: transport)
+        Task { await self.run(rpcs) }
     }
 
     deinit { reader.shutdown() }
 
     /// Takes the RPCs one at a time, as Raft's node does, so a snapshot's data is read before
     /// the next request is looked at.
-    private func run() async {
-        for await rpc in incomingRPCs(of: transport) {
+    private func run(_ rpcs: AsyncStream<RPC>) async {
+        for await rpc in rpcs {
             var snapshot: [UInt8]?
             if let data = rpc.snapshotData {
                 snapshot = try? await Task(executorPreference: reader) { try data.readAll() }.value
