@@ -6,9 +6,10 @@
 //   Framing/    NIO ByteToMessageDecoders: requests (type byte, value, InstallSnapshot data
 //               streamed through) on the server side, raw responses on the client side
 //   StreamLayer/ how connections are opened: listen + dial, plain TCP by default, TLS-shaped
-//   Server/     one handler per accepted connection: RPCs to the consumer (or the heartbeat
-//               handler), answers back in request order, snapshot data as a blocking stream
-//   Client/     pooled one-call-at-a-time connections, the AppendEntries pipeline, and
-//               InstallSnapshot streaming its data from a thread pool
+//   Server/     one handler per accepted connection: RPCs pushed to Raft's handler (or the
+//               heartbeat handler), answers back in request order, snapshot data as a
+//               blocking stream
+//   Client/     pooled one-call-at-a-time connections with one timer per request, the
+//               AppendEntries pipeline, and InstallSnapshot streaming its data from a thread pool
 //   Transport/  NetworkTransport itself: options, binding, the pool and registry, error mapping
 internal import CMsgPack

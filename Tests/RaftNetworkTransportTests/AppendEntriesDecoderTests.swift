@@ -185,12 +185,12 @@ struct AppendEntriesDecoderTests {
         ], leaderCommitIndex: 1 << 40)
         let vote = RequestVoteRequest(header: Golden.leaderHeader, term: 4, candidate: "c", lastLogIndex: 1, lastLogTerm: 1)
         let stream = encodedRequest(.appendEntries(first)) + handBuilt + encodedRequest(.requestVote(vote))
-        let expected: [WireRequest] = [.appendEntries(first), .appendEntries(second), .requestVote(vote)]
+        let expected: [RaftRequest] = [.appendEntries(first), .appendEntries(second), .requestVote(vote)]
 
-        func parse(_ chunks: [ArraySlice<UInt8>]) throws -> [WireRequest] {
+        func parse(_ chunks: [ArraySlice<UInt8>]) throws -> [RaftRequest] {
             var parser = RequestFrameParser()
             var input = ByteBufferAllocator().buffer(capacity: stream.count)
-            var requests: [WireRequest] = []
+            var requests: [RaftRequest] = []
             for chunk in chunks {
                 input.writeBytes(chunk)
                 while let part = try parser.next(from: &input) {

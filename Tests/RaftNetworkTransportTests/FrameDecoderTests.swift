@@ -12,7 +12,7 @@ struct FrameDecoderTests {
     /// Golden request frames that stand alone (InstallSnapshot ones need their data). The two
     /// 70 KB frames are left out where every byte goes through a channel separately (tens of
     /// seconds in a debug build); `bigFrameByteByByte` and the scanner tests cover them.
-    private func plainRequestFrames(includingBig: Bool = false) throws -> [(bytes: [UInt8], request: WireRequest)] {
+    private func plainRequestFrames(includingBig: Bool = false) throws -> [(bytes: [UInt8], request: RaftRequest)] {
         try (Golden.requests + Golden.legacyRequests).compactMap { golden in
             if case .installSnapshot = golden.request { return nil }
             let bytes = try Fixtures.hex("golden", golden.name)

@@ -58,7 +58,7 @@ enum Golden {
         /// The fixture's name, without `.hex`.
         var name: String
         /// The value the bytes hold.
-        var request: WireRequest
+        var request: RaftRequest
         /// Whether our encoder must produce exactly these bytes.
         var exact: Bool
         /// The name, for test arguments.
@@ -75,14 +75,14 @@ enum Golden {
         /// The error text ("" for none).
         var error: String
         /// The response value, nil when the frame carries nil.
-        var response: WireResponse?
+        var response: RaftResponse?
         /// Whether our encoder must produce exactly these bytes.
         var exact: Bool
         /// The name, for test arguments.
         var description: String { name }
 
         /// What decoding the frame's value gives: the response, or all zeros for nil.
-        var decoded: WireResponse {
+        var decoded: RaftResponse {
             if let response { return response }
             switch type {
             case .appendEntries: return .appendEntries(AppendEntriesResponse(header: Golden.emptyHeader, term: 0, lastLog: 0, success: false))

@@ -11,7 +11,7 @@ import SwiftRaft
 enum MsgpackCReference {
     /// Decodes `bytes` as exactly one request value of `type`: truncated values and trailing
     /// bytes are `.malformed`.
-    static func decodeRequest(_ type: RPCType, _ bytes: [UInt8], limits: WireLimits = WireLimits()) throws(WireError) -> WireRequest {
+    static func decodeRequest(_ type: RPCType, _ bytes: [UInt8], limits: WireLimits = WireLimits()) throws(WireError) -> RaftRequest {
         switch type {
         case .appendEntries: return .appendEntries(try AppendEntriesReference.decode(bytes, limits: limits))
         case .requestVote: return try withObject(bytes, limits: limits) { root throws(WireError) in .requestVote(try decodeRequestVoteRequest(root)) }
@@ -27,7 +27,7 @@ enum MsgpackCReference {
     }
 
     /// Decodes `bytes` as exactly one response value of `type`.
-    static func decodeResponse(_ type: RPCType, _ bytes: [UInt8], limits: WireLimits = WireLimits()) throws(WireError) -> WireResponse {
+    static func decodeResponse(_ type: RPCType, _ bytes: [UInt8], limits: WireLimits = WireLimits()) throws(WireError) -> RaftResponse {
         try withObject(bytes, limits: limits) { root throws(WireError) in
             switch type {
             case .appendEntries: return .appendEntries(try decodeAppendEntriesResponse(root))

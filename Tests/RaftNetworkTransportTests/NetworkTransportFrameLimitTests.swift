@@ -30,20 +30,49 @@ struct NetworkTransportFrameLimitTests {
         }
     }
 
-    @Test("An oversized pipelined request fails alone; the pipeline keeps carrying the others")
-    func oversizedPipelinedRequestIsNotSent() async throws {
+    @Test("An oversized send fails with invalidArgument before anything is dialed or sent")
+    func oversizedSendFailsAtOnce() async throws {
         try await withTransportPair(client: { $0.maxFrameSize = 4096 }) { client, server in
-            _ = TestServer(server)
-            let pipeline = try await client.appendEntriesPipeline(id: "s", target: server.localAddress)
+            let peer = TestServer(server)
+            let recorder = CompletionRecorder<RaftResponse>()
             let tooBig = numberedAppend(1, from: client.localAddress, entries: 1, size: 8192)
-            let error = await #expect(throws: RaftError.self) { try await pipeline.appendEntries(tooBig) }
-            #expect(error?.code == .invalidArgument)
-            let small = numberedAppend(2, from: client.localAddress)
-            try await pipeline.appendEntries(small)
-            var answers = pipeline.responses.makeAsyncIterator()
-            let first = try #require(await answers.next())
-            #expect(try first.result.get() == answer(to: small, from: server.localAddress))
-            await pipeline.close()
+            client.send(.appendEntries(tooBig), to: Server(id: "s", address: server.localAddress), timeout: .seconds(10),
+                        completion: recorder.completion(0))
+            _ = try await recorder.wait(for: 1)
+            #expect(recorder.codes == [.invalidArgument])
+            #expect(client.dialedConnections == 0)
+            #expect(peer.received.isEmpty)
+        }
+    }
+
+    @Test("An oversized pipelined request fails alone, in its turn; the pipeline keeps carrying the others")
+    func oversizedPipelinedRequestIsNotSent() async throws {
+        try await withTransportPair(client: { $0.maxFrameSize = 4096 }, server: { $0.maxFrameSize = 4096 }) { client, server in
+            let peer = TestServer(server, .hold)
+            let pipeline = try client.appendEntriesPipeline(to: Server(id: "s", address: server.localAddress))
+            let recorder = CompletionRecorder<AppendEntriesResponse>()
+            let first = numberedAppend(1, from: client.localAddress)
+            let tooBig = numberedAppend(2, from: client.localAddress, entries: 1, size: 8192)
+            let third = numberedAppend(3, from: client.localAddress)
+            pipeline.appendEntries(first, completion: recorder.completion(0))
+            pipeline.appendEntries(tooBig, completion: recorder.completion(1))
+            pipeline.appendEntries(third, completion: recorder.completion(2))
+            // The oversized one waits for the one before it: completions keep send order.
+            try await peer.waitUntilReceived(2)
+            #expect(recorder.results.isEmpty)
+            peer.release()
+            let results = try await recorder.wait(for: 3)
+            #expect(recorder.order == [0, 1, 2])
+            #expect(try results[0].result.get() == answer(to: first, from: server.localAddress))
+            if case .failure(let error) = results[1].result {
+                #expect((error as? RaftError)?.code == .invalidArgument)
+                #expect("\(error)".contains("over maxFrameSize 4096"))
+            } else {
+                Issue.record("the oversized request succeeded")
+            }
+            #expect(try results[2].result.get() == answer(to: third, from: server.localAddress))
+            #expect(peer.received.map(\.appendEntries) == [first, third], "the oversized request never reached the peer")
+            pipeline.close()
         }
     }
 }

@@ -37,7 +37,7 @@ struct NetworkTransportLifecycleTests {
         }
     }
 
-    @Test("close() fails pending calls with transportShutdown, finishes the consumer, and fails later calls")
+    @Test("close() fails pending calls with transportShutdown, drops the RPC handler, and fails later calls")
     func closeEndsEverything() async throws {
         let client = try await makeTransport()
         let server = try await makeTransport()
@@ -51,10 +51,16 @@ struct NetworkTransportLifecycleTests {
         #expect(try await raftErrorCode { _ = try await pending.value } == .transportShutdown)
         #expect(try await raftErrorCode { _ = try await client.appendEntries(id: "s", target: target, numberedAppend(2, from: local)) }
             == .transportShutdown)
-        #expect(try await raftErrorCode { _ = try await client.appendEntriesPipeline(id: "s", target: target) } == .transportShutdown)
+        #expect(throws: RaftError(.transportShutdown, "")) { _ = try client.appendEntriesPipeline(to: Server(id: "s", address: target)) }
+        #expect(try await raftErrorCode {
+            let request = InstallSnapshotRequest(header: header(local), term: 1, leader: local, lastLogIndex: 1, lastLogTerm: 1,
+                                                 configuration: [0x80], configurationIndex: 1, size: 1)
+            _ = try await client.installSnapshot(request, data: ByteSource([1]), to: Server(id: "s", address: target), timeout: .seconds(10))
+        } == .transportShutdown)
         #expect(client.isClosed)
 
-        // The server's side: closing finishes the consumer, and calls to it fail.
+        // The server's side: closing drops the handler (the stream it fed finishes), and calls to
+        // it fail.
         await server.close()
         try await peer.waitUntilFinished()
         let other = try await makeTransport()
@@ -68,23 +74,79 @@ struct NetworkTransportLifecycleTests {
         await other.close()
     }
 
-    @Test("close() ends open pipelines: their requests fail and later sends throw")
+    @Test("close() ends open pipelines: their requests fail and later ones fail too")
     func closeEndsPipelines() async throws {
         let client = try await makeTransport()
         let server = try await makeTransport()
         let peer = TestServer(server, .hold)
-        let pipeline = try await client.appendEntriesPipeline(id: "s", target: server.localAddress)
-        try await pipeline.appendEntries(numberedAppend(1, from: client.localAddress))
+        let pipeline = try client.appendEntriesPipeline(to: Server(id: "s", address: server.localAddress))
+        let recorder = CompletionRecorder<AppendEntriesResponse>()
+        pipeline.appendEntries(numberedAppend(1, from: client.localAddress), completion: recorder.completion(0))
         try await peer.waitUntilReceived(1)
         await client.close()
-        let results = try await bounded("the pipeline's answers") {
-            var results: [AppendPipelineResult] = []
-            for await result in pipeline.responses { results.append(result) }
-            return results
-        }
-        #expect(results.count == 1)
-        #expect((try? results.first?.result.get()) == nil)
-        #expect(try await raftErrorCode { try await pipeline.appendEntries(numberedAppend(2, from: client.localAddress)) } == .pipelineShutdown)
+        _ = try await recorder.wait(for: 1)
+        #expect(recorder.codes.count == 1 && recorder.codes[0] != nil)
+        pipeline.appendEntries(numberedAppend(2, from: client.localAddress), completion: recorder.completion(1))
+        _ = try await recorder.wait(for: 2)
+        #expect(recorder.codes.last == .pipelineShutdown)
+        #expect(client.connections.pipelineCount == 0)
         await server.close()
     }
+
+    @Test("close() ends a pipeline still connecting: its queued requests fail")
+    func closeEndsConnectingPipelines() async throws {
+        let layer = GatedStreamLayer()
+        let client = try await makeTransport { $0.streamLayer = layer }
+        let server = try await makeTransport()
+        _ = TestServer(server)
+        layer.holdDials()
+        let pipeline = try client.appendEntriesPipeline(to: Server(id: "s", address: server.localAddress))
+        let recorder = CompletionRecorder<AppendEntriesResponse>()
+        pipeline.appendEntries(numberedAppend(1, from: client.localAddress), completion: recorder.completion(0))
+        try await layer.waitForHeldDial()
+        await client.close()
+        _ = try await recorder.wait(for: 1)
+        #expect(recorder.codes == [.pipelineShutdown])
+        layer.releaseDials()
+        await server.close()
+    }
+
+    @Test("close() releases the handlers, so a handler that captures its node does not keep it alive")
+    func closeReleasesHandlers() async throws {
+        let transport = try await makeTransport()
+        weak var weakNode: Witness?
+        do {
+            let node = Witness()
+            weakNode = node
+            transport.setRPCHandler { [node] rpc in _ = node; rpc.respond(error: RaftError.shutdown) }
+            transport.setHeartbeatHandler { [node] rpc in _ = node; rpc.respond(error: RaftError.shutdown) }
+        }
+        #expect(weakNode != nil)
+        await transport.close()
+        #expect(weakNode == nil)
+    }
+
+    @Test("With no RPC handler installed, requests are answered with an error, and the connection serves the next request once one is")
+    func noHandlerAnswersWithAnError() async throws {
+        try await withTransportPair { client, server in
+            let request = numberedAppend(1, from: client.localAddress)
+            do {
+                _ = try await bounded("a call to a transport without a handler") {
+                    try await client.appendEntries(id: "s", target: server.localAddress, request)
+                }
+                Issue.record("a call with no handler on the other side succeeded")
+            } catch let error as RaftError {
+                #expect(error.message.contains(RPCDispatcher.noHandler.message))
+            }
+            _ = TestServer(server)
+            let response = try await bounded("a call once a handler is installed") {
+                try await client.appendEntries(id: "s", target: server.localAddress, request)
+            }
+            #expect(response == answer(to: request, from: server.localAddress))
+            #expect(server.acceptedConnections == 1)
+        }
+    }
 }
+
+/// An object whose lifetime a test watches.
+private final class Witness: Sendable {}

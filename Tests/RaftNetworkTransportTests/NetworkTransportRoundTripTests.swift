@@ -75,7 +75,7 @@ struct NetworkTransportRoundTripTests {
             let response = try await bounded("InstallSnapshot") {
                 try await client.installSnapshot(id: "s", target: server.localAddress, request, data: ByteSource(source, chunk: 10_000))
             }
-            let expected = answer(to: .installSnapshot(request, data: ByteSource([])), from: server.localAddress, snapshotBytes: size)
+            let expected = answer(to: .installSnapshot(request), from: server.localAddress, snapshotBytes: size)
             #expect(expected.installSnapshot == response)
             #expect(peer.received.first?.installSnapshot == request)
             let received = peer.snapshots.first ?? nil
@@ -94,6 +94,49 @@ struct NetworkTransportRoundTripTests {
                 try await client.installSnapshot(id: "s", target: server.localAddress, request, data: ByteSource([]))
             }
             #expect(peer.snapshots == [[]])
+        }
+    }
+
+    @Test("send() calls each completion exactly once, on the connection's event loop, with its own answer; a completion may send the next request at once")
+    func sendCompletesOnceOnTheLoop() async throws {
+        try await withTransportPair { client, server in
+            let peer = TestServer(server)
+            let target = Server(id: "s", address: server.localAddress)
+            let recorder = CompletionRecorder<RaftResponse>(eventLoop: client.taskExecutor.eventLoop)
+            let local = client.localAddress
+            @Sendable func send(_ index: Int) {
+                let record = recorder.completion(index)
+                client.send(.appendEntries(numberedAppend(UInt64(index), from: local)), to: target, timeout: .seconds(10)) { result in
+                    record(result)
+                    if index < 199 { send(index + 1) }
+                }
+            }
+            send(0)
+            let results = try await recorder.wait(for: 200)
+            #expect(recorder.order == Array(0..<200))
+            #expect(recorder.offLoop == 0)
+            for entry in results {
+                let expected = answer(to: numberedAppend(UInt64(entry.index), from: local), from: server.localAddress)
+                #expect((try? entry.result.get()) == .appendEntries(expected))
+            }
+            #expect(peer.received.count == 200)
+            // One after the other, so one connection served them all.
+            #expect(client.dialedConnections == 1)
+            #expect(recorder.results.count == 200)
+        }
+    }
+
+    @Test("send() refuses InstallSnapshot, which carries data, with invalidArgument")
+    func sendRefusesInstallSnapshot() async throws {
+        try await withTransportPair { client, server in
+            let recorder = CompletionRecorder<RaftResponse>()
+            let request = InstallSnapshotRequest(header: header(client.localAddress), term: 1, leader: client.localAddress,
+                                                 lastLogIndex: 1, lastLogTerm: 1, configuration: [0x80], configurationIndex: 1, size: 0)
+            client.send(.installSnapshot(request), to: Server(id: "s", address: server.localAddress), timeout: .seconds(10),
+                        completion: recorder.completion(0))
+            _ = try await recorder.wait(for: 1)
+            #expect(recorder.codes == [.invalidArgument])
+            #expect(client.dialedConnections == 0)
         }
     }
 
@@ -134,14 +177,14 @@ struct NetworkTransportRoundTripTests {
         }
     }
 
-    @Test("Bare heartbeats go to the heartbeat handler when one is set; everything else goes to the consumer")
+    @Test("Bare heartbeats go to the heartbeat handler when one is set; everything else goes to the RPC handler")
     func heartbeatFastPath() async throws {
         try await withTransportPair { client, server in
             let peer = TestServer(server)
             let handled = EventCounter()
             server.setHeartbeatHandler { rpc in
                 handled.increment()
-                guard case .appendEntries(let request) = rpc.command else { return }
+                guard case .appendEntries(let request) = rpc.request else { return }
                 rpc.respond(.appendEntries(AppendEntriesResponse(header: RPCHeader(), term: request.term, lastLog: 999, success: true)))
             }
             let heartbeat = AppendEntriesRequest(header: header(client.localAddress), term: 8, leader: client.localAddress)
@@ -151,10 +194,10 @@ struct NetworkTransportRoundTripTests {
 
             // Without any leader address it is not hashicorp's fast-path shape.
             let anonymous = AppendEntriesRequest(header: RPCHeader(), term: 8, leader: "")
-            let fromConsumer = try await bounded("anonymous heartbeat") {
+            let fromRPCHandler = try await bounded("anonymous heartbeat") {
                 try await client.appendEntries(id: "s", target: server.localAddress, anonymous)
             }
-            #expect(fromConsumer == answer(to: anonymous, from: server.localAddress))
+            #expect(fromRPCHandler == answer(to: anonymous, from: server.localAddress))
 
             let entries = numberedAppend(4, from: client.localAddress)
             _ = try await bounded("AppendEntries") { try await client.appendEntries(id: "s", target: server.localAddress, entries) }
@@ -170,7 +213,7 @@ struct NetworkTransportRoundTripTests {
     }
 }
 
-extension RPCCommand {
+extension RaftRequest {
     var appendEntries: AppendEntriesRequest? {
         if case .appendEntries(let request) = self { return request }
         return nil
@@ -188,12 +231,12 @@ extension RPCCommand {
         return nil
     }
     var installSnapshot: InstallSnapshotRequest? {
-        if case .installSnapshot(let request, _) = self { return request }
+        if case .installSnapshot(let request) = self { return request }
         return nil
     }
 }
 
-extension RPCResponse {
+extension RaftResponse {
     var requestVote: RequestVoteResponse? {
         if case .requestVote(let response) = self { return response }
         return nil

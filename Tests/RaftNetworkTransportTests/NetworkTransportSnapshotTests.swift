@@ -9,15 +9,16 @@ struct NetworkTransportSnapshotTests {
     @Test("If Raft answers before reading all the data, the rest is drained and the connection serves the next request")
     func earlyAnswerDrainsTheRest() async throws {
         let server = try await makeTransport { $0.snapshotBufferSize = 64 << 10 }
+        let rpcs = incomingRPCs(of: server)
         let serving = Task {
-            for await rpc in server.consumer {
-                if case .installSnapshot(let request, let data) = rpc.command {
+            for await rpc in rpcs {
+                if case .installSnapshot(let request) = rpc.request, let data = rpc.snapshotData {
                     // Reads a little, then answers and closes, as a follower refusing the snapshot does.
                     _ = try? await NIOThreadPool.singleton.runIfActive { try data.read(maxLength: 10) }
                     data.close()
                     rpc.respond(.installSnapshot(InstallSnapshotResponse(header: RPCHeader(), term: request.term, success: false)))
                 } else {
-                    rpc.respond(answer(to: rpc.command, from: server.localAddress))
+                    rpc.respond(answer(to: rpc.request, from: server.localAddress))
                 }
             }
         }
@@ -44,7 +45,8 @@ struct NetworkTransportSnapshotTests {
                                                  lastLogIndex: 9, lastLogTerm: 4, configuration: [0x80], configurationIndex: 2,
                                                  size: 500_000)
             let code = try await raftErrorCode {
-                _ = try await client.installSnapshot(id: "s", target: server.localAddress, request, data: ByteSource(snapshotBytes(200_000)))
+                _ = try await client.installSnapshot(request, data: ByteSource(snapshotBytes(200_000)),
+                                                     to: Server(id: "s", address: server.localAddress), timeout: .seconds(10))
             }
             #expect(code == .storage)
             try await peer.waitUntilReceived(1)

@@ -31,16 +31,14 @@ struct NetworkTransportTaskExecutorTests {
         }
     }
 
-    @Test("One call at a time from the loop, answered by a consumer on the loop: every answer is the right one")
-    func callsAndConsumerOnTheLoop() async throws {
+    @Test("One call at a time from the loop, answered by an RPC handler that the transport calls on the loop: every answer is the right one")
+    func callsAndHandlerOnTheLoop() async throws {
         try await withTransportPair { client, server in
             let serverLoop = server.taskExecutor.eventLoop
-            let consumerOffLoop = OffLoopCount()
-            let consumer = Task(executorPreference: server.taskExecutor) {
-                for await rpc in server.consumer {
-                    consumerOffLoop.observe(onLoop: serverLoop.inEventLoop)
-                    rpc.respond(answer(to: rpc.command, from: server.localAddress))
-                }
+            let handlerOffLoop = OffLoopCount()
+            server.setRPCHandler { rpc in
+                handlerOffLoop.observe(onLoop: serverLoop.inEventLoop)
+                rpc.respond(answer(to: rpc.request, from: server.localAddress))
             }
             let target = server.localAddress
             let clientLoop = client.taskExecutor.eventLoop
@@ -56,36 +54,7 @@ struct NetworkTransportTaskExecutorTests {
                 }.value
             }
             #expect(callerOffLoop.value == 0)
-            #expect(consumerOffLoop.value == 0)
-            await server.close()
-            await consumer.value
-        }
-    }
-
-    @Test("A pipeline driven from the loop delivers every answer in order")
-    func pipelineFromTheLoop() async throws {
-        try await withTransportPair(client: { $0.pipelineWindow = 8 }) { client, server in
-            _ = TestServer(server)
-            let pipeline = try await client.appendEntriesPipeline(id: "server", target: server.localAddress)
-            let reader = Task(executorPreference: client.taskExecutor) {
-                var prevs: [UInt64] = []
-                for await answer in pipeline.responses {
-                    if case .success = answer.result { prevs.append(answer.request.prevLogEntry) }
-                    if prevs.count == 300 { break }
-                }
-                return prevs
-            }
-            let sender = client
-            try await bounded("300 pipelined sends") {
-                try await Task(executorPreference: sender.taskExecutor) {
-                    for number in 1...300 as ClosedRange<UInt64> {
-                        try await pipeline.appendEntries(numberedAppend(number, from: sender.localAddress))
-                    }
-                }.value
-            }
-            let prevs = try await bounded("300 answers") { await reader.value }
-            #expect(prevs == (1...300).map { numberedAppend($0, from: client.localAddress).prevLogEntry })
-            await pipeline.close()
+            #expect(handlerOffLoop.value == 0)
         }
     }
 }

@@ -7,8 +7,9 @@ import Synchronization
 import Testing
 
 // Shared by the NetworkTransport tests: transports on loopback, a stand-in for Raft on the
-// receiving side, raw sockets for peers that misbehave, and waits bounded by generous limits so
-// a bug fails a test instead of hanging it. Nothing here sleeps to pace a test.
+// receiving side, a recorder of completions, raw sockets for peers that misbehave, and waits
+// bounded by generous limits so a bug fails a test instead of hanging it. Nothing here sleeps
+// to pace a test.
 
 /// How long any single wait may take before the test calls it a hang.
 let hangLimit = Duration.seconds(30)
@@ -19,23 +20,68 @@ struct HangError: Error, CustomStringConvertible {
 }
 
 /// Runs `operation`, failing with ``HangError`` if it takes longer than `limit`. The limit only
-/// bounds the wait; nothing is timed.
+/// bounds the wait; nothing is timed. On a hang the operation is cancelled but not waited for:
+/// a wait that ignores cancellation (a NIO future, a continuation) must fail the test, not hang
+/// it.
 func bounded<T: Sendable>(
     _ what: String,
     limit: Duration = hangLimit,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
+    let outcome = FirstOutcome<T>()
+    return try await withCheckedThrowingContinuation { continuation in
+        outcome.wait(continuation)
+        let work = Task {
+            do { outcome.settle(.success(try await operation())) } catch { outcome.settle(.failure(error)) }
+        }
+        let watchdog = Task {
             try? await Task.sleep(for: limit)
-            return nil
+            if outcome.settle(.failure(HangError(description: "\(what) did not finish within \(limit)"))) { work.cancel() }
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw HangError(description: "\(what) did not finish within \(limit)")
+        outcome.onSettle { watchdog.cancel() }
+    }
+}
+
+/// The first outcome of several racing ones, for one waiter.
+private final class FirstOutcome<Value: Sendable>: Sendable {
+    private struct State {
+        var waiter: CheckedContinuation<Value, any Error>?
+        var result: Result<Value, any Error>?
+        var onSettle: (@Sendable () -> Void)?
+    }
+
+    private let state = Mutex(State())
+
+    func wait(_ continuation: CheckedContinuation<Value, any Error>) {
+        state.withLock { $0.waiter = continuation }
+    }
+
+    /// Runs `action` once settled (now, if already).
+    func onSettle(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state in
+            if state.result != nil { return true }
+            state.onSettle = action
+            return false
         }
-        return value
+        if now { action() }
+    }
+
+    /// Records `result` unless another came first; returns whether it was the first.
+    @discardableResult
+    func settle(_ result: Result<Value, any Error>) -> Bool {
+        let settled = state.withLock { state -> (CheckedContinuation<Value, any Error>?, (@Sendable () -> Void)?)? in
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer {
+                state.waiter = nil
+                state.onSettle = nil
+            }
+            return (state.waiter, state.onSettle)
+        }
+        guard let (waiter, action) = settled else { return false }
+        waiter?.resume(with: result)
+        action?()
+        return true
     }
 }
 
@@ -132,8 +178,8 @@ func answer(to request: AppendEntriesRequest, from server: ServerAddress) -> App
 }
 
 /// The test server's answer to any RPC.
-func answer(to command: RPCCommand, from server: ServerAddress, snapshotBytes: Int = 0) -> RPCResponse {
-    switch command {
+func answer(to request: RaftRequest, from server: ServerAddress, snapshotBytes: Int = 0) -> RaftResponse {
+    switch request {
     case .appendEntries(let request):
         return .appendEntries(answer(to: request, from: server))
     case .requestVote(let request):
@@ -142,7 +188,7 @@ func answer(to command: RPCCommand, from server: ServerAddress, snapshotBytes: I
         )
     case .requestPreVote(let request):
         return .requestPreVote(RequestPreVoteResponse(header: header(server), term: request.term + 2, granted: true))
-    case .installSnapshot(let request, _):
+    case .installSnapshot(let request):
         return .installSnapshot(
             InstallSnapshotResponse(header: RPCHeader(protocolVersion: 0), term: request.term + UInt64(snapshotBytes), success: true)
         )
@@ -188,7 +234,104 @@ final class ByteSource: SnapshotSource {
 
 // MARK: The receiving side
 
-/// Stands in for Raft on a transport: records what arrives and answers as told.
+/// The RPCs arriving at `transport`, through an RPC handler this installs, which only queues
+/// them, as Raft's does. The stream finishes once the transport drops the handler: when it is
+/// closed, or another handler replaces this one. (A free function rather than a method, so it
+/// cannot clash with the `incomingRPCs()` the test kit is to gain.)
+func incomingRPCs(of transport: any Transport) -> AsyncStream<RPC> {
+    let (stream, continuation) = AsyncStream.makeStream(of: RPC.self)
+    let finisher = StreamFinisher(continuation)
+    transport.setRPCHandler { rpc in
+        if case .terminated = finisher.continuation.yield(rpc) {
+            rpc.snapshotData?.close()
+            rpc.respond(error: RaftError.shutdown)
+        }
+    }
+    return stream
+}
+
+/// Finishes a stream when the handler capturing it is released.
+private final class StreamFinisher: Sendable {
+    let continuation: AsyncStream<RPC>.Continuation
+    init(_ continuation: AsyncStream<RPC>.Continuation) { self.continuation = continuation }
+    deinit { continuation.finish() }
+}
+
+/// Records the completions of requests numbered 0, 1, 2, … as they are called: in which order,
+/// how often, and whether on an event loop thread, so tests can check each is called exactly
+/// once, in send order, from the loop.
+final class CompletionRecorder<Response: Sendable>: Sendable {
+    private struct State {
+        var results: [(index: Int, result: Result<Response, any Error>)] = []
+        var offLoop = 0
+        var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let state = Mutex(State())
+    private let eventLoop: (any EventLoop)?
+
+    /// Records completions; with `eventLoop`, counts those not called on it.
+    init(eventLoop: (any EventLoop)? = nil) {
+        self.eventLoop = eventLoop
+    }
+
+    /// The completion for request `index`.
+    func completion(_ index: Int) -> @Sendable (Result<Response, any Error>) -> Void {
+        { result in self.record(index, result) }
+    }
+
+    private func record(_ index: Int, _ result: Result<Response, any Error>) {
+        let onLoop = eventLoop?.inEventLoop ?? true
+        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.results.append((index, result))
+            if !onLoop { state.offLoop += 1 }
+            let count = state.results.count
+            var ready: [CheckedContinuation<Void, Never>] = []
+            state.waiters.removeAll { waiter in
+                guard count >= waiter.count else { return false }
+                ready.append(waiter.continuation)
+                return true
+            }
+            return ready
+        }
+        for waiter in ready { waiter.resume() }
+    }
+
+    /// Every completion so far, in the order they were called.
+    var results: [(index: Int, result: Result<Response, any Error>)] { state.withLock { $0.results } }
+
+    /// The request numbers, in the order their completions were called.
+    var order: [Int] { results.map(\.index) }
+
+    /// How many completions were called off the event loop.
+    var offLoop: Int { state.withLock { $0.offLoop } }
+
+    /// The `RaftError` codes of the completions so far, nil for a success or another error.
+    var codes: [RaftError.Code?] {
+        results.map { entry in
+            if case .failure(let error) = entry.result { return (error as? RaftError)?.code }
+            return nil
+        }
+    }
+
+    /// Returns once `count` completions have been called, and returns them all.
+    func wait(for count: Int) async throws -> [(index: Int, result: Result<Response, any Error>)] {
+        try await bounded("\(count) completions") {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = self.state.withLock { state in
+                    if state.results.count >= count { return true }
+                    state.waiters.append((count, continuation))
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        }
+        return results
+    }
+}
+
+/// Stands in for Raft on a transport: installs the RPC handler, records what arrives and answers
+/// as told.
 final class TestServer: Sendable {
     enum Mode: Sendable {
         /// Answers every RPC at once (reading a snapshot's data first).
@@ -201,7 +344,7 @@ final class TestServer: Sendable {
 
     private struct State {
         var mode: Mode
-        var received: [RPCCommand] = []
+        var received: [RaftRequest] = []
         var held: [RPC] = []
         var snapshots: [[UInt8]?] = []
         var finished = false
@@ -215,26 +358,31 @@ final class TestServer: Sendable {
     init(_ transport: NetworkTransport, _ mode: Mode = .answer) {
         self.transport = transport
         self.state = Mutex(State(mode: mode))
-        Task { await self.run() }
+        // Installed before init returns, so no request a test sends next finds it missing.
+        let rpcs = incomingRPCs(of: transport)
+        Task { await self.run(rpcs) }
     }
 
     deinit { reader.shutdown() }
 
-    private func run() async {
-        for await rpc in transport.consumer {
+    /// Takes the RPCs one at a time, as Raft's node does, so a snapshot's data is read before
+    /// the next request is looked at.
+    private func run(_ rpcs: AsyncStream<RPC>) async {
+        for await rpc in rpcs {
             var snapshot: [UInt8]?
-            if case .installSnapshot(_, let data) = rpc.command {
+            if let data = rpc.snapshotData {
                 snapshot = try? await Task(executorPreference: reader) { try data.readAll() }.value
+                data.close()
             }
             let (mode, wake) = update { state -> Mode in
-                state.received.append(rpc.command)
-                if case .installSnapshot = rpc.command { state.snapshots.append(snapshot) }
+                state.received.append(rpc.request)
+                if case .installSnapshot = rpc.request { state.snapshots.append(snapshot) }
                 if case .hold = state.mode { state.held.append(rpc) }
                 return state.mode
             }
             for waiter in wake { waiter.resume() }
             switch mode {
-            case .answer: rpc.respond(answer(to: rpc.command, from: transport.localAddress, snapshotBytes: snapshot?.count ?? 0))
+            case .answer: rpc.respond(answer(to: rpc.request, from: transport.localAddress, snapshotBytes: snapshot?.count ?? 0))
             case .hold: break
             case .refuse(let text): rpc.respond(error: TextError(text: text))
             }
@@ -244,7 +392,7 @@ final class TestServer: Sendable {
     }
 
     /// Every request received so far, in arrival order.
-    var received: [RPCCommand] { state.withLock { $0.received } }
+    var received: [RaftRequest] { state.withLock { $0.received } }
 
     /// The data of every snapshot received, as read (nil where reading failed).
     var snapshots: [[UInt8]?] { state.withLock { $0.snapshots } }
@@ -261,7 +409,7 @@ final class TestServer: Sendable {
             defer { state.held = [] }
             return state.held
         }
-        for rpc in held { rpc.respond(answer(to: rpc.command, from: transport.localAddress)) }
+        for rpc in held { rpc.respond(answer(to: rpc.request, from: transport.localAddress)) }
     }
 
     /// Returns once `count` requests have arrived.
@@ -269,9 +417,9 @@ final class TestServer: Sendable {
         try await waitUntil("\(count) requests arriving") { $0.received.count >= count }
     }
 
-    /// Returns once the consumer has finished.
+    /// Returns once its stream of RPCs has finished: the transport dropped its handler.
     func waitUntilFinished() async throws {
-        try await waitUntil("the consumer finishing") { $0.finished }
+        try await waitUntil("the transport dropping the RPC handler") { $0.finished }
     }
 
     private func waitUntil(_ what: String, _ condition: @escaping @Sendable (State) -> Bool) async throws {
@@ -306,6 +454,76 @@ final class TestServer: Sendable {
 struct TextError: Error, CustomStringConvertible {
     let text: String
     var description: String { text }
+}
+
+// MARK: Dialing
+
+/// TCP whose dials can be held back until a test lets them go, to see what a transport does
+/// while it is still connecting.
+final class GatedStreamLayer: StreamLayer {
+    private let tcp = TCPStreamLayer()
+    private struct State {
+        var holding = false
+        var held: [CheckedContinuation<Void, Never>] = []
+        var heldWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    /// Dials from now on wait for ``releaseDials()``.
+    func holdDials() { state.withLock { $0.holding = true } }
+
+    /// Lets every held dial, and later ones, go on.
+    func releaseDials() {
+        let held = state.withLock { state in
+            state.holding = false
+            defer { state.held = [] }
+            return state.held
+        }
+        for dial in held { dial.resume() }
+    }
+
+    /// Returns once a dial is being held.
+    func waitForHeldDial() async throws {
+        try await bounded("a dial being held") {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = self.state.withLock { state in
+                    if !state.held.isEmpty { return true }
+                    state.heldWaiters.append(continuation)
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        }
+    }
+
+    func listen(
+        host: String,
+        port: Int,
+        group: any EventLoopGroup,
+        childChannelInitializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
+    ) async throws -> any Channel {
+        try await tcp.listen(host: host, port: port, group: group, childChannelInitializer: childChannelInitializer)
+    }
+
+    func dial(
+        host: String,
+        port: Int,
+        timeout: TimeAmount,
+        eventLoop: any EventLoop,
+        channelInitializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
+    ) async throws -> any Channel {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let (go, waiters) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+                guard state.holding else { return (true, []) }
+                state.held.append(continuation)
+                defer { state.heldWaiters = [] }
+                return (false, state.heldWaiters)
+            }
+            for waiter in waiters { waiter.resume() }
+            if go { continuation.resume() }
+        }
+        return try await tcp.dial(host: host, port: port, timeout: timeout, eventLoop: eventLoop, channelInitializer: channelInitializer)
+    }
 }
 
 // MARK: Raw sockets
@@ -454,14 +672,14 @@ final class NeverAnswer: ChannelInboundHandler, Sendable {
 }
 
 /// The bytes of a request frame, as a hashicorp/raft client sends them.
-func requestFrame(_ request: WireRequest) -> [UInt8] {
+func requestFrame(_ request: RaftRequest) -> [UInt8] {
     var buffer = ByteBuffer()
     WireEncoder().encodeRequest(request, into: &buffer)
     return Array(buffer.readableBytesView)
 }
 
 /// The bytes of a response frame.
-func responseFrame(_ response: WireResponse) -> [UInt8] {
+func responseFrame(_ response: RaftResponse) -> [UInt8] {
     var buffer = ByteBuffer()
     WireEncoder().encodeResponse(response, into: &buffer)
     return Array(buffer.readableBytesView)

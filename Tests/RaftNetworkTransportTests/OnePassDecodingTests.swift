@@ -14,8 +14,8 @@ import Testing
 struct OnePassDecodingTests {
     /// A request or a response, so both can go through the same checks.
     private enum Message: Equatable, CustomStringConvertible {
-        case request(WireRequest)
-        case response(WireResponse)
+        case request(RaftRequest)
+        case response(RaftResponse)
 
         var description: String {
             switch self {

@@ -80,7 +80,7 @@ struct WireCaptureTests {
     /// The 1.1.2 server's answers to our golden request frames (`server-<case>` answers
     /// `req-<case>`), decoded as our client would.
     @Test("1.1.2 server: answers to our frames decode", arguments: [
-        ("server-append-heartbeat", RPCType.appendEntries, "", WireResponse.appendEntries(AppendEntriesResponse(
+        ("server-append-heartbeat", RPCType.appendEntries, "", RaftResponse.appendEntries(AppendEntriesResponse(
             header: Golden.legacyHeader, term: 5, lastLog: 0, success: true, noRetryBackoff: true))),
         ("server-append-empty", .appendEntries, "", .appendEntries(AppendEntriesResponse(
             header: Golden.legacyHeader, term: 300, lastLog: 200, success: true, noRetryBackoff: true))),
@@ -99,8 +99,8 @@ struct WireCaptureTests {
         ("server-install-snapshot-negative", .installSnapshot, "", .installSnapshot(InstallSnapshotResponse(
             header: Golden.emptyHeader, term: 1, success: false))),
         ("server-timeout-now", .timeoutNow, "", .timeoutNow(TimeoutNowResponse(header: Golden.emptyHeader))),
-    ] as [(String, RPCType, String, WireResponse)])
-    func serverAnswers(_ name: String, _ type: RPCType, _ error: String, _ expected: WireResponse) throws {
+    ] as [(String, RPCType, String, RaftResponse)])
+    func serverAnswers(_ name: String, _ type: RPCType, _ error: String, _ expected: RaftResponse) throws {
         let (decodedError, response) = try decodeResponseFrame(try Fixtures.hex("captures", name), as: type)
         #expect(decodedError == error)
         #expect(response == expected)

@@ -7,7 +7,7 @@ import Testing
 /// fails on the rest with a WireError that names the field.
 @Suite("Wire format: liberal decoding and typed errors")
 struct WireDecoderTests {
-    private func request(_ type: RPCType, _ value: [UInt8]) throws -> WireRequest {
+    private func request(_ type: RPCType, _ value: [UInt8]) throws -> RaftRequest {
         try WireDecoder().decodeRequest(type, from: buffer(value))
     }
 

@@ -74,7 +74,7 @@ struct WireFuzzTests {
             var parser = RequestFrameParser()
             var input = ByteBufferAllocator().buffer(capacity: frame.count)
             do {
-                var requests: [WireRequest] = []
+                var requests: [RaftRequest] = []
                 for chunk in Mutator.split(frame, &rng) {
                     input.writeBytes(chunk)
                     while let part = try parser.next(from: &input) {

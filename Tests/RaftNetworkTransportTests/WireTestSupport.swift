@@ -119,14 +119,14 @@ func buffer(_ bytes: some Sequence<UInt8>) -> ByteBuffer {
 }
 
 /// Encodes a request frame with a fresh encoder.
-func encodedRequest(_ request: WireRequest) -> [UInt8] {
+func encodedRequest(_ request: RaftRequest) -> [UInt8] {
     var out = ByteBufferAllocator().buffer(capacity: 256)
     WireEncoder().encodeRequest(request, into: &out)
     return Array(out.readableBytesView)
 }
 
 /// Encodes a response frame (error text, then the response or nil) with a fresh encoder.
-func encodedResponse(_ response: WireResponse?, error: String = "") -> [UInt8] {
+func encodedResponse(_ response: RaftResponse?, error: String = "") -> [UInt8] {
     var out = ByteBufferAllocator().buffer(capacity: 256)
     let encoder = WireEncoder()
     if error.isEmpty, let response {
@@ -139,7 +139,7 @@ func encodedResponse(_ response: WireResponse?, error: String = "") -> [UInt8] {
 
 /// Decodes a whole request frame (type byte, value) the way the server does, through the
 /// frame parser, and requires exactly one request and nothing left over.
-func decodeRequestFrame(_ bytes: [UInt8], limits: WireLimits = WireLimits()) throws -> WireRequest {
+func decodeRequestFrame(_ bytes: [UInt8], limits: WireLimits = WireLimits()) throws -> RaftRequest {
     var parser = RequestFrameParser(limits: limits)
     var input = buffer(bytes)
     guard case .request(let request)? = try parser.next(from: &input) else {
@@ -155,7 +155,7 @@ func decodeRequestFrame(_ bytes: [UInt8], limits: WireLimits = WireLimits()) thr
 
 /// Decodes a whole response frame the way the client does: frame decoder, then the value by
 /// the type the client expects.
-func decodeResponseFrame(_ bytes: [UInt8], as type: RPCType) throws -> (error: String, response: WireResponse) {
+func decodeResponseFrame(_ bytes: [UInt8], as type: RPCType) throws -> (error: String, response: RaftResponse) {
     var decoder = ResponseFrameDecoder()
     var input = buffer(bytes)
     guard let frame = try decoder.next(from: &input) else { throw FixtureError("incomplete response \(hexString(bytes))") }

@@ -23,10 +23,10 @@ struct Options {
     /// The pipeline's window in requests; nil keeps the transport's default (128, as
     /// hashicorp/raft 1.1.2).
     var pipelineWindow: Int?
-    /// The sender's and the receiver's tasks prefer their transport's
-    /// ``NetworkTransport/taskExecutor`` (its event loop) instead of Swift's global pool, so a
-    /// request and its answer go round without waking a thread: how the transport's
-    /// documentation advises running a caller that makes one RPC at a time.
+    /// The sender's task prefers its transport's ``NetworkTransport/taskExecutor`` (its event
+    /// loop) instead of Swift's global pool, so a request and its answer go round without waking
+    /// a thread: how the transport's documentation advises running an `async` caller that makes
+    /// one RPC at a time. (The receiver's handler runs on its loop either way.)
     var tasksOnEventLoop = false
     var label = ""
 
@@ -43,9 +43,9 @@ struct Options {
         JSON line per mode with the field names of the anchor's pipeline-bench
         (Benchmarks/anchor/pipeline-bench). --event-loops gives both transports an event loop group of N threads
         (default: the transport's shared one-thread group). --pipeline-window overrides the
-        transport's window (default 128). --tasks-on-event-loop true runs the sender's and the
-        receiver's tasks on their transport's taskExecutor (its event loop) instead of Swift's
-        global pool, removing the thread hand-offs between them. Durations are seconds ("5", "0.5") or Go units
+        transport's window (default 128). --tasks-on-event-loop true runs the sender's task on its
+        transport's taskExecutor (its event loop) instead of Swift's global pool, removing the
+        thread hand-offs between it and the loop (the receiver's handler always runs on the loop). Durations are seconds ("5", "0.5") or Go units
         ("5s", "500ms"). Flags may be written --flag value or --flag=value.
         """
 

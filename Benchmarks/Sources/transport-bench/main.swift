@@ -5,10 +5,12 @@
 // with Success at once. The sender builds a fresh AppendEntriesRequest per RPC (term 7, its own
 // address as leader, PrevLogEntry advancing by E, the same E entries of P bytes every time) and
 // sends for a warm-up plus a measured window, either
-//   pipeline: through appendEntriesPipeline, as fast as it accepts (it suspends while its window,
-//             128 requests by default as hashicorp/raft 1.1.2's, is full), a second task reading
-//             the answers; RPC latency = just before the send call -> the answer read;
-//   sync:     one appendEntries call at a time, awaiting each.
+//   pipeline: through appendEntriesPipeline, as fast as it accepts while at most the window
+//             (128 requests by default, as hashicorp/raft 1.1.2's) is unanswered: the sending
+//             task waits for room as Raft bounds its in-flight appends, each request's completion
+//             (on the event loop) records its answer; RPC latency = just before the send call ->
+//             the completion;
+//   sync:     one appendEntries call at a time, awaiting each (the async convenience over send).
 // Counted, as in the anchor: RPCs whose answer arrived inside the measured window. One JSON line
 // per mode with the anchor's field names, plus swift_version and a few of our own.
 
@@ -26,11 +28,10 @@ import SwiftRaft
 
 /// Answers every RPC arriving on `transport` at once, the way the anchor's receiver goroutine
 /// does: AppendEntries with Success and LastLog = PrevLogEntry + E, anything else with an error.
-/// It does nothing else, so the benchmark measures the transport, not the receiver.
-func serve(_ transport: NetworkTransport, on executor: (any TaskExecutor)? = nil) -> Task<Void, Never> {
-    Task(executorPreference: executor) {
-        for await rpc in transport.consumer { answer(rpc) }
-    }
+/// The transport calls the handler on its event loop; it does nothing else, so the benchmark
+/// measures the transport, not the receiver.
+func serve(_ transport: NetworkTransport) {
+    transport.setRPCHandler { rpc in answer(rpc) }
 }
 
 /// What every answer shares. A static, not a global: globals of main.swift belong to the main
@@ -42,7 +43,7 @@ enum Reply {
 /// The receiver's whole work for one RPC.
 @inline(__always)
 func answer(_ rpc: RPC) {
-    guard case .appendEntries(let request) = rpc.command else {
+    guard case .appendEntries(let request) = rpc.request else {
         rpc.respond(error: RaftError(.invalidArgument, "transport-bench answers AppendEntries only"))
         return
     }
@@ -76,39 +77,90 @@ struct RequestMaker: Sendable {
     }
 }
 
-/// The send times of pipelined requests, by sequence number, for the task reading the answers.
+/// What the pipeline's completions record, and the sender's window of unanswered requests.
 ///
-/// `AppendPipelineResult` carries no start time (hashicorp's future has `Start()`), and answers
-/// come in send order, so the reader's n-th answer belongs to the n-th send. A ring of relaxed
-/// atomics costs no lock on the hot path. It is `@unchecked Sendable` because it owns raw
-/// memory; that is safe because slot n is written before request n is sent and read after its
-/// answer, and the pipeline's window (smaller than the ring) keeps the sender from reaching
-/// request n + capacity before answer n has been read: the transport's own synchronisation
-/// between sending and answering orders the write before the read.
-final class StartTimes: @unchecked Sendable {
-    private let slots: UnsafeMutablePointer<Atomic<UInt64>>
-    private let capacity: Int
+/// Completions run on the event loop, in send order; the sending task takes a slot before each
+/// send and waits, once `window` are out, until half of them are answered (waking it per answer
+/// would cost a thread wake-up per request). One lock, uncontended but for the hand-over.
+final class PipelineTally: Sendable {
+    private struct State {
+        var latencies: [UInt64] = []
+        var errors = 0
+        var answered = 0
+        var inFlight = 0
+        var sender: CheckedContinuation<Void, Never>?
+    }
+
+    private let state: Mutex<State>
+    private let window: Int
 
     init(window: Int) {
-        var capacity = 1024
-        while capacity < 2 * window { capacity *= 2 }
-        self.capacity = capacity
-        slots = .allocate(capacity: capacity)
-        for index in 0..<capacity { (slots + index).initialize(to: Atomic(0)) }
+        self.window = max(window, 1)
+        var state = State()
+        state.latencies.reserveCapacity(1 << 20)
+        self.state = Mutex(state)
     }
 
-    deinit {
-        slots.deinitialize(count: capacity)
-        slots.deallocate()
+    /// Takes a slot for one more request, waiting while the window is full.
+    func takeSlot() async {
+        let full = state.withLock { state -> Bool in
+            guard state.inFlight >= window else {
+                state.inFlight += 1
+                return false
+            }
+            return true
+        }
+        guard full else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.inFlight < window {
+                    state.inFlight += 1
+                    return true
+                }
+                state.sender = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 
-    func set(_ sequence: Int, _ nanoseconds: UInt64) {
-        slots[sequence & (capacity - 1)].store(nanoseconds, ordering: .relaxed)
+    /// Records one answer to a request sent at `start` (ns), answered now.
+    func record(start: UInt64, result: Result<AppendEntriesResponse, any Error>, measured: Window) {
+        let end = monotonicNanoseconds()
+        let success = (try? result.get()) != nil
+        let (sender, firstError) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Bool) in
+            if success {
+                if measured.contains(end) { state.latencies.append(end - start) }
+            } else {
+                state.errors += 1
+            }
+            state.answered += 1
+            return (release(&state), !success && state.errors == 1)
+        }
+        if firstError, case .failure(let error) = result {
+            writeStandardError("transport-bench: pipeline send: \(error)\n")
+        }
+        sender?.resume()
     }
 
-    func get(_ sequence: Int) -> UInt64 {
-        slots[sequence & (capacity - 1)].load(ordering: .relaxed)
+    /// Gives back a slot taken and not used.
+    func giveBack() {
+        let sender = state.withLock { state in release(&state) }
+        sender?.resume()
     }
+
+    /// Frees a slot; returns the sender to wake (with its slot taken) once half the window is.
+    private func release(_ state: inout State) -> CheckedContinuation<Void, Never>? {
+        state.inFlight -= 1
+        guard let sender = state.sender, state.inFlight <= window / 2 else { return nil }
+        state.sender = nil
+        state.inFlight += 1  // the slot the woken sender asked for
+        return sender
+    }
+
+    var answered: Int { state.withLock { $0.answered } }
+
+    var result: (latencies: [UInt64], errors: Int) { state.withLock { ($0.latencies, $0.errors) } }
 }
 
 /// The measured window, in monotonic nanoseconds.
@@ -133,65 +185,40 @@ struct Measurement {
     var failure: String?
 }
 
-/// Latencies and errors as the answer-reading task saw them.
-struct ReaderTally: Sendable {
-    var latencies: [UInt64] = []
-    var errors = 0
-}
-
-/// The pipeline mode: sends until the window ends, another task reading answers, then waits for
-/// the answers still out before closing the pipeline (the anchor's consumer does the same).
+/// The pipeline mode: sends until the window ends, never more than `window` unanswered, then
+/// waits for the answers still out before closing the pipeline (the anchor's consumer does the
+/// same).
 func runPipeline(
     sender: NetworkTransport,
     target: ServerAddress,
     maker: RequestMaker,
     window: Int,
     entries: Int,
-    measured: Window,
-    executor: (any TaskExecutor)?
+    measured: Window
 ) async -> Measurement {
     var measurement = Measurement()
     let pipeline: any AppendPipeline
     do {
-        pipeline = try await sender.appendEntriesPipeline(id: "recv", target: target)
+        pipeline = try sender.appendEntriesPipeline(to: Server(id: "recv", address: target))
     } catch {
         measurement.failure = "opening the pipeline: \(error)"
         return measurement
     }
-    let starts = StartTimes(window: window)
-    let answered = Atomic<Int>(0)
-    let reader = Task(executorPreference: executor) {
-        var tally = ReaderTally()
-        tally.latencies.reserveCapacity(1 << 20)
-        var sequence = 0
-        for await answer in pipeline.responses {
-            let end = monotonicNanoseconds()
-            switch answer.result {
-            case .success:
-                if measured.contains(end) { tally.latencies.append(end - starts.get(sequence)) }
-            case .failure:
-                tally.errors += 1
-            }
-            sequence += 1
-            answered.store(sequence, ordering: .relaxed)
-        }
-        return tally
-    }
+    let tally = PipelineTally(window: window)
 
     var prev: UInt64 = 0
     var sent = 0
     var before: CPUSample?
     while true {
+        await tally.takeSlot()
         let now = monotonicNanoseconds()
         if before == nil && now >= measured.start { before = CPUSample.take() }
-        if now >= measured.end { break }
-        starts.set(sent, now)
-        do {
-            try await pipeline.appendEntries(maker.request(prev: prev))
-        } catch {
-            writeStandardError("transport-bench: pipeline send: \(error)\n")
-            measurement.failure = "pipeline send: \(error)"
+        if now >= measured.end {
+            tally.giveBack()
             break
+        }
+        pipeline.appendEntries(maker.request(prev: prev)) { result in
+            tally.record(start: now, result: result, measured: measured)
         }
         sent += 1
         prev += UInt64(entries)
@@ -199,16 +226,17 @@ func runPipeline(
     let after = CPUSample.take()
     if let before { measurement.usage = CPUUsage(from: before, to: after) }
 
-    // Every answer still out arrives, or the transport's 10 s timeout fails it; only then close,
-    // so closing does not turn answers in flight into errors.
+    // Every answer still out arrives, or the pipeline's timeout fails it; only then close, so
+    // closing does not turn answers in flight into errors.
     let deadline = monotonicNanoseconds() + 15_000_000_000
-    while answered.load(ordering: .relaxed) < sent && monotonicNanoseconds() < deadline && measurement.failure == nil {
+    while tally.answered < sent && monotonicNanoseconds() < deadline {
         try? await Task.sleep(for: .milliseconds(1))
     }
-    await pipeline.close()
-    let tally = await reader.value
-    measurement.latencies = tally.latencies
-    measurement.errors = tally.errors
+    pipeline.close()
+    let (latencies, errors) = tally.result
+    measurement.latencies = latencies
+    measurement.errors = errors
+    if errors > 0 && latencies.isEmpty { measurement.failure = "every pipelined request failed" }
     return measurement
 }
 
@@ -249,12 +277,11 @@ func measureWireBytes(sender: NetworkTransport, request: AppendEntriesRequest, o
     var probeOptions = options
     probeOptions.streamLayer = CountingStreamLayer(received: received)
     guard let probe = try? await NetworkTransport.bind(to: "127.0.0.1:0", options: probeOptions) else { return nil }
-    let server = serve(probe)
+    serve(probe)
     let answered = (try? await sender.appendEntries(id: "probe", target: probe.localAddress, request)) != nil
     // The request was read off the socket in full before it could be answered.
     let bytes = received.value
     await probe.close()
-    await server.value
     return answered && bytes > 0 ? bytes : nil
 }
 
@@ -299,10 +326,11 @@ func run(_ options: Options) async -> Int32 {
         writeStandardError("transport-bench: fatal: \(error)\n")
         return 1
     }
-    // With --tasks-on-event-loop, each side's tasks run on its transport's own loop (the same
-    // loop unless --event-loops gives the group more than one).
+    // With --tasks-on-event-loop, the sender's task runs on its transport's own loop (the same
+    // loop as the receiver's unless --event-loops gives the group more than one). The receiver
+    // needs no task: the transport calls its handler on the loop.
     let executor: (any TaskExecutor)? = options.tasksOnEventLoop ? sender.taskExecutor : nil
-    let server = serve(receiver, on: options.tasksOnEventLoop ? receiver.taskExecutor : nil)
+    serve(receiver)
     let maker = RequestMaker(leader: sender.localAddress, entries: options.entries, payload: options.payload)
     let wireBytes = await measureWireBytes(sender: sender, request: maker.request(prev: 999_999), options: transportOptions)
     let cores = Int(max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1))
@@ -320,8 +348,7 @@ func run(_ options: Options) async -> Int32 {
                     maker: maker,
                     window: transportOptions.pipelineWindow,
                     entries: options.entries,
-                    measured: measured,
-                    executor: executor
+                    measured: measured
                 )
             } else {
                 return await runSync(
@@ -392,7 +419,6 @@ func run(_ options: Options) async -> Int32 {
     let teardown = watchdog(seconds: 10, message: "warning: teardown did not finish in 10s; exiting anyway", exitCode: status)
     await sender.close()
     await receiver.close()
-    await server.value
     try? await group?.shutdownGracefully()
     teardown.cancel()
     return status

@@ -12,16 +12,4 @@ enum ClientCallError: Error, Sendable {
     case malformed(WireError)
     /// An answer arrived that no request asked for: the peer is out of step.
     case unexpectedAnswer
-    /// The request encodes to more than the frame limit, so it was not sent: the peer would
-    /// close the connection on it.
-    case tooLarge(size: Int, limit: Int)
-}
-
-/// What a peer sent back for a call on an outgoing connection; either way the connection is
-/// still in step and may be reused.
-enum CallAnswer: Sendable {
-    /// The decoded response.
-    case response(WireResponse)
-    /// The peer's error text (hashicorp/raft's `errors.New(text)`).
-    case refused(String)
 }

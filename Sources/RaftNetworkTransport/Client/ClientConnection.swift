@@ -1,7 +1,7 @@
 import NIOCore
 import SwiftRaft
 
-/// One outgoing connection of the pool: the channel, and the handler that carries its calls.
+/// One outgoing connection: the channel, and the handler that carries its calls one at a time.
 /// Sendable so it can sit in the pool; the handler is only ever touched on the channel's loop.
 final class ClientConnection: Sendable {
     let channel: any Channel
@@ -14,31 +14,22 @@ final class ClientConnection: Sendable {
         self.handler = handler
     }
 
-    /// Sends `request` and waits for its answer; throws ``ClientCallError``. Cancelling the
-    /// waiting task closes the connection, which ends the call at once: the request cannot be
-    /// taken back, and its late answer must not reach a later call.
-    func call(_ request: WireRequest, timeout: TimeAmount?) async throws -> CallAnswer {
-        let answer = start(request, timeout: timeout)
-        return try await withTaskCancellationHandler {
-            try await answer.get()
-        } onCancel: {
-            self.close()
-        }
-    }
-
-    /// Sends `request` and returns its answer to come, without waiting: InstallSnapshot writes
-    /// its data with ``write(_:)`` in between.
-    func start(_ request: WireRequest, timeout: TimeAmount?) -> EventLoopFuture<CallAnswer> {
-        let promise = channel.eventLoop.makePromise(of: CallAnswer.self)
-        let handler = self.handler
-        if channel.eventLoop.inEventLoop {
-            // A caller on the loop (a task on ``NetworkTransport/taskExecutor``) writes now
-            // rather than behind whatever the loop has queued.
-            handler.value.start(request, timeout: timeout, promise: promise)
+    /// Sends `call`'s request on this connection, arming its timer first if it has none yet.
+    /// From the loop itself (a completion sending the next request, say) it writes at once
+    /// rather than behind whatever the loop has queued; from elsewhere it costs one hop to the
+    /// loop, which then also schedules the timer, so no second cross-thread operation is needed.
+    func start(_ call: OutgoingCall) {
+        let eventLoop = channel.eventLoop
+        if eventLoop.inEventLoop {
+            call.armTimer(on: eventLoop)
+            handler.value.start(call, on: self)
         } else {
-            channel.eventLoop.execute { handler.value.start(request, timeout: timeout, promise: promise) }
+            let handler = self.handler
+            eventLoop.execute {
+                call.armTimer(on: eventLoop)
+                handler.value.start(call, on: self)
+            }
         }
-        return promise.futureResult
     }
 
     /// Writes raw bytes after the request; completes once they are handed to the socket, which

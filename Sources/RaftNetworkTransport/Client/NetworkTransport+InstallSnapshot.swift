@@ -9,78 +9,79 @@ extension NetworkTransport {
     /// `data` is read on ``Options/blockingPool``, never on the event loop or Swift's
     /// cooperative pool, one ``Options/snapshotChunkSize`` piece at a time; a piece is read
     /// while the previous one is being written, and no more is read until the socket has taken
-    /// it, so memory stays bounded whatever the size. The whole exchange may take
-    /// ``Options/installSnapshotTimeout(size:)``. It goes on a new connection, closed afterwards
-    /// (hashicorp/raft closes it too). `data` is left open for its owner to close.
+    /// it, so memory stays bounded whatever the size. The whole exchange, dialing included, may
+    /// take `timeout` (zero or less: no limit); ``Options/installSnapshotTimeout(size:)`` gives
+    /// hashicorp/raft's, scaled with the snapshot's size. It goes on a new connection, closed
+    /// afterwards (hashicorp/raft closes it too): the data cannot be sent twice, so a pooled
+    /// connection the peer dropped while it sat idle must not be where it goes. `data` is left
+    /// open for its owner to close. Cancelling the calling task ends the call at once.
     ///
     /// - Throws: ``SwiftRaft/RaftError/Code/storage`` if `data` fails or ends before
     ///   `request.size` bytes (the peer then sees the connection end and discards the
-    ///   snapshot), else as the other calls.
+    ///   snapshot), else as ``send(_:to:timeout:completion:)`` fails.
     public func installSnapshot(
-        id: ServerID,
-        target: ServerAddress,
         _ request: InstallSnapshotRequest,
-        data: any SnapshotSource
+        data: any SnapshotSource,
+        to target: Server,
+        timeout: Duration
     ) async throws -> InstallSnapshotResponse {
         try checkOpen()
-        let timeout = options.installSnapshotTimeout(size: request.size)
-        // A connection of its own rather than a pooled one: the data cannot be sent twice, so a
-        // pooled connection the peer dropped while it sat idle must not be where it goes.
-        let connection = try await dialCall(target)
-        defer { connection.close() }
-        // Cancelling closes the connection, which ends every wait below at once.
+        let address = try HostAndPort(parsing: target.address)
+        var frame = allocator.buffer(capacity: 0)
+        encoder.withLock { encoder in encoder.encodeRequest(.installSnapshot(request), into: &frame) }
+        guard frame.readableBytes <= limits.maxFrameSize else {
+            throw Self.tooLarge(.installSnapshot, size: frame.readableBytes, limit: limits.maxFrameSize, target: target.address)
+        }
+        let eventLoop = options.eventLoopGroup.next()
+        let answer = eventLoop.makePromise(of: RaftResponse.self)
+        let call = OutgoingCall(
+            .installSnapshot, frame: frame, to: target.address, timeout: timeout, eventLoop: eventLoop,
+            reused: false, returnsToPool: false, transport: self, completion: { answer.completeWith($0) }
+        )
+        call.armTimer(on: eventLoop)
+        // Cancelling fails the call, which closes its connection (or the dial) and so ends every
+        // wait below at once.
         return try await withTaskCancellationHandler {
-            try await send(request, data: data, over: connection, timeout: timeout)
+            let connection: ClientConnection
+            do {
+                connection = try await dialConnection(address, named: target.address, on: eventLoop) { channel in
+                    guard call.attach(channel) else { throw RaftError(.timeout, "InstallSnapshot to \(target.address) ended while dialing") }
+                }
+            } catch {
+                call.fail(dialError(error, target: target.address))
+                return try await Self.installSnapshotAnswer(answer.futureResult, target: target.address)
+            }
+            defer { connection.close() }
+            connection.start(call)
+            if case .source(let error) = await stream(request.size, from: data, over: connection, for: call) {
+                call.fail(error)
+            }
+            // Otherwise the call itself may have failed (a timeout, a closed connection) or,
+            // rarely, the peer answered early and closed: the answer says which.
+            return try await Self.installSnapshotAnswer(answer.futureResult, target: target.address)
         } onCancel: {
-            connection.close()
+            call.fail(CancellationError())
         }
     }
 
-    private func send(
-        _ request: InstallSnapshotRequest,
-        data: any SnapshotSource,
-        over connection: ClientConnection,
-        timeout: Duration?
-    ) async throws -> InstallSnapshotResponse {
-        let target = connection.target
-        let answer = connection.start(.installSnapshot(request), timeout: timeout.map { TimeAmount($0) })
-        if let failure = await stream(request.size, from: data, over: connection) {
-            switch failure {
-            case .source(let error):
-                try Task.checkCancellation()
-                throw error
-            case .connection:
-                // The call itself failed (a timeout, a closed connection) or, rarely, the peer
-                // answered early and closed: the answer says which.
-                break
-            }
-        }
-        let outcome: CallAnswer
-        do {
-            outcome = try await answer.get()
-        } catch {
-            try Task.checkCancellation()
-            throw surfaced(error, rpc: .installSnapshot, target: target, timeout: timeout)
-        }
-        switch outcome {
-        case .response(.installSnapshot(let response)):
-            return response
-        case .response:
+    private static func installSnapshotAnswer(_ answer: EventLoopFuture<RaftResponse>, target: ServerAddress) async throws
+        -> InstallSnapshotResponse
+    {
+        guard case .installSnapshot(let response) = try await answer.get() else {
             throw RaftError(.corrupt, "InstallSnapshot to \(target) was answered with another type")
-        case .refused(let text):
-            throw Self.remoteError(text, rpc: .installSnapshot, target: target)
         }
+        return response
     }
 
     private enum StreamFailure {
         /// The snapshot's data could not be read, or ended early.
         case source(RaftError)
-        /// A write failed: the connection is gone.
+        /// A write failed, or the call ended: the connection is gone.
         case connection
     }
 
     /// Writes `size` bytes of `data` to `connection`; nil when all were handed to the socket.
-    private func stream(_ size: Int64, from data: any SnapshotSource, over connection: ClientConnection) async
+    private func stream(_ size: Int64, from data: any SnapshotSource, over connection: ClientConnection, for call: OutgoingCall) async
         -> StreamFailure?
     {
         let pool = options.blockingPool
@@ -89,18 +90,17 @@ extension NetworkTransport {
         var sent: Int64 = 0
         var previousWrite: EventLoopFuture<Void>?
         while sent < size {
+            guard !call.isFinished else { return .connection }
             let wanted = Int(min(Int64(chunkSize), size - sent))
             let bytes: [UInt8]
             do {
                 bytes = try await pool.runIfActive { try data.read(maxLength: wanted) }
             } catch {
-                connection.close()
                 return .source(RaftError(.storage, "reading the snapshot failed after \(sent) of \(size) bytes: \(error)"))
             }
             guard !bytes.isEmpty else {
-                // The peer must not take a short snapshot for a whole one: ending the connection
-                // makes it fail the snapshot's data stream.
-                connection.close()
+                // The peer must not take a short snapshot for a whole one: failing the call
+                // closes the connection, which makes it fail the snapshot's data stream.
                 return .source(RaftError(.storage, "snapshot data ended after \(sent) of \(size) bytes"))
             }
             let piece = bytes.count > wanted ? bytes[..<wanted] : bytes[...]

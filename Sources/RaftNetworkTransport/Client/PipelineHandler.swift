@@ -3,113 +3,188 @@ import NIOCore
 import SwiftRaft
 
 /// The event-loop side of an AppendEntries pipeline (hashicorp/raft's `netPipeline` with its
-/// `decodeResponses` goroutine): writes what senders queued, decodes the answers in order and
-/// pairs each with its request, and watches the deadline.
+/// `decodeResponses` goroutine): writes what senders queued, within the window, decodes the
+/// answers in order and hands each to its request's completion, and watches the deadline.
 ///
-/// The deadline is hashicorp's read deadline: the oldest request in flight must be answered
-/// within the timeout of the later of its sending and the previous answer. One timer serves
-/// the whole pipeline and is rescheduled at most once per timeout, not per request.
+/// The window (``NetworkTransport/Options/pipelineWindow`` requests and
+/// ``NetworkTransport/Options/pipelineWindowBytes`` bytes written and not yet answered) never
+/// makes a sender wait: requests beyond it wait here, in order, and go out as answers free room.
+/// Raft bounds what it has in flight itself, so they rarely do.
+///
+/// The deadline is hashicorp's read deadline: the oldest request written must be answered
+/// within the timeout of the later of its writing and the previous answer. One timer serves the
+/// whole pipeline and is rescheduled at most once per timeout, not per request.
 ///
 /// Any failure but a peer's error answer (which fails only its request, the connection staying
-/// in step) breaks the pipeline: every request still out is answered with an error, in order,
-/// `responses` finishes, later sends throw, and the connection closes.
+/// in step) breaks the pipeline: every request still out or queued fails, in order, later ones
+/// fail too, and the connection closes.
 final class PipelineHandler: ChannelInboundHandler {
     typealias InboundIn = ResponseFrame
     typealias OutboundOut = ByteBuffer
 
+    /// A request written and not yet answered, or one refused that waits for those before it
+    /// to be answered, so its completion keeps its place in send order.
     private struct InFlight {
-        let request: AppendEntriesRequest
+        let completion: @Sendable (Result<AppendEntriesResponse, any Error>) -> Void
+        /// Its frame's size; 0 when refused.
         let bytes: Int
+        /// Why it was not sent, if it was not.
+        let refusal: RaftError?
     }
 
-    private let core: PipelineCore
+    private let pipeline: NetworkPipeline
     private let decoder: WireDecoder
     private let timeout: TimeAmount?
+    private let maxCount: Int
+    private let maxBytes: Int
     private var context: ChannelHandlerContext?
+    /// Written (or refused behind written ones), oldest first. Its head is always a written
+    /// request: refused ones at the head are completed at once.
     private var inFlight: Deque<InFlight> = []
-    /// When the oldest request in flight started waiting: its sending or the previous answer.
+    /// Given to the pipeline but not yet written: the connection is not up yet, or the window
+    /// is full.
+    private var waiting: Deque<PipelineItem> = []
+    /// How many requests, and bytes, are written and not answered.
+    private var sentCount = 0
+    private var sentBytes = 0
+    /// When the oldest request in flight started waiting: its writing or the previous answer.
     private var lastProgress = NIODeadline.now()
     private var timer: Scheduled<Void>?
-    private var failed = false
-    /// Answers decoded in this read, handed over together at its end: one wake-up of the reader
-    /// and one lock per read rather than per answer.
-    private var decoded: [(result: AppendPipelineResult, bytes: Int)] = []
+    private var failed: Bool { failure != nil }
+    /// Why the pipeline broke or closed, once it has.
+    private var failure: RaftError?
+    /// Requests were written in this read and not yet flushed.
+    private var flushPending = false
 
-    init(core: PipelineCore, timeout: TimeAmount?, limits: WireLimits) {
-        self.core = core
+    init(pipeline: NetworkPipeline, timeout: TimeAmount?, limits: WireLimits, window: Int, windowBytes: Int) {
+        self.pipeline = pipeline
         self.timeout = timeout
         self.decoder = WireDecoder(limits: limits)
+        self.maxCount = max(window, 1)
+        self.maxBytes = max(windowBytes, 1)
     }
+
+    private var target: ServerAddress { pipeline.target }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if context.channel.isActive { drain() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        drain()
+        context.fireChannelActive()
+    }
+
     // MARK: Sending
 
-    /// Writes every request queued so far, in order, and flushes once.
+    /// Takes what senders queued and writes as much as the window allows, flushing once.
     func drain() {
-        let outgoing = core.takeOutbox()
-        guard !outgoing.isEmpty else { return }
-        guard let context, !failed else {
-            // Admitted in a race with the failure; answered like everything else still out.
-            finishFailed(outgoing.map { InFlight(request: $0.request, bytes: $0.bytes.readableBytes) }, core.failure)
+        let items = pipeline.takeOutbox()
+        if let failure {
+            // Queued in a race with the failure; answered like everything else after it.
+            for item in items { item.fail(NetworkPipeline.closedError(target, failure)) }
             return
         }
-        if inFlight.isEmpty { lastProgress = .now() }
-        for item in outgoing {
-            inFlight.append(InFlight(request: item.request, bytes: item.bytes.readableBytes))
-            context.write(wrapOutboundOut(item.bytes), promise: nil)
+        waiting.append(contentsOf: items)
+        if write() { flush() }
+    }
+
+    /// Writes waiting requests while the window has room; returns whether it wrote any. A
+    /// request larger than the byte window alone still goes, alone.
+    private func write() -> Bool {
+        guard let context, context.channel.isActive, !failed else { return false }
+        var wrote = false
+        while let next = waiting.first {
+            switch next.payload {
+            case .refused(let error):
+                waiting.removeFirst()
+                if inFlight.isEmpty {
+                    next.completion(.failure(error))
+                } else {
+                    inFlight.append(InFlight(completion: next.completion, bytes: 0, refusal: error))
+                }
+            case .frame(let bytes):
+                let size = bytes.readableBytes
+                guard sentCount == 0 || (sentCount < maxCount && sentBytes + size <= maxBytes) else { return wrote }
+                waiting.removeFirst()
+                if sentCount == 0 { lastProgress = .now() }
+                inFlight.append(InFlight(completion: next.completion, bytes: size, refusal: nil))
+                sentCount += 1
+                sentBytes += size
+                context.write(wrapOutboundOut(bytes), promise: nil)
+                wrote = true
+            }
         }
+        return wrote
+    }
+
+    private func flush() {
+        guard let context else { return }
         context.flush()
         armTimer(context)
     }
+
+    /// How many requests are written without an answer, and how many wait to be written.
+    var counts: (Int, Int) { (sentCount, waiting.count) }
 
     // MARK: Answers
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         let frame = unwrapInboundIn(data)
-        guard let head = inFlight.popFirst() else {
-            fail(RaftError(.corrupt, "an answer arrived on the pipeline to \(core.target) with no request out"))
+        guard let head = inFlight.first, head.refusal == nil else {
+            fail(RaftError(.corrupt, "an answer arrived on the pipeline to \(target) with no request out"))
             return
         }
-        lastProgress = .now()
+        let result: Result<AppendEntriesResponse, any Error>
         if !frame.error.isEmpty {
-            let error = NetworkTransport.remoteError(frame.error, rpc: .appendEntries, target: core.target)
-            decoded.append((AppendPipelineResult(request: head.request, result: .failure(error)), head.bytes))
-            return
-        }
-        do {
-            guard case .appendEntries(let response) = try decoder.decodeResponse(.appendEntries, from: frame.body) else {
-                throw WireError.malformed("an AppendEntries answer decoded as another type")
+            result = .failure(NetworkTransport.remoteError(frame.error, rpc: .appendEntries, target: target))
+        } else {
+            do {
+                guard case .appendEntries(let response) = try decoder.decodeResponse(.appendEntries, from: frame.body) else {
+                    throw WireError.malformed("an AppendEntries answer decoded as another type")
+                }
+                result = .success(response)
+            } catch {
+                fail(RaftError(.corrupt, "malformed AppendEntries answer from \(target): \(error)"))
+                return
             }
-            decoded.append((AppendPipelineResult(request: head.request, result: .success(response)), head.bytes))
-        } catch {
-            inFlight.prepend(head)
-            fail(RaftError(.corrupt, "malformed AppendEntries answer from \(core.target): \(error)"))
         }
+        inFlight.removeFirst()
+        sentCount -= 1
+        sentBytes -= head.bytes
+        lastProgress = .now()
+        head.completion(result)
+        completeRefusedAtHead()
+        // Room in the window: what waits goes out, flushed at the end of the read.
+        if !waiting.isEmpty, write() { flushPending = true }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        deliverDecoded()
+        if flushPending {
+            flushPending = false
+            flush()
+        }
         context.fireChannelReadComplete()
     }
 
-    private func deliverDecoded() {
-        guard !decoded.isEmpty else { return }
-        core.deliver(decoded)
-        decoded.removeAll(keepingCapacity: true)
+    /// Completes refused requests that no written one precedes any more.
+    private func completeRefusedAtHead() {
+        while let head = inFlight.first, let refusal = head.refusal {
+            inFlight.removeFirst()
+            head.completion(.failure(refusal))
+        }
     }
 
     // MARK: Deadline
 
     private func armTimer(_ context: ChannelHandlerContext) {
-        guard let timeout, timer == nil, !inFlight.isEmpty else { return }
+        guard let timeout, timer == nil, sentCount > 0 else { return }
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: lastProgress + timeout) {
             self.timerFired()
         }
@@ -117,14 +192,14 @@ final class PipelineHandler: ChannelInboundHandler {
 
     private func timerFired() {
         timer = nil
-        guard let timeout, !failed, !inFlight.isEmpty, let context else { return }
+        guard let timeout, !failed, sentCount > 0, let context else { return }
         guard NIODeadline.now() >= lastProgress + timeout else {
             armTimer(context)
             return
         }
         fail(
-            RaftError(.timeout, "AppendEntries to \(core.target) timed out after \(timeout)"),
-            rest: RaftError(.timeout, "an earlier AppendEntries to \(core.target) timed out")
+            RaftError(.timeout, "AppendEntries to \(target) timed out after \(timeout)"),
+            rest: RaftError(.timeout, "an earlier AppendEntries to \(target) timed out")
         )
     }
 
@@ -135,41 +210,44 @@ final class PipelineHandler: ChannelInboundHandler {
         case ByteToMessageDecoderError.leftoverDataWhenDone:
             break  // the connection is ending; channelInactive follows
         case let error as WireError:
-            fail(RaftError(.corrupt, "malformed answer on the pipeline to \(core.target): \(error)"))
+            fail(RaftError(.corrupt, "malformed answer on the pipeline to \(target): \(error)"))
         default:
-            fail(RaftError(.unreachable, "pipeline connection to \(core.target) failed: \(error)"))
+            fail(RaftError(.unreachable, "pipeline connection to \(target) failed: \(error)"))
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        fail(RaftError(.unreachable, "pipeline connection to \(core.target) closed"))
+        fail(RaftError(.unreachable, "pipeline connection to \(target) closed"))
         context.fireChannelInactive()
     }
 
-    /// Breaks the pipeline: the oldest request in flight fails with `error`, the others with
-    /// `rest` (or `error`), in order; then `responses` ends and the connection closes.
+    /// Breaks the pipeline: the oldest request out fails with `error`, every other one written
+    /// or waiting with `rest` (or `error`), in order, refused ones with their refusal; later
+    /// requests fail too, and the connection closes.
     func fail(_ error: RaftError, rest: RaftError? = nil) {
         guard !failed else { return }
-        failed = true
+        failure = error
         timer?.cancel()
         timer = nil
-        // Answers already decoded come first: they precede the failures in send order.
-        deliverDecoded()
-        let unwritten = core.fail(error).map { InFlight(request: $0.request, bytes: $0.bytes.readableBytes) }
-        let out = Array(inFlight) + unwritten
+        let out = inFlight
+        let queued = Array(waiting) + pipeline.markFailed(error)
         inFlight.removeAll()
-        var results: [(result: AppendPipelineResult, bytes: Int)] = []
-        results.reserveCapacity(out.count)
-        for (index, item) in out.enumerated() {
-            let reason = index == 0 ? error : (rest ?? error)
-            results.append((AppendPipelineResult(request: item.request, result: .failure(reason)), item.bytes))
+        waiting.removeAll()
+        sentCount = 0
+        sentBytes = 0
+        var first = true
+        for item in out {
+            if let refusal = item.refusal {
+                item.completion(.failure(refusal))
+            } else {
+                item.completion(.failure(first ? error : (rest ?? error)))
+                first = false
+            }
         }
-        core.finish(with: results)
+        for item in queued {
+            item.fail(first ? error : (rest ?? error))
+            if case .frame = item.payload { first = false }
+        }
         context?.close(promise: nil)
-    }
-
-    private func finishFailed(_ items: [InFlight], _ failure: RaftError?) {
-        let error = failure ?? RaftError(.pipelineShutdown, "pipeline to \(core.target) is closed")
-        core.finish(with: items.map { (AppendPipelineResult(request: $0.request, result: .failure(error)), $0.bytes) })
     }
 }

@@ -1,35 +1,26 @@
 import NIOCore
 import SwiftRaft
 
-/// The outgoing side of one pooled connection: sends one request at a time, decodes its answer
-/// as the type it expects, and enforces the call's deadline (hashicorp/raft's `genericRPC`
-/// with its connection deadline).
+/// The outgoing side of one connection: sends one request at a time and decodes its answer as
+/// the type it expects (hashicorp/raft's `genericRPC`). The call's deadline is the call's own
+/// timer (``OutgoingCall``), which closes the connection when it fires.
 ///
-/// Loop-confined; ``ClientConnection`` reaches it through the event loop. A call that times out,
-/// or whose answer cannot be decoded, closes the connection, so nothing arriving late can be
-/// taken for the answer to a later call.
+/// Loop-confined; ``ClientConnection`` reaches it through the event loop. A call whose answer
+/// cannot be decoded closes the connection, so nothing arriving late can be taken for the
+/// answer to a later call.
 final class RPCClientHandler: ChannelInboundHandler {
     typealias InboundIn = ResponseFrame
     typealias OutboundOut = ByteBuffer
 
-    private struct Call {
-        let type: RPCType
-        let promise: EventLoopPromise<CallAnswer>
-        var timer: Scheduled<Void>?
-    }
-
     private let decoder: WireDecoder
-    private let encoder = WireEncoder()
-    private let maxFrameSize: Int
     private var context: ChannelHandlerContext?
-    private var call: Call?
+    private var call: (call: OutgoingCall, connection: ClientConnection)?
     /// Part of an answer arrived before the connection ended.
     private var answerStarted = false
     private var closed = false
 
     init(limits: WireLimits) {
         decoder = WireDecoder(limits: limits)
-        maxFrameSize = limits.maxFrameSize
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -40,61 +31,49 @@ final class RPCClientHandler: ChannelInboundHandler {
         self.context = nil
     }
 
-    /// Sends `request` and completes `promise` with its answer, or fails it with a
-    /// ``ClientCallError``. For InstallSnapshot the caller writes the data afterwards, and the
-    /// deadline covers both.
-    func start(_ request: WireRequest, timeout: TimeAmount?, promise: EventLoopPromise<CallAnswer>) {
+    /// Writes `call`'s request on `connection` (whose handler this is) and waits for its
+    /// answer. For InstallSnapshot the caller writes the data afterwards.
+    func start(_ call: OutgoingCall, on connection: ClientConnection) {
         guard let context, !closed else {
-            promise.fail(ClientCallError.closed(answerStarted: false))
+            call.connectionFailed(.closed(answerStarted: false))
             return
         }
-        guard call == nil else {
-            // A pooled connection carries one call at a time; reaching this is a transport bug,
-            // and the connection cannot tell the two answers apart.
-            promise.fail(ClientCallError.unexpectedAnswer)
+        guard self.call == nil else {
+            // A connection carries one call at a time; reaching this is a transport bug, and
+            // the connection could not tell the two answers apart.
+            call.fail(RaftError(.corrupt, "a second call was started on a connection to \(connection.target) in use"))
             context.close(promise: nil)
             return
         }
-        var buffer = context.channel.allocator.buffer(capacity: 256)
-        encoder.encodeRequest(request, into: &buffer)
-        guard buffer.readableBytes <= maxFrameSize else {
-            // Nothing was written, so the connection stays in step and usable.
-            promise.fail(ClientCallError.tooLarge(size: buffer.readableBytes, limit: maxFrameSize))
+        guard call.use(connection) else {
+            // Timed out on its way here: nothing was written, so the connection is still in step.
+            call.release(connection)
             return
         }
-        var call = Call(type: request.type, promise: promise)
-        if let timeout {
-            call.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.timedOut() }
-        }
-        self.call = call
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        self.call = (call, connection)
+        context.writeAndFlush(wrapOutboundOut(call.frame), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        guard let call else {
-            closeAfterFailure(ClientCallError.unexpectedAnswer, context: context)
+        guard let (call, connection) = self.call else {
+            closeAfterFailure(.unexpectedAnswer, context: context)
             return
         }
         self.call = nil
-        call.timer?.cancel()
         if !frame.error.isEmpty {
-            call.promise.succeed(.refused(frame.error))
+            call.answered(.failure(NetworkTransport.remoteError(frame.error, rpc: call.type, target: call.target)), on: connection)
             return
         }
+        let response: RaftResponse
         do {
-            call.promise.succeed(.response(try decoder.decodeResponse(call.type, from: frame.body)))
+            response = try decoder.decodeResponse(call.type, from: frame.body)
         } catch {
-            call.promise.fail(ClientCallError.malformed(error))
             context.close(promise: nil)
+            call.connectionFailed(.malformed(error))
+            return
         }
-    }
-
-    private func timedOut() {
-        guard let call else { return }
-        self.call = nil
-        call.promise.fail(ClientCallError.timedOut)
-        context?.close(promise: nil)
+        call.answered(.success(response), on: connection)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -103,7 +82,7 @@ final class RPCClientHandler: ChannelInboundHandler {
             // Raised while the connection ends, before channelInactive fails the call.
             answerStarted = true
         case let error as WireError:
-            closeAfterFailure(ClientCallError.malformed(error), context: context)
+            closeAfterFailure(.malformed(error), context: context)
         default:
             context.close(promise: nil)
         }
@@ -111,20 +90,18 @@ final class RPCClientHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
-        if let call {
+        if let (call, _) = self.call {
             self.call = nil
-            call.timer?.cancel()
-            call.promise.fail(ClientCallError.closed(answerStarted: answerStarted))
+            call.connectionFailed(.closed(answerStarted: answerStarted))
         }
         context.fireChannelInactive()
     }
 
     private func closeAfterFailure(_ error: ClientCallError, context: ChannelHandlerContext) {
-        if let call {
-            self.call = nil
-            call.timer?.cancel()
-            call.promise.fail(error)
-        }
         context.close(promise: nil)
+        if let (call, _) = self.call {
+            self.call = nil
+            call.connectionFailed(error)
+        }
     }
 }

@@ -1,10 +1,11 @@
 import NIOCore
+import SwiftRaft
 
 /// One piece of what a client sends on a NetworkTransport connection, in order.
 enum RequestFramePart: Hashable, Sendable {
     /// A decoded request. After an InstallSnapshot request come its snapshot bytes as
     /// ``snapshotData(_:)`` parts, then ``snapshotEnd``.
-    case request(WireRequest)
+    case request(RaftRequest)
     /// Some of the snapshot bytes after an InstallSnapshot request, as they arrived (chunk
     /// boundaries follow the reads, not the data).
     case snapshotData(ByteBuffer)
@@ -79,7 +80,7 @@ struct RequestFrameParser {
             // is scanned once in total.
             let progress: MessagePackFrameScanner.Progress = try scan(buffer)
             guard case .complete(let length) = progress else { return nil }
-            let request: WireRequest = try decode(type, buffer, length: length)
+            let request: RaftRequest = try decode(type, buffer, length: length)
             buffer.moveReaderIndex(forwardBy: length)
             return .request(accept(request))
 
@@ -110,7 +111,7 @@ struct RequestFrameParser {
     }
 
     /// Moves to what follows `request`: its snapshot data, or the next request.
-    private mutating func accept(_ request: WireRequest) -> WireRequest {
+    private mutating func accept(_ request: RaftRequest) -> RaftRequest {
         if case .installSnapshot(let snapshot) = request {
             // A negative Size reads nothing in Go (io.LimitReader), so it ends at once here too.
             state = .snapshot(remaining: max(snapshot.size, 0))
@@ -128,17 +129,17 @@ struct RequestFrameParser {
         return try result.get()
     }
 
-    private func decodePrefix(_ type: RPCType, _ buffer: ByteBuffer) throws(WireError) -> PrefixDecodeResult<WireRequest> {
+    private func decodePrefix(_ type: RPCType, _ buffer: ByteBuffer) throws(WireError) -> PrefixDecodeResult<RaftRequest> {
         let decoder = self.decoder
-        let result: Result<PrefixDecodeResult<WireRequest>, WireError> = buffer.withUnsafeReadableBytes { bytes in
+        let result: Result<PrefixDecodeResult<RaftRequest>, WireError> = buffer.withUnsafeReadableBytes { bytes in
             do throws(WireError) { return .success(try decoder.decodeRequest(type, prefixOf: bytes)) } catch { return .failure(error) }
         }
         return try result.get()
     }
 
-    private func decode(_ type: RPCType, _ buffer: ByteBuffer, length: Int) throws(WireError) -> WireRequest {
+    private func decode(_ type: RPCType, _ buffer: ByteBuffer, length: Int) throws(WireError) -> RaftRequest {
         let decoder = self.decoder
-        let result: Result<WireRequest, WireError> = buffer.withUnsafeReadableBytes { bytes in
+        let result: Result<RaftRequest, WireError> = buffer.withUnsafeReadableBytes { bytes in
             do throws(WireError) {
                 return .success(try decoder.decodeRequest(type, bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length])))
             } catch {

@@ -9,7 +9,7 @@ import SwiftRaft
 /// the event loop, which takes them all: one task, one wake-up of the loop and one write per
 /// burst of answers instead of one per answer.
 final class AnswerInbox: Sendable {
-    typealias Answer = (sequence: UInt64, result: Result<RPCResponse, any Error>)
+    typealias Answer = (sequence: UInt64, result: Result<RaftResponse, any Error>)
 
     private struct State {
         var answers: [Answer] = []
@@ -29,7 +29,7 @@ final class AnswerInbox: Sendable {
 
     /// Adds Raft's answer to request `sequence`. On the event loop itself (a heartbeat handler
     /// answering at once) it is handed over directly.
-    func add(_ sequence: UInt64, _ result: Result<RPCResponse, any Error>) {
+    func add(_ sequence: UInt64, _ result: Result<RaftResponse, any Error>) {
         if eventLoop.inEventLoop {
             let handler = state.withLock { $0.handler }
             handler?.value.answer(sequence, result)

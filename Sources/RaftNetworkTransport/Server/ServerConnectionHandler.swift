@@ -3,8 +3,8 @@ import Logging
 import NIOCore
 import SwiftRaft
 
-/// Serves one incoming connection: hands each decoded request to Raft as an ``RPC`` and writes
-/// the answers back in request order (hashicorp/raft's `handleConn`).
+/// Serves one incoming connection: hands each decoded request to the handler Raft installed, as
+/// an ``RPC``, and writes the answers back in request order (hashicorp/raft's `handleConn`).
 ///
 /// Unlike hashicorp/raft, which handles one request at a time, it reads ahead: up to
 /// ``RPCDispatcher/maxPendingRequests`` requests are handed to Raft before the first is
@@ -16,7 +16,7 @@ import SwiftRaft
 /// stays bounded.
 ///
 /// Bare heartbeats go straight to the heartbeat handler if one is installed (hashicorp's fast
-/// path), on the event loop, without queueing behind RPCs on the consumer.
+/// path), as soon as they are decoded, without waiting for the end of the read.
 ///
 /// A frame that cannot be decoded (unknown type, malformed, too large) ends the connection:
 /// answers already owed are written, then it closes without a reply for the bad frame, as
@@ -29,7 +29,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// A request handed to Raft, and its answer once given.
     private struct Pending {
         let type: RPCType
-        var answer: Result<RPCResponse, any Error>?
+        var answer: Result<RaftResponse, any Error>?
         /// The data of an InstallSnapshot, dropped once Raft has answered.
         let snapshot: IncomingSnapshotData?
     }
@@ -56,8 +56,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// the answers already owed are written.
     private var closing = false
     private var flushScheduled = false
-    /// RPCs decoded in this read, handed to the consumer together at its end, so Raft's task is
-    /// woken once per read with all of them waiting rather than racing the loop for each.
+    /// RPCs decoded in this read, handed to Raft's handler together at its end: Raft's node
+    /// then wakes once per read and finds all of them queued, rather than waking for the first
+    /// and racing the loop for each of the others.
     private var decoded: [RPC] = []
 
     init(dispatcher: RPCDispatcher) {
@@ -93,15 +94,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func dispatch(_ request: WireRequest, context: ChannelHandlerContext) {
+    private func dispatch(_ request: RaftRequest, context: ChannelHandlerContext) {
         guard let inbox else { return }
         let sequence = firstSequence &+ UInt64(pending.count)
         let eventLoop = context.eventLoop
-        let respond: @Sendable (Result<RPCResponse, any Error>) -> Void = { result in inbox.add(sequence, result) }
+        let respond: @Sendable (Result<RaftResponse, any Error>) -> Void = { result in inbox.add(sequence, result) }
         switch request {
         case .appendEntries(let message):
             pending.append(Pending(type: .appendEntries, snapshot: nil))
-            let rpc = RPC(command: .appendEntries(message), responder: respond)
+            let rpc = RPC(request: request, responder: respond)
             // hashicorp's fast-path shape: a bare heartbeat naming its leader (newest: Addr, else
             // Leader). Appended to `pending` first, since the handler may answer synchronously.
             if message.isHeartbeat, !message.header.address.rawValue.isEmpty || !message.leader.rawValue.isEmpty,
@@ -111,15 +112,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             } else {
                 decoded.append(rpc)
             }
-        case .requestVote(let message):
-            pending.append(Pending(type: .requestVote, snapshot: nil))
-            decoded.append(RPC(command: .requestVote(message), responder: respond))
-        case .requestPreVote(let message):
-            pending.append(Pending(type: .requestPreVote, snapshot: nil))
-            decoded.append(RPC(command: .requestPreVote(message), responder: respond))
-        case .timeoutNow(let message):
-            pending.append(Pending(type: .timeoutNow, snapshot: nil))
-            decoded.append(RPC(command: .timeoutNow(message), responder: respond))
+        case .requestVote, .requestPreVote, .timeoutNow:
+            pending.append(Pending(type: request.type, snapshot: nil))
+            decoded.append(RPC(request: request, responder: respond))
         case .installSnapshot(let message):
             snapshotNumber += 1
             let number = snapshotNumber
@@ -133,7 +128,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             )
             snapshot = data
             pending.append(Pending(type: .installSnapshot, snapshot: data))
-            decoded.append(RPC(command: .installSnapshot(message, data: data), responder: respond))
+            decoded.append(RPC(request: request, snapshotData: data, responder: respond))
         }
     }
 
@@ -166,13 +161,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Records Raft's answer to request `sequence` and writes every answer now in order.
-    func answer(_ sequence: UInt64, _ result: Result<RPCResponse, any Error>) {
+    func answer(_ sequence: UInt64, _ result: Result<RaftResponse, any Error>) {
         guard let context else { return }
         if record(sequence, result) { writeAnswers(context) }
     }
 
     /// Records an answer; returns whether it answers the oldest request, so answers can go out.
-    private func record(_ sequence: UInt64, _ result: Result<RPCResponse, any Error>) -> Bool {
+    private func record(_ sequence: UInt64, _ result: Result<RaftResponse, any Error>) -> Bool {
         guard sequence >= firstSequence else { return false }
         let index = Int(sequence - firstSequence)
         guard index < pending.count, pending[index].answer == nil else { return false }
@@ -202,15 +197,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         resumeReadingIfAllowed(context)
     }
 
-    private func encode(_ answer: Result<RPCResponse, any Error>, to type: RPCType, into buffer: inout ByteBuffer) {
+    private func encode(_ answer: Result<RaftResponse, any Error>, to type: RPCType, into buffer: inout ByteBuffer) {
         switch answer {
         case .success(let response):
-            let wire = WireResponse(response)
-            if wire.type == type {
-                encoder.encodeResponse(wire, into: &buffer)
+            if response.type == type {
+                encoder.encodeResponse(response, into: &buffer)
             } else {
-                dispatcher.logger.error("a \(type) request from \(peer) was answered with a \(wire.type) response")
-                encoder.encodeError("unexpected response type \(wire.type) to \(type)", into: &buffer)
+                dispatcher.logger.error("a \(type) request from \(peer) was answered with a \(response.type) response")
+                encoder.encodeError("unexpected response type \(response.type) to \(type)", into: &buffer)
             }
         case .failure(let error):
             encoder.encodeError(NetworkTransport.wireText(of: error), into: &buffer)

@@ -21,7 +21,7 @@ extension NetworkTransport {
 
     /// The error a caller gets when a call's connection failed.
     func surfaced(_ error: any Error, rpc: RPCType, target: ServerAddress, timeout: Duration?) -> RaftError {
-        if isClosed { return RaftError(.transportShutdown, "transport \(localAddress) is closed") }
+        if isClosed { return shutdownError }
         switch error {
         case let error as RaftError:
             return error
@@ -40,8 +40,6 @@ extension NetworkTransport {
             return RaftError(.corrupt, "malformed \(rpc) answer from \(target): \(wireError)")
         case ClientCallError.unexpectedAnswer:
             return RaftError(.corrupt, "\(target) sent an answer no request asked for")
-        case ClientCallError.tooLarge(let size, let limit):
-            return Self.tooLarge(rpc, size: size, limit: limit, target: target)
         default:
             return RaftError(.unreachable, "\(rpc) to \(target) failed: \(error)")
         }
@@ -52,8 +50,11 @@ extension NetworkTransport {
         RaftError(.invalidArgument, "\(rpc) to \(target) encodes to \(size) bytes, over maxFrameSize \(limit): not sent")
     }
 
+    /// What calls get once the transport is closed.
+    var shutdownError: RaftError { RaftError(.transportShutdown, "transport \(localAddress) is closed") }
+
     /// Throws ``SwiftRaft/RaftError/Code/transportShutdown`` once the transport is closed.
     func checkOpen() throws(RaftError) {
-        if isClosed { throw RaftError(.transportShutdown, "transport \(localAddress) is closed") }
+        if isClosed { throw shutdownError }
     }
 }

@@ -17,17 +17,32 @@ extension NetworkTransport {
         /// Concurrent calls open as many connections as they need; beyond this many, a
         /// connection is closed once its call is done.
         public var maxPool: Int
-        /// How long a call may take before it fails with ``SwiftRaft/RaftError/Code/timeout``
-        /// and its connection is closed; also the dial timeout, and for a pipeline the longest
-        /// wait for the next answer. Zero or less means no limit. hashicorp/raft's default is
-        /// 10 s.
+        /// How long a connection may sit idle in the pool and still be reused; an older one is
+        /// closed and the call dials afresh. nil: no bound (hashicorp/raft has none). Default
+        /// 5 s.
+        ///
+        /// A leader talks to each follower at least every heartbeat interval (a fraction of a
+        /// second), so its connections never idle that long while the network works. One that
+        /// did sat through a partition, a peer's restart or an election, and may be dead without
+        /// this side knowing: the reset was lost, or a firewall or NAT forgot the connection.
+        /// Reusing it costs a whole request timeout if it is; dialing costs one round trip. A
+        /// few seconds is far above any heartbeat interval and far below the minutes after which
+        /// middleboxes drop idle connections.
+        public var maxIdleTime: Duration?
+        /// For a pipeline, the longest wait for the next answer (hashicorp's read deadline); also
+        /// the dial timeout unless ``connectTimeout`` is set. Zero or less means no limit.
+        /// hashicorp/raft's default is 10 s. Calls made with
+        /// ``SwiftRaft/Transport/send(_:to:timeout:completion:)`` and InstallSnapshot carry
+        /// their own timeout; the `async` conveniences pass
+        /// ``SwiftRaft/Transport/defaultCallTimeout``.
         public var timeout: Duration
         /// How long dialing a peer may take; nil means ``timeout`` (as hashicorp/raft), and so
         /// does anything not positive when ``timeout`` is. A refused connection fails at once
         /// either way; this bounds only a peer that does not answer at all.
         public var connectTimeout: Duration?
-        /// InstallSnapshot may take ``timeout`` once per this many bytes of snapshot, and at
-        /// least ``timeout`` (hashicorp's `TimeoutScale`, 256 KiB).
+        /// For ``installSnapshotTimeout(size:)``: InstallSnapshot may take ``timeout`` once per
+        /// this many bytes of snapshot, and at least ``timeout`` (hashicorp's `TimeoutScale`,
+        /// 256 KiB).
         public var timeoutScale: Int64
         /// The largest request or response accepted from a peer, snapshot data excepted; a
         /// larger one closes the connection. hashicorp/raft has no limit; this bounds the memory
@@ -37,12 +52,15 @@ extension NetworkTransport {
         /// than this, and Raft keeps every command below it (``SwiftRaft/Raft/maxCommandSize``)
         /// and cuts its batches to fit, on the assumption that every peer uses the same limit.
         public var maxFrameSize: Int
-        /// How many AppendEntries a pipeline sends whose answers have not yet been read from its
-        /// `responses`; a send suspends while that many are out (hashicorp/raft 1.1.2 keeps
-        /// about 128 in flight).
+        /// How many AppendEntries a pipeline writes to its connection without an answer
+        /// (hashicorp/raft 1.1.2 keeps about 128 in flight). Beyond that, requests wait in the
+        /// pipeline, in order, and go out as answers come back; the sender never waits. Raft
+        /// bounds its own in-flight requests (`Config.maxInflightAppends`), so with a window at
+        /// least that large none ever waits.
         public var pipelineWindow: Int
-        /// How many encoded bytes of AppendEntries a pipeline may have out, as for
-        /// ``pipelineWindow``. A single request larger than this is still sent, alone.
+        /// How many encoded bytes of AppendEntries a pipeline may have written without an
+        /// answer, as for ``pipelineWindow``. A single request larger than this is still sent,
+        /// alone.
         public var pipelineWindowBytes: Int
         /// How many requests on one incoming connection are handed to Raft before the first of
         /// them is answered. Answers still go out in request order; reading ahead lets Raft see
@@ -69,6 +87,7 @@ extension NetworkTransport {
         /// Creates options; see each property for its meaning.
         public init(
             maxPool: Int = 3,
+            maxIdleTime: Duration? = .seconds(5),
             timeout: Duration = .seconds(10),
             connectTimeout: Duration? = nil,
             timeoutScale: Int64 = 256 << 10,
@@ -84,6 +103,7 @@ extension NetworkTransport {
             logger: Logger = Logger(label: "swift-raft.network-transport")
         ) {
             self.maxPool = maxPool
+            self.maxIdleTime = maxIdleTime
             self.timeout = timeout
             self.connectTimeout = connectTimeout
             self.timeoutScale = timeoutScale
@@ -99,7 +119,8 @@ extension NetworkTransport {
             self.logger = logger
         }
 
-        /// The deadline of an InstallSnapshot of `size` bytes: ``timeout`` once per
+        /// hashicorp/raft's deadline for an InstallSnapshot of `size` bytes, for a caller to pass
+        /// to ``NetworkTransport/installSnapshot(_:data:to:timeout:)``: ``timeout`` once per
         /// ``timeoutScale`` bytes (integer division, as hashicorp/raft), never less than
         /// ``timeout``; nil when ``timeout`` means no limit.
         public func installSnapshotTimeout(size: Int64) -> Duration? {

@@ -1,45 +1,50 @@
 import NIOCore
 public import SwiftRaft
+import Synchronization
 
 /// hashicorp/raft's `NetworkTransport` over TCP: protocol version 3, byte for byte, so a
 /// swift-raft node and hashicorp/raft nodes can form one cluster.
 ///
 /// Each server dials its peers for its own calls and serves theirs on its listener:
-/// - calls (``requestVote(id:target:_:)`` etc.) borrow an idle connection to the peer or dial a
-///   new one, keep up to ``Options/maxPool`` idle afterwards, and fail with
-///   ``SwiftRaft/RaftError/Code/timeout`` after ``Options/timeout``, closing that connection;
-/// - ``appendEntriesPipeline(id:target:)`` gets a connection of its own that carries
-///   AppendEntries without waiting for each answer;
+/// - ``send(_:to:timeout:completion:)`` borrows an idle connection to the peer or dials a new
+///   one, keeps up to ``Options/maxPool`` idle afterwards (for at most ``Options/maxIdleTime``),
+///   and fails with ``SwiftRaft/RaftError/Code/timeout`` when the request's timeout passes,
+///   closing that connection;
+/// - ``appendEntriesPipeline(to:)`` gets a connection of its own that carries AppendEntries
+///   without waiting for each answer;
 /// - InstallSnapshot streams the snapshot's bytes after the request, reading them off the event
 ///   loop, and closes its connection afterwards, as hashicorp/raft does;
-/// - incoming RPCs arrive on ``consumer``; bare heartbeats go to the heartbeat handler if one is
-///   installed; answers go back in request order.
+/// - incoming RPCs go to the handler installed with ``setRPCHandler(_:)``, called on the
+///   connection's event loop; bare heartbeats go to the heartbeat handler if one is installed;
+///   answers go back in request order.
 ///
 /// All I/O runs in SwiftNIO channel handlers on ``Options/eventLoopGroup`` (one shared thread by
-/// default); `async` is only the API's edge. Errors are ``SwiftRaft/RaftError``s:
+/// default), and nothing on a request's way waits or suspends: `async` is only the edge of the
+/// conveniences (``SwiftRaft/Transport/appendEntries(id:target:_:timeout:)`` and the like) and
+/// of InstallSnapshot. Errors are ``SwiftRaft/RaftError``s:
 /// ``SwiftRaft/RaftError/Code/unreachable`` when a peer cannot be dialed or the connection ends
 /// before the answer, ``SwiftRaft/RaftError/Code/timeout``,
 /// ``SwiftRaft/RaftError/Code/corrupt`` for an answer that cannot be decoded,
 /// ``SwiftRaft/RaftError/Code/preVoteUnsupported`` for a peer that predates RequestPreVote,
-/// ``SwiftRaft/RaftError/Code/transportShutdown`` once closed; a peer's error answer throws a
-/// ``SwiftRaft/RaftError`` carrying its text.
+/// ``SwiftRaft/RaftError/Code/transportShutdown`` once closed; a peer's error answer fails the
+/// call with a ``SwiftRaft/RaftError`` carrying its text.
 public final class NetworkTransport: PreVoteTransport, ClosableTransport {
     /// The address peers reach this server at: the advertised address, or the bound one (with
     /// the real port when bound to port 0).
     public let localAddress: ServerAddress
-    /// The incoming RPCs, including heartbeats when no heartbeat handler is installed. Finishes
-    /// when the transport is closed.
-    public let consumer: AsyncStream<RPC>
     /// How this transport behaves.
     public let options: Options
     /// Runs tasks on the event loop this transport listens on, which with the default
     /// ``Options/eventLoopGroup`` (one thread) carries every one of its connections.
     ///
-    /// A task that makes one call at a time (``appendEntries(id:target:_:)`` and the like) or
-    /// reads ``consumer`` and answers at once goes round without thread hand-offs when it
-    /// prefers this executor: `Task(executorPreference: transport.taskExecutor) { … }`. The
-    /// task's work then delays the transport's I/O, so only short, non-blocking work belongs
-    /// there; see ``EventLoopTaskExecutor``.
+    /// Raft itself needs no task here: it sends through callbacks, and its RPC handler is called
+    /// on the loop already. What it serves is `async` code outside Raft that makes one call at a
+    /// time (``SwiftRaft/Transport/appendEntries(id:target:_:timeout:)`` and the like, in a
+    /// tool or a benchmark): preferring this executor,
+    /// `Task(executorPreference: transport.taskExecutor) { … }`, it is resumed on the loop that
+    /// completed the call, without a thread hand-off. The task's work then delays the
+    /// transport's I/O, so only short, non-blocking work belongs there; see
+    /// ``EventLoopTaskExecutor``.
     public let taskExecutor: EventLoopTaskExecutor
 
     /// ``Options/maxFrameSize``: peers are assumed to refuse frames beyond the same limit, so a
@@ -50,18 +55,21 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
     let dispatcher: RPCDispatcher
     let connections: TransportConnections
     let limits: WireLimits
+    /// Encodes requests for ``send(_:to:timeout:completion:)`` on the caller's thread, keeping
+    /// that work off the event loop. Raft sends from one thread, so the lock is uncontended; it
+    /// only keeps concurrent callers from sharing the encoder's buffer.
+    let encoder = Mutex(WireEncoder())
+    let allocator = ByteBufferAllocator()
     private let listener: any Channel
 
     private init(
         localAddress: ServerAddress,
-        consumer: AsyncStream<RPC>,
         options: Options,
         dispatcher: RPCDispatcher,
         connections: TransportConnections,
         listener: any Channel
     ) {
         self.localAddress = localAddress
-        self.consumer = consumer
         self.options = options
         self.dispatcher = dispatcher
         self.connections = connections
@@ -72,8 +80,9 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
 
     /// A transport dropped without ``close()`` still releases its port and connections.
     deinit {
-        guard let (channels, _) = connections.close() else { return }
+        guard let (channels, pipelines) = connections.close() else { return }
         listener.close(promise: nil)
+        for pipeline in pipelines { pipeline.shutdown(RaftError(.pipelineShutdown, "transport \(localAddress) closed")) }
         for channel in channels { channel.close(promise: nil) }
         dispatcher.finish()
         connections.closeFinished()
@@ -106,9 +115,8 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
             throw notAdvertisable(bindAddress.description)
         }
 
-        let (consumer, continuation) = AsyncStream.makeStream(of: RPC.self)
-        let dispatcher = RPCDispatcher(continuation: continuation, options: options)
-        let connections = TransportConnections(maxPool: options.maxPool)
+        let dispatcher = RPCDispatcher(options: options)
+        let connections = TransportConnections(maxPool: options.maxPool, maxIdleTime: options.maxIdleTime)
         let limits = WireLimits(maxFrameSize: options.maxFrameSize)
         let listener: any Channel
         do {
@@ -124,7 +132,6 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
                 }
             }
         } catch {
-            continuation.finish()
             throw RaftError(.unreachable, "cannot listen on \(bindAddress): \(error)")
         }
 
@@ -134,12 +141,10 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
         }
         guard let local, !local.isUnspecified else {
             try? await listener.close()
-            continuation.finish()
             throw notAdvertisable(local?.description ?? "\(listener.localAddress.map { "\($0)" } ?? "?")")
         }
         return NetworkTransport(
             localAddress: ServerAddress(local.description),
-            consumer: consumer,
             options: options,
             dispatcher: dispatcher,
             connections: connections,
@@ -164,12 +169,21 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
         )
     }
 
-    // MARK: Heartbeats
+    // MARK: Incoming RPCs
+
+    /// Installs the handler for incoming RPCs (nil removes it). It is called on the connection's
+    /// event loop as soon as a read's requests are decoded, in the order they arrived, so it must
+    /// not block: Raft's queues the request for its node and returns. Until one is installed,
+    /// and after ``close()``, requests are answered with an error (and a snapshot's data is
+    /// dropped).
+    public func setRPCHandler(_ handler: (@Sendable (RPC) -> Void)?) {
+        dispatcher.setRPCHandler(handler)
+    }
 
     /// Installs the handler for bare heartbeats (an AppendEntries with a term, a leader address
     /// and nothing else, hashicorp/raft's fast-path shape). It is called on the event loop as
-    /// soon as a heartbeat is decoded, without queueing behind other RPCs, so it must answer
-    /// quickly and must not block. Passing nil sends heartbeats to ``consumer`` again.
+    /// soon as a heartbeat is decoded, without waiting behind other RPCs, so it must answer
+    /// quickly and must not block. Passing nil sends heartbeats to the RPC handler again.
     public func setHeartbeatHandler(_ handler: (@Sendable (RPC) -> Void)?) {
         dispatcher.setHeartbeatHandler(handler)
     }
@@ -179,19 +193,17 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
     /// Whether ``close()`` has been called.
     public var isClosed: Bool { connections.isClosed }
 
-    /// Stops listening, closes every connection (pooled, in use, accepted, pipelines), finishes
-    /// ``consumer``, and fails calls still waiting and every later call with
-    /// ``SwiftRaft/RaftError/Code/transportShutdown``. Answers Raft gives to RPCs it received
-    /// before are dropped. Calling it again waits for the first call to finish.
+    /// Stops listening, closes every connection (pooled, in use, dialing, accepted, pipelines),
+    /// removes the RPC and heartbeat handlers, and fails calls not yet answered and every later
+    /// call with ``SwiftRaft/RaftError/Code/transportShutdown``. Answers Raft gives to RPCs it
+    /// received before are dropped. Calling it again waits for the first call to finish.
     public func close() async {
         guard let (channels, pipelines) = connections.close() else {
             await connections.waitUntilClosed()
             return
         }
         try? await listener.close()
-        for pipeline in pipelines {
-            await pipeline.shutdown(RaftError(.pipelineShutdown, "transport \(localAddress) closed"))
-        }
+        for pipeline in pipelines { pipeline.shutdown(RaftError(.pipelineShutdown, "transport \(localAddress) closed")) }
         let closing = channels.map { channel in channel.close().recover { _ in } }
         for future in closing { try? await future.get() }
         dispatcher.finish()

@@ -4,13 +4,26 @@ import SwiftRaft
 
 /// Every connection of one transport, so ``NetworkTransport/close()`` can end them all, and the
 /// pool of idle outgoing connections (hashicorp/raft's `connPool`).
+///
+/// A pooled connection is handed out only while its channel is active and it has been idle no
+/// longer than ``maxIdleTime``: one that sat unused that long most likely outlived a partition
+/// or a peer restart, and may be dead without this side knowing (a reset that never arrived, a
+/// firewall that forgot it); a new connection costs one round trip, a dead one a whole timeout.
 final class TransportConnections: Sendable {
+    private struct Idle {
+        let connection: ClientConnection
+        /// When it was returned to the pool.
+        let since: NIODeadline
+    }
+
     private struct State {
         var closed = false
-        /// Idle outgoing connections per peer; the most recently returned is reused first.
-        var idle: [ServerAddress: [ClientConnection]] = [:]
+        /// Idle outgoing connections per peer, oldest first; the most recently returned is
+        /// reused first.
+        var idle: [ServerAddress: [Idle]] = [:]
         /// Every open channel: accepted, pooled, in use, pipelines.
         var channels: [ObjectIdentifier: any Channel] = [:]
+        /// Open pipelines, connected or not yet.
         var pipelines: [ObjectIdentifier: NetworkPipeline] = [:]
         var accepted = 0
         var dialed = 0
@@ -21,9 +34,12 @@ final class TransportConnections: Sendable {
 
     private let state = Mutex(State())
     let maxPool: Int
+    /// How long a connection may sit idle in the pool and still be handed out; nil: no bound.
+    let maxIdleTime: TimeAmount?
 
-    init(maxPool: Int) {
+    init(maxPool: Int, maxIdleTime: Duration?) {
         self.maxPool = max(maxPool, 0)
+        self.maxIdleTime = maxIdleTime.map { TimeAmount($0 > .zero ? $0 : .zero) }
     }
 
     var isClosed: Bool { state.withLock { $0.closed } }
@@ -50,23 +66,24 @@ final class TransportConnections: Sendable {
         }
         if registered {
             channel.closeFuture.whenComplete { _ in
-                self.state.withLock { state in
-                    state.channels[key] = nil
-                    state.pipelines[key] = nil
-                }
+                self.state.withLock { state in state.channels[key] = nil }
             }
         }
         return registered
     }
 
     /// Records an open pipeline, so closing the transport closes it; false once closed.
-    func register(_ pipeline: NetworkPipeline, on channel: any Channel) -> Bool {
-        let key = ObjectIdentifier(channel)
-        return state.withLock { state in
-            guard !state.closed, state.channels[key] != nil else { return false }
-            state.pipelines[key] = pipeline
+    func register(_ pipeline: NetworkPipeline) -> Bool {
+        state.withLock { state in
+            guard !state.closed else { return false }
+            state.pipelines[ObjectIdentifier(pipeline)] = pipeline
             return true
         }
+    }
+
+    /// Forgets a pipeline that has ended.
+    func unregister(_ pipeline: NetworkPipeline) {
+        _ = state.withLock { state in state.pipelines.removeValue(forKey: ObjectIdentifier(pipeline)) }
     }
 
     /// How many connections the listener has accepted, and this transport has dialed, so far.
@@ -75,17 +92,29 @@ final class TransportConnections: Sendable {
     /// How many idle connections to `target` the pool holds.
     func idleCount(to target: ServerAddress) -> Int { state.withLock { $0.idle[target]?.count ?? 0 } }
 
+    /// How many pipelines are open (connecting, connected, or not yet failed).
+    var pipelineCount: Int { state.withLock { $0.pipelines.count } }
+
     // MARK: Pool
 
-    /// An idle connection to `target`, if one is still open.
+    /// The most recently returned idle connection to `target` that is still open and has not
+    /// been idle longer than ``maxIdleTime``, if any. Connections found closed are dropped, and
+    /// ones idle too long are closed: everything older than the first of those is older still.
     func takeIdle(_ target: ServerAddress) -> ClientConnection? {
-        state.withLock { state in
-            while let connection = state.idle[target]?.popLast() {
+        let now = NIODeadline.now()
+        let (found, stale) = state.withLock { state -> (ClientConnection?, [Idle]) in
+            while let entry = state.idle[target]?.popLast() {
+                if let maxIdleTime, now - entry.since > maxIdleTime {
+                    defer { state.idle[target] = nil }
+                    return (nil, [entry] + (state.idle[target] ?? []))
+                }
                 // The peer may have closed it while it sat here.
-                if connection.isActive { return connection }
+                if entry.connection.isActive { return (entry.connection, []) }
             }
-            return nil
+            return (nil, [])
         }
+        for entry in stale { entry.connection.close() }
+        return found
     }
 
     /// Keeps `connection` for a later call to its target if it is open, the transport is not
@@ -95,7 +124,7 @@ final class TransportConnections: Sendable {
             guard !state.closed, connection.isActive, state.idle[connection.target, default: []].count < maxPool else {
                 return false
             }
-            state.idle[connection.target, default: []].append(connection)
+            state.idle[connection.target, default: []].append(Idle(connection: connection, since: .now()))
             return true
         }
         if !kept { connection.close() }

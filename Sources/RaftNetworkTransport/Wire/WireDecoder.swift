@@ -29,30 +29,30 @@ final class WireDecoder {
 
     /// Decodes a request value of type `type`: the bytes after the type byte, exactly one
     /// msgpack value. For InstallSnapshot the snapshot data is not included.
-    func decodeRequest(_ type: RPCType, from buffer: ByteBuffer) throws(WireError) -> WireRequest {
+    func decodeRequest(_ type: RPCType, from buffer: ByteBuffer) throws(WireError) -> RaftRequest {
         try withReadableBytes(buffer) { bytes throws(WireError) in try decodeRequest(type, bytes: bytes) }
     }
 
     /// Decodes a response value: the bytes after the error string, exactly one msgpack value.
     /// Nil (what hashicorp/raft sends with an error and no response) gives a zero response.
-    func decodeResponse(_ type: RPCType, from buffer: ByteBuffer) throws(WireError) -> WireResponse {
+    func decodeResponse(_ type: RPCType, from buffer: ByteBuffer) throws(WireError) -> RaftResponse {
         try withReadableBytes(buffer) { bytes throws(WireError) in try decodeResponse(type, bytes: bytes) }
     }
 
     /// Decodes a request value from `bytes`, which must hold exactly one value.
-    func decodeRequest(_ type: RPCType, bytes: UnsafeRawBufferPointer) throws(WireError) -> WireRequest {
+    func decodeRequest(_ type: RPCType, bytes: UnsafeRawBufferPointer) throws(WireError) -> RaftRequest {
         try MessagePackFrameReader.decodeWhole(bytes, try decodeRequest(type, prefixOf: bytes))
     }
 
     /// Decodes the request value at the start of `bytes`, which may go on past it (the next
     /// frames, snapshot data) or end before it does (a frame still arriving); see
     /// ``MessagePackFrameReader/decodePrefix(of:limits:_:)`` for which error wins when.
-    func decodeRequest(_ type: RPCType, prefixOf bytes: UnsafeRawBufferPointer) throws(WireError) -> PrefixDecodeResult<WireRequest> {
+    func decodeRequest(_ type: RPCType, prefixOf bytes: UnsafeRawBufferPointer) throws(WireError) -> PrefixDecodeResult<RaftRequest> {
         switch type {
         case .appendEntries:
             switch try appendEntries.decode(bytes) {
             case .needMoreData: return .needMoreData
-            case .complete(let request, let length): return .complete(decoded: request.map(WireRequest.appendEntries), length: length)
+            case .complete(let request, let length): return .complete(decoded: request.map(RaftRequest.appendEntries), length: length)
             }
         case .requestVote:
             return try decode(bytes) { reader throws(MessagePackFrameReader.Stop) in .requestVote(try Self.requestVoteRequest(&reader)) }
@@ -68,8 +68,8 @@ final class WireDecoder {
     }
 
     /// Decodes a response value from `bytes`, which must hold exactly one value.
-    func decodeResponse(_ type: RPCType, bytes: UnsafeRawBufferPointer) throws(WireError) -> WireResponse {
-        let result = try decode(bytes) { reader throws(MessagePackFrameReader.Stop) -> WireResponse in
+    func decodeResponse(_ type: RPCType, bytes: UnsafeRawBufferPointer) throws(WireError) -> RaftResponse {
+        let result = try decode(bytes) { reader throws(MessagePackFrameReader.Stop) -> RaftResponse in
             switch type {
             case .appendEntries: return .appendEntries(try Self.appendEntriesResponse(&reader))
             case .requestVote: return .requestVote(try Self.requestVoteResponse(&reader))

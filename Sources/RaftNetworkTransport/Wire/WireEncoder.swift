@@ -49,7 +49,7 @@ final class WireEncoder {
 
     /// Appends a request frame to `buffer`: the type byte, then the request value. For
     /// InstallSnapshot the caller sends the snapshot's `size` bytes after it.
-    func encodeRequest(_ request: WireRequest, into buffer: inout ByteBuffer) {
+    func encodeRequest(_ request: RaftRequest, into buffer: inout ByteBuffer) {
         var type = request.type.rawValue
         msgpack_sbuffer_write(sbuffer, &type, 1)
         switch request {
@@ -64,18 +64,18 @@ final class WireEncoder {
 
     /// Appends a successful response frame to `buffer`: the empty error string, then the
     /// response value.
-    func encodeResponse(_ response: WireResponse, into buffer: inout ByteBuffer) {
+    func encodeResponse(_ response: RaftResponse, into buffer: inout ByteBuffer) {
         encodeResponse(response, error: "", into: &buffer)
     }
 
     /// Appends an error response frame to `buffer`: the error text, then the response value,
     /// or nil when there is none (what hashicorp/raft sends when it fails an RPC, e.g. on an
     /// unsupported protocol version). The peer's `AppendEntries` etc. then fail with `message`.
-    func encodeError(_ message: String, response: WireResponse? = nil, into buffer: inout ByteBuffer) {
+    func encodeError(_ message: String, response: RaftResponse? = nil, into buffer: inout ByteBuffer) {
         encodeResponse(response, error: message, into: &buffer)
     }
 
-    private func encodeResponse(_ response: WireResponse?, error: String, into buffer: inout ByteBuffer) {
+    private func encodeResponse(_ response: RaftResponse?, error: String, into buffer: inout ByteBuffer) {
         packRaw(error, nilWhenEmpty: false)  // Go encodes a string, never nil
         switch response {
         case .appendEntries(let r): pack(r)

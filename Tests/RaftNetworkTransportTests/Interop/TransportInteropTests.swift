@@ -39,13 +39,15 @@ struct TransportInteropTests {
     @Test func aHashicorpTransportInstallsASnapshotOnOursWithItsWholeDataStream() async throws {
         let transport = try await NetworkTransport.bind(to: "127.0.0.1:0")
         let size = 3 << 20
+        let rpcs = incomingRPCs(of: transport)
         let server = Task { () -> (InstallSnapshotRequest, [UInt8])? in
-            for await rpc in transport.consumer {
-                guard case .installSnapshot(let request, let data) = rpc.command else {
-                    rpc.respond(error: GoPeerError("unexpected \(rpc.command)"))
+            for await rpc in rpcs {
+                guard case .installSnapshot(let request) = rpc.request, let data = rpc.snapshotData else {
+                    rpc.respond(error: GoPeerError("unexpected \(rpc.request)"))
                     continue
                 }
                 let received = await readAllOffThePool(data)
+                data.close()
                 rpc.respond(.installSnapshot(InstallSnapshotResponse(header: RPCHeader(), term: request.term, success: true)))
                 return (request, received)
             }
@@ -76,9 +78,13 @@ struct TransportInteropTests {
 
     @Test func aHashicorpTransportSendsTimeoutNowToOurs() async throws {
         let transport = try await NetworkTransport.bind(to: "127.0.0.1:0")
+        let rpcs = incomingRPCs(of: transport)
         let server = Task { () -> Bool in
-            for await rpc in transport.consumer {
-                guard case .timeoutNow = rpc.command else { continue }
+            for await rpc in rpcs {
+                guard case .timeoutNow = rpc.request else {
+                    rpc.respond(error: GoPeerError("unexpected \(rpc.request)"))
+                    continue
+                }
                 rpc.respond(.timeoutNow(TimeoutNowResponse(header: RPCHeader())))
                 return true
             }
