@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Logging
 import RaftNetworkTransport
 import SwiftRaft
 import Synchronization
@@ -115,7 +116,9 @@ final class SwiftMember: @unchecked Sendable {
         config.leaderLeaseTimeout = timeout
         config.commitTimeout = .milliseconds(5)
         config.rpcTimeout = .seconds(2)
-        config.logger.logLevel = .warning
+        // RAFT_INTEROP_LOG_LEVEL=info shows every state change when a mixed cluster misbehaves.
+        config.logger[metadataKey: "addr"] = "\(address)"
+        config.logger.logLevel = ProcessInfo.processInfo.environment["RAFT_INTEROP_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
         if let configuration {
             try Raft.bootstrapCluster(
                 config: config, logStore: store, stableStore: store, snapshotStore: snapshots, configuration: configuration
