@@ -7,22 +7,26 @@ import Testing
 /// applies in flight when it was).
 @Suite(.timeLimit(.minutes(1))) struct ApplyWaiterTests {
     @Test func anOutcomeThatArrivesBeforeTheCallerWaitsIsDeliveredWhenItDoes() async throws {
-        let waiter = ApplyWaiter(index: 7)
+        let waiter = ApplyWaiter()
         waiter.resume(with: .success(ApplyResult(index: 7, response: nil)))
         let result = try await withCheckedThrowingContinuation { waiter.wait($0) }
         #expect(result.index == 7)
     }
 
     @Test func theCallerWaitingFirstGetsTheOutcomeWhenItArrives() async throws {
-        let waiter = ApplyWaiter(index: 8)
-        async let result = withCheckedThrowingContinuation { waiter.wait($0) }
-        try await Task.sleep(for: .milliseconds(1))
-        waiter.resume(with: .success(ApplyResult(index: 8, response: nil)))
-        #expect(try await result.index == 8)
+        let waiter = ApplyWaiter()
+        let result = try await withCheckedThrowingContinuation { continuation in
+            waiter.wait(continuation)
+            // The caller is attached: the outcome arrives after it.
+            waiter.resume(with: .success(ApplyResult(index: 8, response: nil)))
+        }
+        #expect(result.index == 8)
     }
 
-    @Test func aCancellationBeforeTheCallerWaitsIsWhatItGetsAndLaterOutcomesAreDropped() async throws {
-        let waiter = ApplyWaiter(index: 9)
+    @Test func aCancellationAfterTheCommandCommittedSaysSoAndLaterOutcomesAreDropped() async throws {
+        let waiter = ApplyWaiter()
+        #expect(waiter.beginAppend())
+        waiter.appended(at: 9)
         waiter.markCommitted()
         waiter.cancel()
         waiter.resume(with: .success(ApplyResult(index: 9, response: nil)))
@@ -31,8 +35,26 @@ import Testing
         #expect(error?.message.contains("committed at index 9") == true)
     }
 
+    @Test func aCancellationAfterTheCommandWasAppendedSaysItMayStillBeApplied() async throws {
+        let waiter = ApplyWaiter()
+        #expect(waiter.beginAppend())
+        waiter.appended(at: 12)
+        waiter.cancel()
+        let error = await #expect(throws: RaftError.self) { _ = try await withCheckedThrowingContinuation { waiter.wait($0) } }
+        #expect(error?.code == .cancelled)
+        #expect(error?.message.contains("appended at index 12") == true)
+    }
+
+    @Test func aCancellationBeforeTheNodeTakesTheProposalIsACancellationErrorAndTheProposalIsDropped() async throws {
+        let waiter = ApplyWaiter()
+        let caller = Task { try await waiter.outcome() }
+        caller.cancel()
+        await #expect(throws: CancellationError.self) { try await caller.value }
+        #expect(!waiter.beginAppend(), "the node must drop a proposal whose caller has gone")
+    }
+
     @Test func onlyTheFirstOutcomeCounts() async throws {
-        let waiter = ApplyWaiter(index: 10)
+        let waiter = ApplyWaiter()
         waiter.resume(with: .failure(RaftError.leadershipLost))
         waiter.resume(with: .success(ApplyResult(index: 10, response: nil)))
         waiter.cancel()

@@ -124,6 +124,24 @@ extension TransportConformance {
         )
     }
 
+    /// An AppendEntries whose entries' data alone is larger than `limit` bytes, so it exceeds a
+    /// `maxMessageSize` of `limit` however compactly a transport encodes it. The entries share
+    /// one buffer of at most 1 MiB, so even a limit of many megabytes costs little memory.
+    static func oversizedAppend(limit: Int, from leader: ServerAddress) -> AppendEntriesRequest {
+        let chunk = max(1, min(1 << 20, limit / 2 + 1))
+        let shared = ArraySlice(snapshotBytes(chunk))
+        let count = limit / chunk + 1
+        return AppendEntriesRequest(
+            header: header(leader),
+            term: 7,
+            leader: leader,
+            prevLogEntry: 500,
+            prevLogTerm: 7,
+            entries: (0..<count).map { Log(index: 501 + UInt64($0), term: 7, data: shared) },
+            leaderCommitIndex: 500
+        )
+    }
+
     /// RequestVotes: a full one from a leadership transfer, and a minimal one from an old peer.
     static func requestVoteRequests(from candidate: ServerAddress) -> [RequestVoteRequest] {
         [
@@ -236,10 +254,13 @@ extension TransportConformance {
 
     /// Snapshot data handed out in pieces of at most `chunkLimit` bytes, fewer than asked for, as
     /// a file or socket may: a transport must keep reading until it has `size` bytes.
+    ///
+    /// It remembers whether it was closed: the sender's transport must leave it open for its
+    /// owner.
     final class ChunkedSource: SnapshotSource {
         private let bytes: [UInt8]
         private let chunkLimit: Int
-        private let offset = Mutex(0)
+        private let state = Mutex((offset: 0, closed: false))
 
         init(_ bytes: [UInt8], chunkLimit: Int = 7_777) {
             self.bytes = bytes
@@ -247,14 +268,17 @@ extension TransportConformance {
         }
 
         func read(maxLength: Int) throws -> [UInt8] {
-            offset.withLock { offset in
-                let end = min(bytes.count, offset + min(max(0, maxLength), chunkLimit))
-                defer { offset = end }
-                return Array(bytes[offset..<end])
+            state.withLock { state in
+                let end = min(bytes.count, state.offset + min(max(0, maxLength), chunkLimit))
+                defer { state.offset = end }
+                return Array(bytes[state.offset..<end])
             }
         }
 
-        func close() {}
+        func close() { state.withLock { $0.closed = true } }
+
+        /// Whether anyone closed it.
+        var isClosed: Bool { state.withLock { $0.closed } }
     }
 
     // MARK: Answers
@@ -262,7 +286,7 @@ extension TransportConformance {
     /// The test server's answer to `received`, at `server`; nil when it cannot answer (snapshot
     /// data that failed to read), in which case it refuses the RPC. Derived from the request,
     /// with every field differing from the request's and from its default where the type allows.
-    static func answer(to received: Received, from server: ServerAddress) -> RPCResponse? {
+    static func answer(to received: Received, from server: ServerAddress) -> RaftResponse? {
         switch received {
         case .appendEntries(let request):
             return .appendEntries(answer(to: request, from: server))

@@ -1,111 +1,44 @@
 import SwiftRaft
 
 // The AppendEntries pipeline checks. A pipeline carries requests to one peer without waiting for
-// each answer, as over one TCP connection: the peer sees them in send order and answers them in
-// that order, and the caller reads the answers in that order too.
+// each answer, as over one TCP connection: sends return at once, the peer sees the requests in
+// send order, and the completions run in that order too, whatever order the peer answers in.
+// Once a request fails for want of an answer (a timeout, a closed pipeline, a peer that is
+// gone), every request after it fails as well.
 
 extension TransportConformance {
     /// How many requests the ordering check pipelines.
     static let pipelinedRequests = 200
 
-    /// How many requests the back-pressure check tries to send with no answer coming back. A
-    /// transport's pipeline window must be smaller (hashicorp/raft's are 16 in memory and about
-    /// 130 over TCP).
-    static let backPressureRequests = 500
-
-    /// Opens a pipeline from `client` to `peer`, or returns nil if the transport does not pipeline,
-    /// in which case the pipeline rules do not apply.
-    static func openPipeline(from client: any Transport, to peer: any Transport) async throws -> (any AppendPipeline)? {
-        do {
-            return try await within(hangLimit, "opening a pipeline to \(peer.localAddress)") {
-                try await client.appendEntriesPipeline(id: id(of: peer), target: peer.localAddress)
-            }
-        } catch let error as RaftError where error.code == .pipelineReplicationNotSupported {
-            return nil
-        }
-    }
-
-    /// The next `count` answers from `pipeline`, or with `count` nil every answer until
-    /// `responses` finishes; fewer if it finishes first.
-    static func collectResults(
-        of pipeline: any AppendPipeline,
-        count: Int?,
-        within limit: Duration = hangLimit,
-        _ what: String
-    ) async throws -> [AppendPipelineResult] {
-        try await within(limit, what) {
-            var results: [AppendPipelineResult] = []
-            if count == 0 { return results }
-            for await result in pipeline.responses {
-                results.append(result)
-                if let count, results.count == count { break }
-            }
-            return results
-        }
-    }
-
-    /// Throws unless `results` answer `requests`, in order, each with the test server's answer.
-    static func requireAnswered(
-        _ results: [AppendPipelineResult],
-        _ requests: [AppendEntriesRequest],
-        by peer: ServerAddress
-    ) throws {
-        try conformanceRequireEqual(results.count, requests.count, "number of pipelined answers")
-        for (number, (result, request)) in zip(results, requests).enumerated() {
-            try requireSame(result.request, request, "request of pipelined answer \(number)")
-            switch result.result {
-            case .success(let response):
-                try requireSame(response, answer(to: request, from: peer), "pipelined answer \(number)")
-            case .failure(let error):
-                throw ConformanceFailure("pipelined request \(number) failed: \(error)")
-            }
-        }
-    }
-
     static func pipelineKeepsSendOrder(_ subject: Subject) async throws {
         try await withNetwork(subject, count: 2, rpcTimeout: patientTimeout) { network in
             let (client, peer) = (network.transports[0], network.transports[1])
-            let server = network.serve(peer)
-            guard let pipeline = try await openPipeline(from: client, to: peer) else { return }
-            let requests = (1...pipelinedRequests).map { numberedAppend(UInt64($0), from: client.localAddress) }
-            // Raft reads answers while it sends; a pipeline may need that to make room.
-            let reader = Task {
-                try await collectResults(of: pipeline, count: requests.count, "reading \(requests.count) pipelined answers")
-            }
-            try await within(hangLimit, "sending \(requests.count) pipelined requests") {
-                for request in requests { try await pipeline.appendEntries(request) }
-            }
-            try requireAnswered(try await reader.value, requests, by: peer.localAddress)
-            try requireSame(server.received, requests.map(Received.appendEntries), "requests as the peer received them")
-            try await within(hangLimit, "closing the pipeline") { await pipeline.close() }
-        }
-    }
-
-    static func pipelineAppliesBackPressure(_ subject: Subject) async throws {
-        try await withNetwork(subject, count: 2, rpcTimeout: patientTimeout) { network in
-            let (client, peer) = (network.transports[0], network.transports[1])
             let server = network.serve(peer, .hold)
-            guard let pipeline = try await openPipeline(from: client, to: peer) else { return }
-            let requests = (1...backPressureRequests).map { numberedAppend(UInt64($0), from: client.localAddress) }
-            let reader = Task {
-                try await collectResults(of: pipeline, count: requests.count, "reading \(requests.count) pipelined answers")
+            guard let probe = try await network.openPipeline(from: client, to: peer.localAddress) else { return }
+            let requests = (1...pipelinedRequests).map { numberedAppend(UInt64($0), from: client.localAddress) }
+            // Raft bounds what is in flight itself; a send never waits for an answer or for room.
+            try await probe.send(requests, "\(requests.count) requests while the peer answers none")
+            try await server.waitUntilReceived(1)
+            try conformanceRequire(
+                probe.completions.value.isEmpty,
+                "pipelined requests completed while the peer had answered none: \(probe.completions.value.count)"
+            )
+
+            // Answer whatever has arrived, newest first, until everything is answered: a transport
+            // may deliver a few requests at a time, but the answers to those it does deliver
+            // together come back in reverse order.
+            try await within(hangLimit, "the peer answering \(requests.count) pipelined requests (it has \(server.received.count))") {
+                var answered = 0
+                while answered < requests.count {
+                    let taken = answered
+                    try await server.state.wait { $0.received.count > taken }
+                    answered += server.answerHeldNewestFirst()
+                }
             }
-            let sender = PipelineSender(pipeline, requests)
-            defer { sender.shutDown() }
-            let stalledAt = await sender.stalled()
-            try conformanceRequire(
-                stalledAt < requests.count,
-                "all \(requests.count) sends completed while the peer answered none: the pipeline applies no back-pressure"
-            )
-            let sentBeforeAnswers = sender.sent.value
-            server.release()
-            try await within(hangLimit, "the sends left after the peer started answering") { try await sender.task.value }
-            try conformanceRequire(
-                sentBeforeAnswers < requests.count,
-                "all \(requests.count) sends completed before the peer answered any"
-            )
-            try requireAnswered(try await reader.value, requests, by: peer.localAddress)
-            try await within(hangLimit, "closing the pipeline") { await pipeline.close() }
+            let completions = try await probe.waitForCompletions(requests.count, "the answers to \(requests.count) pipelined requests")
+            try probe.requireAnswered(completions, requests, "pipelined requests answered out of order")
+            try requireSame(server.received, requests.map(Received.appendEntries), "requests as the peer received them")
+            probe.pipeline.close()
         }
     }
 
@@ -113,78 +46,93 @@ extension TransportConformance {
         try await withNetwork(subject, count: 2, rpcTimeout: patientTimeout) { network in
             let (client, peer) = (network.transports[0], network.transports[1])
             let server = network.serve(peer, .hold)
-            guard let pipeline = try await openPipeline(from: client, to: peer) else { return }
-            let requests = (1...backPressureRequests).map { numberedAppend(UInt64($0), from: client.localAddress) }
-            // Fill the pipeline, so the close finds requests in flight and a send waiting for room.
-            let sender = PipelineSender(pipeline, requests)
-            defer { sender.shutDown() }
-            _ = await sender.stalled()
+            guard let probe = try await network.openPipeline(from: client, to: peer.localAddress) else { return }
+            let requests = (1...5 as ClosedRange<UInt64>).map { numberedAppend($0, from: client.localAddress) }
+            try await probe.send(requests, "requests the peer holds")
             try await server.waitUntilReceived(1)
 
-            try await within(hangLimit, "closing the pipeline") { await pipeline.close() }
-            // The waiting send must end: by throwing, or by completing, and then it is one more
-            // request to answer with an error.
-            _ = try await within(hangLimit, "a send waiting for room when the pipeline closed") {
-                await sender.task.result
-            }
-            let sent = Array(requests.prefix(sender.sent.value))
-            let results = try await collectResults(of: pipeline, count: nil, "reading a closed pipeline's answers to the end")
-            try requireSame(results.map(\.request), sent, "requests answered after the close")
-            for (number, result) in results.enumerated() {
-                if case .success(let response) = result.result {
-                    throw ConformanceFailure("request \(number), never answered by the peer, succeeded with \(response)")
-                }
-            }
-            let late = numberedAppend(UInt64(requests.count + 1), from: client.localAddress)
-            let threw = try await throwsWithin(hangLimit, "a send on a closed pipeline") {
-                try await pipeline.appendEntries(late)
-            }
-            try conformanceRequire(threw, "a send on a closed pipeline did not throw")
+            try await within(hangLimit, "closing the pipeline") { probe.pipeline.close() }
+            let completions = try await probe.waitForCompletions(requests.count, "the unanswered requests of a closed pipeline")
+            try probe.requireAllFailed(completions, "requests unanswered when their pipeline closed")
+
+            try await probe.send([numberedAppend(6, from: client.localAddress)], "a request on a closed pipeline")
+            let all = try await probe.waitForCompletions(requests.count + 1, "a request sent on a closed pipeline")
+            try probe.requireAllFailed(all, "a request sent on a closed pipeline")
+            try await within(hangLimit, "closing the pipeline again") { probe.pipeline.close() }
+            // The peer's late answers go nowhere; were a completion called again, the ledger
+            // would say so when the check ends.
+            server.release()
         }
     }
 
-    /// Sends requests on a pipeline from a task alone on a thread of its own, so a check can see,
-    /// without timing anything, when the sends stop making progress.
-    ///
-    /// A job queued on that thread behind the sender runs only once the sender has suspended;
-    /// while the peer answers nothing, that is where a pipeline with a window stops it.
-    final class PipelineSender: Sendable {
-        /// How many sends have completed.
-        let sent: Watched<Int>
-        /// The sending; ends once every request is sent, or with the first send that throws.
-        let task: Task<Void, any Error>
-        private let executor: ThreadExecutor
+    static func aPipelineFailureFailsEverythingAfterIt(_ subject: Subject) async throws {
+        try await withNetwork(subject, count: 2, rpcTimeout: shortTimeout) { network in
+            let (client, peer) = (network.transports[0], network.transports[1])
+            // The first request is never answered; every later one the peer receives, it
+            // answers at once.
+            let server = network.serve(peer, .holdOne)
+            guard let probe = try await network.openPipeline(from: client, to: peer.localAddress) else { return }
+            let requests = (1...5 as ClosedRange<UInt64>).map { numberedAppend($0, from: client.localAddress) }
+            let start = ContinuousClock.now
+            try await probe.send(requests, "five requests, the first of which the peer never answers")
+            let completions = try await probe.waitForCompletions(
+                requests.count,
+                within: timeoutCheckLimit,
+                "requests behind one that times out after \(shortTimeout)"
+            )
+            let elapsed = ContinuousClock.now - start
+            try probe.requireAllFailed(completions, "requests from the one that timed out on")
+            // As for calls: load delays timers, it never fires them early.
+            try conformanceRequire(
+                elapsed >= shortTimeout / 2,
+                "the pipeline failed after \(elapsed), well before its timeout of \(shortTimeout), while the peer was still handling the request"
+            )
 
-        /// Starts sending `requests`, in order, each once the previous send has returned.
-        init(_ pipeline: any AppendPipeline, _ requests: [AppendEntriesRequest]) {
-            let sent = Watched(0)
-            let executor = ThreadExecutor(name: "transport-conformance-sender")
-            self.sent = sent
-            self.executor = executor
-            self.task = Task(executorPreference: executor) {
-                for request in requests {
-                    try await pipeline.appendEntries(request)
-                    sent.update { $0 += 1 }
-                }
-            }
+            try await probe.send([numberedAppend(6, from: client.localAddress)], "a request after the failure")
+            let all = try await probe.waitForCompletions(requests.count + 1, "a request sent after the pipeline failed")
+            try probe.requireAllFailed(all, "a request sent after the pipeline failed")
+            probe.pipeline.close()
+            server.release()
         }
+    }
 
-        /// The number of completed sends once the sender has stopped making progress, suspended
-        /// or finished. A sender waiting for I/O rather than for room is suspended too, but then
-        /// moves on; so it counts as stopped once two looks in a row see the same count.
-        func stalled() async -> Int {
-            let sent = sent
-            let look = { @Sendable in await Task(executorPreference: self.executor) { sent.value }.value }
-            var count = await look()
-            while true {
-                let again = await look()
-                if again == count { return count }
-                count = again
+    static func pipelinesToAStoppedPeerFail(_ subject: Subject) async throws {
+        try await withNetwork(subject, count: 2, rpcTimeout: patientTimeout) { network in
+            let (client, peer) = (network.transports[0], network.transports[1])
+            _ = network.serve(peer)
+            // Opened while the peer is up, idle when it goes down.
+            guard let early = try await network.openPipeline(from: client, to: peer.localAddress) else { return }
+            let warmUp = numberedAppend(1, from: client.localAddress)
+            try await early.send([warmUp], "a request before the peer stops")
+            try early.requireAnswered(
+                try await early.waitForCompletions(1, "the answer before the peer stops"),
+                [warmUp],
+                "a pipelined request before the peer stops"
+            )
+
+            let stop = network.subject.stop
+            try await within(hangLimit, "stopping the peer") { await stop(peer) }
+
+            let requests = (2...4 as ClosedRange<UInt64>).map { numberedAppend($0, from: client.localAddress) }
+            try await early.send(requests, "requests after the peer stopped")
+            let completions = try await early.waitForCompletions(1 + requests.count, "requests on a pipeline whose peer stopped")
+            try early.requireAllFailed(Array(completions.dropFirst()), startingAt: 1, "requests on a pipeline whose peer stopped")
+            early.pipeline.close()
+
+            // Opened after: it may refuse at once, or open and fail its requests, never hang.
+            let late: PipelineProbe
+            do {
+                guard let opened = try await network.openPipeline(from: client, to: peer.localAddress) else { return }
+                late = opened
+            } catch let failure as ConformanceFailure {
+                throw failure
+            } catch {
+                return
             }
+            try await late.send(requests, "requests on a pipeline opened to a stopped peer")
+            let lateCompletions = try await late.waitForCompletions(requests.count, "requests on a pipeline opened to a stopped peer")
+            try late.requireAllFailed(lateCompletions, "requests on a pipeline opened to a stopped peer")
+            late.pipeline.close()
         }
-
-        /// Lets the thread exit once it has nothing left to run. A sender still suspended then is
-        /// abandoned, which only a failed check leaves behind.
-        func shutDown() { executor.shutdown() }
     }
 }

@@ -7,10 +7,17 @@ import Synchronization
 /// dictionary insert, removed when answered), and a single timer on the transport's clock fires
 /// at the earliest deadline, expires whatever is due, and re-arms for the next. With calls
 /// answered promptly, the timer fires about once per timeout, whatever the call rate.
+///
+/// Closing the transport ends every deadline at once (``closeAll(_:)``): the calls it tracks are
+/// the transport's calls not yet answered, and they fail then rather than at their timeouts.
 final class InmemDeadlines: Sendable {
+    /// What a deadline does when it ends: nil when its timeout passed, or the error it ends with
+    /// because the transport closed.
+    typealias Expire = @Sendable (_ closing: RaftError?) -> Void
+
     private struct Entry {
         var deadline: Duration
-        var expire: @Sendable () -> Void
+        var expire: Expire
     }
 
     private struct State {
@@ -18,6 +25,8 @@ final class InmemDeadlines: Sendable {
         var nextID: UInt64 = 0
         /// When the armed timer fires, if one is armed.
         var armedFor: Duration?
+        /// Set by ``closeAll(_:)``: later deadlines end as soon as they are tracked.
+        var closed: RaftError?
     }
 
     private let clock: any RaftClock
@@ -25,18 +34,21 @@ final class InmemDeadlines: Sendable {
 
     init(clock: any RaftClock) { self.clock = clock }
 
-    /// Calls `expire` once `timeout` has passed, unless ``finish(_:)`` removes it first. Returns
-    /// the ID to remove it by.
-    func track(timeout: Duration, expire: @escaping @Sendable () -> Void) -> UInt64 {
+    /// Calls `expire` once `timeout` has passed, unless ``finish(_:)`` removes it first, or with
+    /// the closing error once the transport closes (at once, if it has). Returns the ID to
+    /// remove it by.
+    func track(timeout: Duration, expire: @escaping Expire) -> UInt64 {
         let now = clock.now
-        let (id, arm) = state.withLock { state -> (UInt64, Duration?) in
+        let (id, arm, closed) = state.withLock { state -> (UInt64, Duration?, RaftError?) in
             state.nextID += 1
+            if let closed = state.closed { return (state.nextID, nil, closed) }
             let deadline = now + max(timeout, .zero)
             state.entries[state.nextID] = Entry(deadline: deadline, expire: expire)
-            guard state.armedFor.map({ deadline < $0 }) ?? true else { return (state.nextID, nil) }
+            guard state.armedFor.map({ deadline < $0 }) ?? true else { return (state.nextID, nil, nil) }
             state.armedFor = deadline
-            return (state.nextID, deadline - now)
+            return (state.nextID, deadline - now, nil)
         }
+        if let closed { expire(closed) }
         if let arm { clock.schedule(after: arm) { [weak self] in self?.sweep() } }
         return id
     }
@@ -44,6 +56,17 @@ final class InmemDeadlines: Sendable {
     /// Removes a deadline that no longer matters.
     func finish(_ id: UInt64) {
         _ = state.withLock { $0.entries.removeValue(forKey: id) }
+    }
+
+    /// Ends every deadline now with `error`, in the order they were tracked, and every deadline
+    /// tracked from now on as soon as it is.
+    func closeAll(_ error: RaftError) {
+        let ending = state.withLock { state -> [Entry] in
+            if state.closed == nil { state.closed = error }
+            defer { state.entries = [:] }
+            return state.entries.sorted { $0.key < $1.key }.map(\.value)
+        }
+        for entry in ending { entry.expire(error) }
     }
 
     /// Expires every due entry, in the order they were tracked, and arms the timer for the next.
@@ -62,7 +85,7 @@ final class InmemDeadlines: Sendable {
             return (due, next - now)
         }
         if let arm { clock.schedule(after: arm) { [weak self] in self?.sweep() } }
-        for entry in due { entry.expire() }
+        for entry in due { entry.expire(nil) }
     }
 }
 
@@ -81,7 +104,7 @@ final class InmemCompletion<Value: Sendable>: Sendable {
     /// request goes out, so an answer that comes at once also clears the deadline.
     func expire(after timeout: Duration, in deadlines: InmemDeadlines, with error: @escaping @Sendable () -> RaftError) {
         // Strong: when a hop is lost, the deadline is the only thing left that knows the call.
-        let id = deadlines.track(timeout: timeout) { self.complete(.failure(error())) }
+        let id = deadlines.track(timeout: timeout) { closing in self.complete(.failure(closing ?? error())) }
         deadline.withLock { $0 = (deadlines, id) }
     }
 

@@ -2,13 +2,18 @@ import DequeModule
 import Synchronization
 
 /// An ``InmemTransport``'s AppendEntries pipeline, modelled on one TCP connection: requests reach
-/// the peer in send order, completions run in send order, and a lost request or answer stalls
-/// everything behind it until its timeout breaks the pipeline.
+/// the peer in send order, one at a time, completions run in send order, and a lost request or
+/// answer stalls everything behind it until its timeout breaks the pipeline. Once a request fails
+/// for want of an answer (a timeout, a close, a peer gone), every request behind it fails too,
+/// even one the peer has answered: on a connection that answer would be stuck behind the missing
+/// one.
 ///
 /// Without faults a request is handed to the peer at once, on the sender's thread, and the answer
 /// completes it on the peer's; the only per-request cost is a slot in the FIFO and an entry in the
 /// transport's deadline table. With delays, a request waits in ``State/undelivered`` until a
-/// timer on the clock delivers it and everything due with it, in order.
+/// timer on the clock delivers it and everything due with it, in order. A real clock's timers
+/// fire on any thread, so one thread at a time hands requests over (``State/delivering``), and
+/// one at a time runs completions (``State/releasing``).
 final class InmemPipeline: AppendPipeline {
     typealias Completion = @Sendable (Result<AppendEntriesResponse, any Error>) -> Void
 
@@ -27,7 +32,7 @@ final class InmemPipeline: AppendPipeline {
     private struct State {
         /// Every request not yet completed, oldest first.
         var slots: Deque<Slot> = []
-        /// Requests waiting for their (delayed) arrival time, oldest first.
+        /// Requests not yet handed to the peer, oldest first, with when they arrive.
         var undelivered: Deque<(number: UInt64, request: AppendEntriesRequest, arrival: Duration)> = []
         var nextNumber: UInt64 = 0
         /// The latest arrival scheduled so far: no request may overtake an earlier one.
@@ -41,6 +46,34 @@ final class InmemPipeline: AppendPipeline {
         var failure: RaftError?
         /// A thread is running completions: others leave theirs to it, so they run in order.
         var releasing = false
+        /// A thread is handing requests to the peer: others leave theirs to it, so the peer
+        /// gets them one at a time, in order.
+        var delivering = false
+
+        /// Breaks the pipeline: from the slot at `start` on (by default the oldest request
+        /// still waiting for its answer), every request fails with `error`, answered or not,
+        /// and so will every later one. Returns the deadlines that no longer matter.
+        mutating func breakOff(_ error: RaftError, from start: Int? = nil) -> [UInt64] {
+            if failure == nil { failure = error }
+            undelivered.removeAll()
+            guard let first = start ?? slots.firstIndex(where: { $0.result == nil }) else { return [] }
+            var deadlines: [UInt64] = []
+            for index in first..<slots.endIndex {
+                if slots[index].result == nil { deadlines.append(slots[index].deadline) }
+                slots[index].result = .failure(error)
+            }
+            return deadlines
+        }
+
+        /// Takes the requests due to arrive by `now`, in order.
+        mutating func takeDue(at now: Duration) -> [(UInt64, AppendEntriesRequest)] {
+            var due: [(UInt64, AppendEntriesRequest)] = []
+            while let first = undelivered.first, first.arrival <= now {
+                undelivered.removeFirst()
+                due.append((first.number, first.request))
+            }
+            return due
+        }
     }
 
     init(transport: InmemTransport, target: Server, peer: InmemEndpoint) {
@@ -52,29 +85,22 @@ final class InmemPipeline: AppendPipeline {
     func appendEntries(_ request: AppendEntriesRequest, completion: @escaping Completion) {
         do {
             try InmemTransport.checkSize(of: request, limit: transport.maxMessageSize, to: target.address)
-        } catch let error as RaftError {
-            // Nothing after this request may overtake it, so the pipeline cannot go on.
-            let refused = state.withLock { state -> Bool in
-                guard state.failure == nil else { return false }
-                state.slots.append(Slot(number: state.nextNumber, completion: completion, result: .failure(error)))
-                state.nextNumber += 1
-                return true
-            }
-            if refused { fail(RaftError(.pipelineShutdown, "pipeline to \(target.address) broken: \(error.message)")) }
-            release()
-            if !refused { completion(.failure(error)) }
-            return
         } catch {
-            completion(.failure(error))
+            refuseOversized(error, completion)
             return
         }
         let now = transport.clock.now
         let travel = InmemTransport.hop(transport.faults, from: transport.localAddress, to: target.address)
-        enum Step { case refuse(RaftError), deliverNow(UInt64), deliverLater(UInt64, Duration), lost(UInt64) }
+        enum Step { case refused, lost(UInt64), sent(UInt64, delay: Duration) }
         let step = state.withLock { state -> Step in
-            if let failure = state.failure { return .refuse(failure) }
             let number = state.nextNumber
             state.nextNumber += 1
+            if let failure = state.failure {
+                // Through the FIFO like any other, so it completes after everything before it.
+                let refusal = RaftError(.pipelineShutdown, "pipeline to \(target.address) is closed: \(failure.message)")
+                state.slots.append(Slot(number: number, completion: completion, result: .failure(refusal)))
+                return .refused
+            }
             state.slots.append(Slot(number: number, completion: completion))
             guard !state.requestsStalled, let travel else {
                 state.requestsStalled = true
@@ -82,29 +108,32 @@ final class InmemPipeline: AppendPipeline {
             }
             let arrival = max(state.lastArrival, now + travel)
             state.lastArrival = arrival
-            if arrival <= now && state.undelivered.isEmpty { return .deliverNow(number) }
             state.undelivered.append((number, request, arrival))
-            return .deliverLater(number, arrival - now)
+            return .sent(number, delay: arrival - now)
         }
         let number: UInt64
         switch step {
-        case .refuse(let failure):
-            completion(.failure(RaftError(.pipelineShutdown, "pipeline to \(target.address) is closed: \(failure.message)")))
+        case .refused:
+            release()
             return
-        case .deliverNow(let sent), .lost(let sent), .deliverLater(let sent, _):
+        case .lost(let sent), .sent(let sent, _):
             number = sent
         }
         let timeout = transport.timeout
-        let deadline = transport.deadlines.track(timeout: timeout) { [weak self] in
-            self?.timedOut(number, after: timeout)
+        // Strong: a request the peer holds, or one lost on the way, has nothing else to fail it.
+        let deadline = transport.deadlines.track(timeout: timeout) { closing in
+            // A closing transport fails its pipelines itself.
+            if closing == nil { self.timedOut(number, after: timeout) }
         }
         state.withLock { state in
             if let index = state.slots.firstIndex(where: { $0.number == number }) { state.slots[index].deadline = deadline }
         }
-        switch step {
-        case .deliverNow: deliver(number, request)
-        case .deliverLater(_, let delay): transport.clock.schedule(after: delay) { [weak self] in self?.deliverDue() }
-        case .lost, .refuse: break
+        if case .sent(_, let delay) = step {
+            if delay > .zero {
+                transport.clock.schedule(after: delay) { self.deliverDue() }
+            } else {
+                deliverDue()
+            }
         }
     }
 
@@ -112,32 +141,53 @@ final class InmemPipeline: AppendPipeline {
         fail(RaftError(.pipelineShutdown, "pipeline to \(target.address) closed"))
     }
 
-    /// Breaks the pipeline: every request not yet completed fails with `error`, and so does
-    /// every later one.
+    /// Breaks the pipeline: every request not yet completed fails with `error` (see
+    /// ``State/breakOff(_:)``), and so does every later one.
     func fail(_ error: RaftError) {
-        state.withLock { state in
-            if state.failure == nil { state.failure = error }
-            state.undelivered.removeAll()
-            for index in state.slots.indices where state.slots[index].result == nil {
-                state.slots[index].result = .failure(error)
-            }
-        }
+        let deadlines = state.withLock { $0.breakOff(error) }
+        for deadline in deadlines { transport.deadlines.finish(deadline) }
         release()
     }
 
     // MARK: Internals
 
+    /// A request over the size limit fails with that reason, and breaks the pipeline: nothing
+    /// after it may overtake it.
+    private func refuseOversized(_ error: any Error, _ completion: @escaping Completion) {
+        let reason = (error as? RaftError)?.message ?? "\(error)"
+        let deadlines = state.withLock { state -> [UInt64] in
+            let number = state.nextNumber
+            state.nextNumber += 1
+            let deadlines = state.failure == nil
+                ? state.breakOff(RaftError(.pipelineShutdown, "pipeline to \(target.address) broken: \(reason)")) : []
+            state.slots.append(Slot(number: number, completion: completion, result: .failure(error)))
+            return deadlines
+        }
+        for deadline in deadlines { transport.deadlines.finish(deadline) }
+        release()
+    }
+
+    /// Hands every request due by now to the peer, in order, unless another thread is doing so
+    /// already, in which case that thread takes these too before it stops.
     private func deliverDue() {
         let now = transport.clock.now
-        let due = state.withLock { state -> [(UInt64, AppendEntriesRequest)] in
-            var due: [(UInt64, AppendEntriesRequest)] = []
-            while let first = state.undelivered.first, first.arrival <= now {
-                state.undelivered.removeFirst()
-                due.append((first.number, first.request))
-            }
+        var batch = state.withLock { state -> [(UInt64, AppendEntriesRequest)] in
+            guard !state.delivering else { return [] }
+            let due = state.takeDue(at: now)
+            if !due.isEmpty { state.delivering = true }
             return due
         }
-        for (number, request) in due { deliver(number, request) }
+        let clock = transport.clock
+        while !batch.isEmpty {
+            for (number, request) in batch { deliver(number, request) }
+            batch = state.withLock { state in
+                // The time is read under the lock: a request another thread queued as due
+                // before this check must be due by this time too, or nobody would deliver it.
+                let due = state.takeDue(at: clock.now)
+                if due.isEmpty { state.delivering = false }
+                return due
+            }
+        }
     }
 
     private func deliver(_ number: UInt64, _ request: AppendEntriesRequest) {
@@ -155,7 +205,7 @@ final class InmemPipeline: AppendPipeline {
             guard let travel else { return }
             let answer = Self.answer(from: result, target: from)
             if travel > .zero {
-                clock.schedule(after: travel) { [weak self] in self?.answered(number, answer) }
+                clock.schedule(after: travel) { self.answered(number, answer) }
             } else {
                 answered(number, answer)
             }
@@ -176,16 +226,21 @@ final class InmemPipeline: AppendPipeline {
         release()
     }
 
+    /// The request's answer did not come in time: it fails, and so does everything behind it.
     private func timedOut(_ number: UInt64, after timeout: Duration) {
-        let pending = state.withLock { state in
-            state.slots.contains { $0.number == number && $0.result == nil }
+        let local = transport.localAddress, address = target.address
+        let deadlines = state.withLock { state -> [UInt64]? in
+            guard let index = state.slots.firstIndex(where: { $0.number == number }), state.slots[index].result == nil else {
+                return nil
+            }
+            state.slots[index].result = .failure(
+                RaftError(.timeout, "AppendEntries from \(local) to \(address) timed out after \(timeout)")
+            )
+            return state.breakOff(RaftError(.timeout, "an earlier AppendEntries to \(address) timed out"), from: index + 1)
         }
-        guard pending else { return }
-        let error = RaftError(.timeout, "AppendEntries from \(transport.localAddress) to \(target.address) timed out after \(timeout)")
-        state.withLock { state in
-            if let index = state.slots.firstIndex(where: { $0.number == number }) { state.slots[index].result = .failure(error) }
-        }
-        fail(RaftError(.timeout, "an earlier AppendEntries to \(target.address) timed out"))
+        guard let deadlines else { return }
+        for deadline in deadlines { transport.deadlines.finish(deadline) }
+        release()
     }
 
     /// Runs the completions of the oldest requests that have a result, in order, on one thread

@@ -106,8 +106,9 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
     // MARK: ClosableTransport
 
     /// Fails every RPC sent here and not yet answered, makes this server unreachable for its
-    /// peers, closes its pipelines, and fails later outgoing calls with
-    /// ``RaftError/Code/transportShutdown``.
+    /// peers, closes its pipelines, fails its own calls not yet answered, and fails later
+    /// outgoing calls, all with ``RaftError/Code/transportShutdown`` (pipelined requests with
+    /// ``RaftError/Code/pipelineShutdown``). Closing again does nothing more.
     public func close() async {
         let closing = state.withLock { state in
             state.closed = true
@@ -118,6 +119,8 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
         for pipeline in closing {
             pipeline.fail(RaftError(.pipelineShutdown, "transport \(localAddress) closed"))
         }
+        // Every call still waiting for an answer has a deadline: end them all now.
+        deadlines.closeAll(RaftError(.transportShutdown, "transport \(localAddress) closed"))
     }
 
     // MARK: Transport
