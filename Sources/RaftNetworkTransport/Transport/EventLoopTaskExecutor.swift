@@ -6,8 +6,10 @@ public import NIOCore
 /// loop's thread, and so does its continuation when the loop resumes it: a call's answer, decoded
 /// on the loop, goes on in the same thread at once instead of waking a thread of Swift's global
 /// pool. On small machines such a wake-up costs about as much as the whole round trip on
-/// loopback (25–40 µs on a two-core virtual machine), so a caller that makes one RPC at a time,
-/// or a consumer that answers RPCs at once, gets several times the rate on this executor.
+/// loopback (25–40 µs on a two-core virtual machine), so an `async` caller that makes one RPC at
+/// a time gets several times the rate on this executor. (Raft needs none of this: it sends
+/// through callbacks, which the transport calls on the loop, and its RPC handler is called there
+/// too.)
 ///
 /// Everything that runs here delays the connections of its loop: use it only for work that is
 /// short and never blocks (no file I/O, no locks held across waits, no `sleep`). NIO's event

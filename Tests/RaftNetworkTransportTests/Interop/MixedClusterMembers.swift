@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import NIOPosix
 import RaftNetworkTransport
 import SwiftRaft
 import Synchronization
@@ -168,8 +169,28 @@ final class SwiftMember: @unchecked Sendable {
 
     /// Runs `body` with three Swift nodes over TCP with `options` (the first alone is
     /// bootstrapped, so it leads), and stops them whatever `body` does.
+    ///
+    /// The cluster's transports get an event loop of their own, shut down afterwards: a cluster
+    /// test carrying tens of megabytes must not hold up the loop every other test in the process
+    /// shares (`NetworkTransport.sharedEventLoopGroup`), whose calls would then time out.
     static func withCluster(
         options: NetworkTransport.Options,
+        _ body: ([SwiftMember]) async throws -> Void
+    ) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var options = options
+        options.eventLoopGroup = group
+        do {
+            try await withCluster(ownLoop: options, body)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+    }
+
+    private static func withCluster(
+        ownLoop options: NetworkTransport.Options,
         _ body: ([SwiftMember]) async throws -> Void
     ) async throws {
         let members = try (1...3).map {
