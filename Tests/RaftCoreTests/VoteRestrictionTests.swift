@@ -100,3 +100,53 @@ import RaftCore
         }
     }
 }
+
+/// Raft §5.2: a follower campaigns when its election timeout passes without hearing from a leader
+/// or granting a vote. Refusing a vote is neither, even when the request's newer term is adopted.
+@Suite(.offCooperativePool) struct RefusedVoteTimerTests {
+    // A candidate whose log is behind, without pre-vote (hashicorp/raft 1.1.x), campaigns every
+    // election timeout at a higher term. If each refusal restarted the up-to-date follower's timer,
+    // the follower would never campaign and the cluster would have no leader for as long as the
+    // stale candidate keeps trying (seen against hashicorp/raft 1.1.2: 30 s without a leader).
+    @Test func refusingNewerTermVotesDoesNotKeepAFollowerFromCampaigning() {
+        var follower = Fixture.instance("n2", voters: 3, term: 3, terms: [2, 3, 3])
+        _ = follower.takeReady()
+        var candidateTerm: UInt64 = 3
+        var campaigned = false
+        // The stale candidate asks again every 5 ticks, well within any election timeout.
+        for tick in 1...1_000 where !campaigned {
+            if tick % 5 == 0 {
+                candidateTerm += 1
+                follower.receive(Fixture.requestVote(from: "n1", term: candidateTerm, last: (2, 2)), token: RequestToken(UInt64(tick)))
+                #expect(follower.takeReady().replies.first?.requestVote?.granted == false)
+                follower.persistAll()
+            }
+            follower.tick()
+            let ready = follower.takeReady()
+            campaigned = ready.messages.contains { $0.context.kind == .requestPreVote || $0.context.kind == .requestVote }
+                || ready.messagesAfterPersist.contains { $0.context.kind == .requestVote }
+            follower.persistAll()
+        }
+        #expect(campaigned, "the up-to-date follower never campaigned while refusing a stale candidate's votes")
+    }
+
+    // A candidate or leader that steps down for a newer term starts a fresh follower timer, as
+    // hashicorp/raft's runFollower does.
+    @Test func aCandidateSteppingDownForANewerTermStartsAFreshTimer() {
+        var node = Fixture.instance("n2", voters: 3, term: 3, terms: [2, 3, 3])
+        _ = node.tickUntilCampaign()
+        #expect(node.currentRole == .candidate)
+        node.receive(Fixture.requestVote(from: "n1", term: node.currentTerm + 1, last: (2, 2)), token: RequestToken(1))
+        #expect(node.currentRole == .follower)
+        node.persistAll()
+        _ = node.takeReady()
+        var ticks = 0
+        while node.currentRole == .follower && ticks < 10_000 {
+            node.tick()
+            _ = node.takeReady()
+            ticks += 1
+        }
+        let heartbeatTimeoutTicks = RaftInstance.Options(localID: "n2", localAddress: "n2").heartbeatTimeoutTicks
+        #expect(ticks >= heartbeatTimeoutTicks, "campaigned again after \(ticks) ticks, before a whole timeout")
+    }
+}

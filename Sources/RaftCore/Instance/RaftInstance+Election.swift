@@ -177,7 +177,10 @@ extension RaftInstance {
         }
         if request.term < hardState.currentTerm { return }
         if request.term > hardState.currentTerm {
-            becomeFollower(term: request.term, leader: nil)
+            // The timer restarts below only if the vote is granted: a candidate whose log is
+            // behind (one without pre-vote campaigns every timeout) must not keep an up-to-date
+            // follower from ever campaigning itself.
+            becomeFollower(term: request.term, leader: nil, restartTimer: false)
         }
         if !latestConfiguration.servers.isEmpty && !latestConfiguration.isVoter(candidate.id) {
             return

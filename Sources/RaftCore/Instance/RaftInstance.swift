@@ -270,8 +270,15 @@ public struct RaftInstance: Sendable {
 
     // MARK: - Role changes
 
-    mutating func becomeFollower(term: UInt64, leader newLeader: Server?) {
+    /// Steps down to follower in `term` (raised if newer), knowing `newLeader` if any.
+    ///
+    /// - Parameter restartTimer: whether the election timer starts afresh. A candidate or leader
+    ///   stepping down always gets a fresh timer (as hashicorp/raft's `runFollower` does); a
+    ///   follower that merely adopts a newer term from a vote it refuses keeps its timer running
+    ///   (Raft §5.2: only a leader's AppendEntries or a granted vote restarts it).
+    mutating func becomeFollower(term: UInt64, leader newLeader: Server?, restartTimer: Bool = true) {
         let wasLeader = role == .leader
+        let restart = restartTimer || role != .follower
         if term > hardState.currentTerm {
             hardState.currentTerm = term
             hardStateDirty = true
@@ -281,7 +288,7 @@ public struct RaftInstance: Sendable {
         leader = newLeader
         election = nil
         if wasLeader { leaveLeadership() }
-        resetElectionTimer()
+        if restart { resetElectionTimer() }
     }
 
     mutating func leaveLeadership() {

@@ -123,7 +123,10 @@ final class GoPeerProcess: Sendable {
     /// The next line the program prints, or an error after `timeout`.
     func nextLine(timeout: Duration = .seconds(30)) async throws -> String {
         guard let line = try await lines.next(timeout: timeout) else {
-            throw GoPeerError("\(commandLine) exited; its log is \(logPath)")
+            // The log is usually gone with the test's directory by the time anyone looks: quote
+            // its end, which says why the program stopped.
+            let tail = (try? String(contentsOfFile: logPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: " | ")
+            throw GoPeerError("\(commandLine) exited; its log is \(logPath), ending: \(tail ?? "unreadable")")
         }
         return line
     }

@@ -179,7 +179,26 @@ final class MixedCluster: @unchecked Sendable, CustomStringConvertible {
     /// Waits until a running node leads, and returns its position.
     func waitForLeader(timeout: Duration = .seconds(30)) async throws -> Int {
         let candidates = indices.filter { running[$0] }.map { ($0, members[$0]) }
-        return try await withDeadline(timeout, "a leader among \(self.description)") {
+        do {
+            return try await waitForLeader(among: candidates, timeout: timeout)
+        } catch {
+            // Say what each node believes: a stuck election must be diagnosable from the failure.
+            var states: [String] = []
+            for (_, member) in candidates {
+                switch member {
+                case .swift(let swift):
+                    let stats = swift.raft?.stats() ?? [:]
+                    states.append("\(swift.id): \(["state", "term", "last_log_index", "commit_index", "last_contact"].map { "\($0)=\(stats[$0] ?? "?")" }.joined(separator: " "))")
+                case .go(let go):
+                    states.append("\(go.id): \((try? await go.send("state", timeout: .seconds(5))) ?? "no answer")")
+                }
+            }
+            throw GoPeerError("\(error); nodes: \(states.joined(separator: "; "))")
+        }
+    }
+
+    private func waitForLeader(among candidates: [(Int, Member)], timeout: Duration) async throws -> Int {
+        try await withDeadline(timeout, "a leader among \(self.description)") {
             while true {
                 for (index, member) in candidates {
                     switch member {

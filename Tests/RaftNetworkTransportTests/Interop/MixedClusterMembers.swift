@@ -400,9 +400,15 @@ func withDeadline<T: Sendable>(
 /// The port is drawn below Linux's ephemeral range (32768 and up): a port from that range, free
 /// when chosen, can be taken as the source port of any outgoing connection a concurrently running
 /// test makes, and then the restarted node finds its address in use.
+/// Ports this process has handed out: never handed out twice, since the node given one keeps it
+/// across restarts while other tests draw theirs concurrently (two draws of the same free port,
+/// before either was bound, once gave one cluster the same address twice).
+private let handedOutPorts = Mutex<Set<UInt16>>([])
+
 func freeLoopbackAddress() throws -> ServerAddress {
     for _ in 0..<200 {
         let port = UInt16.random(in: 20_000..<32_000)
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw GoPeerError("socket failed") }
         defer { close(descriptor) }
