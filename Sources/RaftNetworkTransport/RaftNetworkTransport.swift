@@ -1,8 +1,9 @@
 // RaftNetworkTransport: hashicorp/raft's NetworkTransport protocol (version 3) over TCP.
 //
 // Layers, bottom up (each a folder):
-//   Wire/       msgpack through msgpack-c: encoding every RPC byte for byte as go-msgpack does,
-//               decoding liberally, finding a frame's end incrementally
+//   Wire/       msgpack: encoding every RPC byte for byte as go-msgpack does (through msgpack-c),
+//               decoding every RPC in one pass (MessagePackFrameReader, both go-msgpack
+//               generations), finding a frame's end incrementally (MessagePackFrameScanner)
 //   Framing/    NIO ByteToMessageDecoders: requests (type byte, value, InstallSnapshot data
 //               streamed through) on the server side, raw responses on the client side
 //   StreamLayer/ how connections are opened: listen + dial, plain TCP by default, TLS-shaped
