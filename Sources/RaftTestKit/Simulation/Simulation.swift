@@ -80,7 +80,6 @@ public final class Simulation: Sendable {
         let executor = executor
         return RaftEnvironment(
             clock: clock,
-            taskExecutor: executor,
             makeExecutor: { _ in executor },
             randomSeed: nextSeed(),
             tracer: tracer

@@ -6,13 +6,11 @@
 public struct RaftEnvironment: Sendable {
     /// The clock for timers, timeouts and timestamps.
     public var clock: any RaftClock
-    /// The executor preferred by the few tasks a node starts (none on its hot path); nil means
-    /// Swift's default (the cooperative pool). The simulator sets its single executor here.
-    public var taskExecutor: (any TaskExecutor)?
     /// Makes the executors a node runs on, labelled for debugging: its loop (`raft-<id>`), and
     /// unless the plugins are non-blocking, its storage (`raft-storage-<id>`) and FSM
     /// (`raft-fsm-<id>`). They must not run on Swift's cooperative pool, whose few threads a
-    /// blocking call would stall.
+    /// blocking call would stall. A node starts no tasks of its own: everything it does runs on
+    /// these executors or in the clock's scheduled work.
     public var makeExecutor: @Sendable (_ label: String) -> any RaftExecutor
     /// Called synchronously with every state change, commit and application; the test kit records
     /// these to check safety invariants and to compare traces between runs.
@@ -23,13 +21,11 @@ public struct RaftEnvironment: Sendable {
     /// Creates an environment.
     public init(
         clock: any RaftClock,
-        taskExecutor: (any TaskExecutor)? = nil,
         makeExecutor: @escaping @Sendable (_ label: String) -> any RaftExecutor,
         randomSeed: UInt64,
         tracer: (@Sendable (RaftTraceEvent) -> Void)? = nil
     ) {
         self.clock = clock
-        self.taskExecutor = taskExecutor
         self.makeExecutor = makeExecutor
         self.randomSeed = randomSeed
         self.tracer = tracer
