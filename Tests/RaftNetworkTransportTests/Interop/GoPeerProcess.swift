@@ -15,8 +15,16 @@ enum GoPeers {
         return nil
     }()
 
-    /// Whether Go and hashicorp/raft's sources are installed.
-    static var isAvailable: Bool { unavailableReason == nil }
+    /// Whether Go and hashicorp/raft's sources are installed. Asking also builds the programs,
+    /// once: the interop suites ask in their `.enabled(if:)` trait, which Swift Testing evaluates
+    /// while it plans the run, before any test starts. Built lazily by the first test that needed
+    /// them, the build (seconds; a minute with Go's cache cold) held one of the cooperative pool's
+    /// two threads, and every other interop test waiting for it held the other, so unrelated
+    /// network tests whose servers answer from the pool timed out after 10 s.
+    static var isAvailable: Bool {
+        _ = built
+        return unavailableReason == nil
+    }
 
     private static let goExecutable: String? = {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
