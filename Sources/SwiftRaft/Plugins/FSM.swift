@@ -1,9 +1,9 @@
 /// The application's replicated state machine (hashicorp/raft's `FSM`).
 ///
 /// Raft calls ``apply(_:)`` for every committed ``LogType/command`` entry, in log order, exactly
-/// once per entry per process lifetime, on a serial executor of its own: never concurrently with
-/// itself, ``snapshot()`` or ``restore(from:)``, and never on Swift's cooperative thread pool, so
-/// a slow FSM delays no heartbeat or vote. An FSM is shared between that executor and the code
+/// once per entry per process lifetime, on a serial executor of its own (the node's loop for a
+/// ``NonBlockingFSM``): never concurrently with itself, ``snapshot()`` or ``restore(from:)``, and
+/// never on Swift's cooperative thread pool, so a slow FSM delays no heartbeat or vote. An FSM is shared between that executor and the code
 /// that created it, hence `Sendable`: keep its state behind a `Mutex` or make it immutable.
 public protocol FSM: Sendable {
     /// Applies one committed entry and returns the response that ``Raft/apply(_:timeout:)``
