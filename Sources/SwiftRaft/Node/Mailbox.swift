@@ -38,9 +38,7 @@ final class Mailbox<Item: Sendable>: Sendable {
     func attach(_ consume: @escaping @Sendable ([Item]) -> Void) {
         consumer.withLock { $0 = Consumer(consume: consume) }
         state.withLock { state in
-            guard !state.items.isEmpty, !state.scheduled else { return }
-            state.scheduled = true
-            executor.execute { [self] in drain() }
+            if !state.items.isEmpty { scheduleDrain(&state) }
         }
     }
 
@@ -51,11 +49,7 @@ final class Mailbox<Item: Sendable>: Sendable {
         state.withLock { state -> Bool in
             guard !state.closed else { return false }
             state.items.append(item)
-            guard !state.scheduled else { return true }
-            state.scheduled = true
-            // Under the lock, so that once `close()` returns no drain can still be on its way
-            // to the executor. The executor never takes this lock while holding its own.
-            executor.execute { [self] in drain() }
+            scheduleDrain(&state)
             return true
         }
     }
@@ -64,6 +58,15 @@ final class Mailbox<Item: Sendable>: Sendable {
     /// to the executor: shut the executor down only after this returns.
     func close() {
         state.withLock { $0.closed = true }
+    }
+
+    /// Hands a drain to the executor unless one is queued or running. Called with the lock held,
+    /// so that once `close()` returns no drain can still be on its way to the executor; the
+    /// executor never takes this lock while holding its own.
+    private func scheduleDrain(_ state: inout State) {
+        guard !state.scheduled else { return }
+        state.scheduled = true
+        executor.execute { [self] in drain() }
     }
 
     /// Runs on the executor: consumes batches until the queue stays empty.

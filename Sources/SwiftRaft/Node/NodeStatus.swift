@@ -24,6 +24,10 @@ final class NodeStatus: Sendable {
 
     var current: Snapshot { snapshot.withLock { $0 } }
 
+    /// Only the role and the leader: what every `apply` checks, without copying (and retaining)
+    /// the configuration and the rest of the snapshot.
+    var leadership: (state: RaftState, leader: Server?) { snapshot.withLock { ($0.state, $0.leader) } }
+
     func update(_ body: (inout Snapshot) -> Void) { snapshot.withLock { body(&$0) } }
 
     func subscribe() -> AsyncStream<LeadershipChange> {

@@ -49,7 +49,7 @@ extension Raft {
     /// caller's own context (``ApplyWaiter/outcome()``): the node appends the proposal, and the
     /// FSM's thread answers the caller directly, without passing through the node again.
     private func propose(_ proposal: Proposal, timeout: Duration?) async throws -> ApplyWaiter {
-        let current = observed.current
+        let current = observed.leadership
         guard current.state != .shutdown else { throw RaftError.shutdown }
         // Checked here too, so a follower refuses without queueing; the node checks again.
         guard current.state == .leader else { throw RaftError.notLeader(current.leader) }
