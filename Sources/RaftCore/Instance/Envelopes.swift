@@ -45,6 +45,7 @@ public struct RequestContext: Hashable, Sendable {
         case requestVote
         case requestPreVote
         case timeoutNow
+        case installSnapshot
     }
 
     /// The kind of request.
@@ -55,7 +56,8 @@ public struct RequestContext: Hashable, Sendable {
     public var term: UInt64
     /// For AppendEntries: the index before the first entry sent.
     public var prevLogIndex: UInt64 = 0
-    /// For AppendEntries: the index of the last entry sent (or ``prevLogIndex`` when none).
+    /// For AppendEntries: the index of the last entry sent (or ``prevLogIndex`` when none). For
+    /// InstallSnapshot: the snapshot's last index.
     public var lastIndex: UInt64 = 0
     /// For AppendEntries: bytes of entry data sent, for the in-flight byte window.
     public var bytes: Int = 0

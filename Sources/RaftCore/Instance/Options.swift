@@ -31,6 +31,10 @@ extension RaftInstance {
         public var preVote: Bool = true
         /// How many entries to keep in memory beyond those still needed.
         public var logWindowCapacity: Int = 16_384
+        /// How many entries before a snapshot's index stay in the log store when the log is
+        /// compacted, so a follower a little behind catches up from the log, not a snapshot
+        /// (hashicorp/raft's `TrailingLogs`).
+        public var trailingLogs: UInt64 = 10_240
 
         /// Creates options with hashicorp/raft's default timing at a 50 ms tick.
         public init(localID: ServerID, localAddress: ServerAddress) {
@@ -43,8 +47,8 @@ extension RaftInstance {
     public struct RestoredState: Hashable, Sendable {
         /// Term and vote from the stable store.
         public var hardState: HardState
-        /// The index before ``entries`` (a snapshot's last index, or 0). Every entry at or before
-        /// it is committed.
+        /// The index before ``entries``: the last index of the snapshot the shell restored, or 0.
+        /// Every entry at or before it is committed.
         public var baseIndex: UInt64
         /// The term of ``baseIndex``.
         public var baseTerm: UInt64
@@ -54,6 +58,9 @@ extension RaftInstance {
         public var baseConfiguration: Configuration
         /// The index of ``baseConfiguration``.
         public var baseConfigurationIndex: UInt64
+        /// The first index the log store holds, when it holds entries at or before ``baseIndex``
+        /// (a snapshot's trailing logs); nil means ``baseIndex`` + 1.
+        public var firstStoredIndex: UInt64?
 
         /// Creates restored state; the defaults describe a brand-new server.
         public init(
@@ -62,7 +69,8 @@ extension RaftInstance {
             baseTerm: UInt64 = 0,
             entries: [Log] = [],
             baseConfiguration: Configuration = Configuration(),
-            baseConfigurationIndex: UInt64 = 0
+            baseConfigurationIndex: UInt64 = 0,
+            firstStoredIndex: UInt64? = nil
         ) {
             self.hardState = hardState
             self.baseIndex = baseIndex
@@ -70,6 +78,7 @@ extension RaftInstance {
             self.entries = entries
             self.baseConfiguration = baseConfiguration
             self.baseConfigurationIndex = baseConfigurationIndex
+            self.firstStoredIndex = firstStoredIndex
         }
     }
 }

@@ -7,6 +7,9 @@ struct PeerProgress: Sendable {
         case probe
         /// The follower is in step: AppendEntries are pipelined, bounded by the in-flight window.
         case replicate
+        /// The follower needs entries the log no longer holds: a snapshot is on its way, and
+        /// nothing but heartbeats goes to it until the snapshot is answered.
+        case snapshot
     }
 
     var server: Server

@@ -22,8 +22,7 @@ extension RaftInstance {
         case .requestPreVote(let response):
             receiveVoteResponse(granted: response.granted, term: response.term, context: context, phase: .preVote)
         case .installSnapshot(let response):
-            // The core sends no InstallSnapshot yet; a newer term in a stray answer still counts.
-            if response.term > hardState.currentTerm { becomeFollower(term: response.term, leader: nil) }
+            receiveInstallSnapshotResponse(response, context: context)
         case .timeoutNow:
             break
         }
@@ -34,31 +33,9 @@ extension RaftInstance {
         switch context.kind {
         case .appendEntries, .heartbeat: appendRequestFailed(context: context)
         case .requestVote, .requestPreVote: voteRequestFailed(context: context, reason: reason)
+        case .installSnapshot: snapshotTransferFailed(context: context)
         case .timeoutNow: break
         }
-    }
-
-    // MARK: - InstallSnapshot on a follower
-
-    /// Installing snapshots is not supported yet: the request is refused, but its term and leader
-    /// count as they do for AppendEntries (hashicorp/raft's `installSnapshot` steps down and
-    /// records the leader before looking at the snapshot), so a leader that sends one is never
-    /// mistaken for a dead one.
-    mutating func handleInstallSnapshot(_ request: InstallSnapshotRequest, token: RequestToken) {
-        if request.term >= hardState.currentTerm {
-            let leaderAddress = request.header.address.rawValue.isEmpty ? request.leader : request.header.address
-            let sender = sender(id: request.header.id, address: leaderAddress)
-                ?? Server(suffrage: .voter, id: ServerID(leaderAddress.rawValue), address: leaderAddress)
-            if request.term > hardState.currentTerm || role != .follower || leader?.id != sender.id {
-                becomeFollower(term: request.term, leader: sender)
-            }
-            lastLeaderContact = now
-            electionElapsed = 0
-            ready.warnings.append("refused InstallSnapshot from \(sender.id): this version cannot install snapshots")
-        }
-        let response = InstallSnapshotResponse(header: header, term: hardState.currentTerm, success: false)
-        // After persistence: a term raised by the request must be durable before the leader hears it.
-        ready.repliesAfterPersist.append(OutboundReply(token: token, response: .installSnapshot(response)))
     }
 
     // MARK: - AppendEntries on a follower

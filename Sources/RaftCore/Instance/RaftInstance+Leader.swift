@@ -149,6 +149,8 @@ extension RaftInstance {
     mutating func flushReplication(to index: Int) {
         guard !peers[index].awaitingLoad, peers[index].pausedUntil <= now else { return }
         switch peers[index].mode {
+        case .snapshot:
+            return
         case .probe:
             if peers[index].inflight.isEmpty { sendAppend(to: index, allowEmpty: true) }
         case .replicate:
@@ -170,8 +172,14 @@ extension RaftInstance {
     mutating func sendAppend(to index: Int, allowEmpty: Bool) -> Bool {
         let next = peers[index].next
         let prevIndex = next - 1
-        guard let prevTerm = window.term(at: prevIndex), next > window.baseIndex else {
-            requestLoad(for: index)
+        guard let prevTerm = knownTerm(at: prevIndex), next > window.baseIndex else {
+            // The log store lacks the entries to send, or the one before them whose term the
+            // follower checks: only the snapshot can bring this follower up to date.
+            if next < firstStoredIndex || (prevIndex > 0 && prevIndex < firstStoredIndex && knownTerm(at: prevIndex) == nil) {
+                sendSnapshot(to: index)
+            } else {
+                requestLoad(for: index)
+            }
             return false
         }
         let entries = window.entries(
@@ -230,7 +238,9 @@ extension RaftInstance {
 
     mutating func requestLoad(for index: Int) {
         let next = peers[index].next
-        let first = max(next - 1, 1)
+        // The entry before `next` too, for its term, unless the store no longer has it (then the
+        // snapshot's last entry is that one, and its term is known).
+        let first = max(next - 1, firstStoredIndex, 1)
         let last = min(window.lastIndex, next + UInt64(options.maxAppendEntries) - 1)
         guard last >= first else { return }
         peers[index].awaitingLoad = true
@@ -251,8 +261,12 @@ extension RaftInstance {
             prevTerm = 0
         } else if let entry = entries.first(where: { $0.index == prevIndex }) {
             prevTerm = entry.term
-        } else if let term = window.term(at: prevIndex) {
+        } else if let term = knownTerm(at: prevIndex) {
             prevTerm = term
+        } else if prevIndex < firstStoredIndex {
+            // Compacted away while the load was on its way.
+            sendSnapshot(to: index)
+            return
         } else {
             ready.warnings.append("log store could not provide entries \(load.firstIndex)...\(load.lastIndex) for \(load.peer)")
             pause(index)
@@ -269,6 +283,10 @@ extension RaftInstance {
             bytes += size
         }
         guard sendable.first?.index == next else {
+            if next < firstStoredIndex {
+                sendSnapshot(to: index)
+                return
+            }
             ready.warnings.append("log store has no entry \(next) for \(load.peer)")
             pause(index)
             return

@@ -35,6 +35,15 @@ public struct RaftInstance: Sendable {
     var window: LogWindow
     /// Highest index known durable in the local log.
     var persistedIndex: UInt64
+    /// The newest snapshot this server holds (taken, installed or restored): 0 when none.
+    var snapshotIndex: UInt64
+    /// The term of ``snapshotIndex``.
+    var snapshotTerm: UInt64
+    /// The first index the log store still holds: entries before it were compacted into a
+    /// snapshot, and a follower that needs them gets the snapshot instead.
+    var firstStoredIndex: UInt64
+    /// The InstallSnapshot being written to the snapshot store, if any.
+    var installingSnapshot: RequestToken?
 
     // MARK: Volatile state
 
@@ -108,6 +117,9 @@ public struct RaftInstance: Sendable {
         self.window = LogWindow(baseIndex: restored.baseIndex, baseTerm: restored.baseTerm, entries: restored.entries)
         self.persistedIndex = window.lastIndex
         self.unpersistedFrom = window.lastIndex + 1
+        self.snapshotIndex = restored.baseIndex
+        self.snapshotTerm = restored.baseTerm
+        self.firstStoredIndex = min(restored.firstStoredIndex ?? (restored.baseIndex + 1), restored.baseIndex + 1)
         self.commitIndex = restored.baseIndex
         self.handedOutIndex = restored.baseIndex
         self.latestConfiguration = restored.baseConfiguration
@@ -157,6 +169,10 @@ public struct RaftInstance: Sendable {
     }
     /// The entry at `index` if it is still held in memory.
     public func entry(at index: UInt64) -> Log? { window.entry(at: index) }
+    /// The newest snapshot this server holds, as (index, term); (0, 0) when none.
+    public var lastSnapshot: (index: UInt64, term: UInt64) { (snapshotIndex, snapshotTerm) }
+    /// The first index the log store still holds (entries before it were compacted away).
+    public var firstLogIndex: UInt64 { firstStoredIndex }
     /// Replication state of each follower, when leading: (id, match index, next index).
     public var replicationState: [(id: ServerID, match: UInt64, next: UInt64)] {
         peers.map { ($0.server.id, $0.match, $0.next) }
@@ -378,6 +394,14 @@ public struct RaftInstance: Sendable {
         if role == .leader { return true }
         guard leader != nil, let contact = lastLeaderContact else { return false }
         return now - contact < UInt64(options.heartbeatTimeoutTicks)
+    }
+
+    /// The term of the entry at `index`, from memory or from the snapshot's last entry; nil when
+    /// only the log store knows it.
+    func knownTerm(at index: UInt64) -> UInt64? {
+        if let term = window.term(at: index) { return term }
+        if index == snapshotIndex { return snapshotTerm }
+        return nil
     }
 
     func isUpToDate(lastLogIndex: UInt64, lastLogTerm: UInt64) -> Bool {

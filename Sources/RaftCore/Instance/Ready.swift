@@ -7,7 +7,9 @@
 ///    core with ``RaftInstance/persisted(writeID:)``, passing ``writeID``;
 /// 4. hand ``committedEntries`` to the FSM, in order;
 /// 5. load ``entryLoads`` from the log store and return them with
-///    ``RaftInstance/entriesLoaded(_:for:)``.
+///    ``RaftInstance/entriesLoaded(_:for:)``;
+/// 6. compact the log through ``compactThrough`` (ordered after the write), send
+///    ``snapshotTransfers`` and write ``snapshotInstalls`` to the snapshot store.
 ///
 /// Steps 2–3 of successive `Ready`s must complete in the order the `Ready`s were taken; steps 1, 4
 /// and 5 may overlap with earlier writes. This split is what lets a leader send entries to its
@@ -33,6 +35,13 @@ public struct Ready: Sendable {
     public var committedEntries: [Log] = []
     /// Entries to load from the log store for lagging followers.
     public var entryLoads: [EntryLoad] = []
+    /// Delete log entries from the first held through this index: a snapshot covers them. Do it
+    /// after this `Ready`'s write, in the same order as writes.
+    public var compactThrough: UInt64?
+    /// Followers to send the newest snapshot to.
+    public var snapshotTransfers: [SnapshotTransfer] = []
+    /// Snapshots leaders sent, to write to the snapshot store.
+    public var snapshotInstalls: [SnapshotInstall] = []
     /// Set when role, term or known leader changed.
     public var stateChange: StateChange?
     /// Outcomes of ``RaftInstance/verifyLeader(_:)`` calls: true if a quorum still follows.
@@ -63,6 +72,7 @@ public struct Ready: Sendable {
     public var isEmpty: Bool {
         !needsPersistence && messages.isEmpty && replies.isEmpty && messagesAfterPersist.isEmpty
             && repliesAfterPersist.isEmpty && committedEntries.isEmpty && entryLoads.isEmpty
+            && compactThrough == nil && snapshotTransfers.isEmpty && snapshotInstalls.isEmpty
             && stateChange == nil && verifications.isEmpty && warnings.isEmpty
     }
 }

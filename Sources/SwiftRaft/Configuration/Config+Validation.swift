@@ -81,6 +81,7 @@ extension Config {
         options.maxInflightBytes = maxInflightBytes
         options.preVote = preVote
         options.logWindowCapacity = logCacheCapacity
+        options.trailingLogs = trailingLogs
         return options
     }
 }

@@ -26,22 +26,24 @@ public struct Config: Sendable {
     /// Whether a leader removed from the configuration shuts down (`ShutdownOnRemove`, default
     /// true).
     public var shutdownOnRemove: Bool = true
-    /// How many log entries to keep after a snapshot, so slow followers can catch up from the log
-    /// (`TrailingLogs`, default 10240). Not used yet: this version takes no snapshots.
+    /// How many log entries to keep behind a snapshot when the log is compacted, so a follower
+    /// that is a little behind catches up from the log rather than through a whole snapshot
+    /// (`TrailingLogs`, default 10240).
     public var trailingLogs: UInt64 = 10240
-    /// How often to check whether a snapshot is due (`SnapshotInterval`, default 120 s). Not used
-    /// yet: this version takes no snapshots.
+    /// How often to check whether a snapshot is due; each wait is randomized between this and
+    /// twice this (`SnapshotInterval`, default 120 s).
     public var snapshotInterval: Duration = .seconds(120)
-    /// How many new entries make a snapshot due (`SnapshotThreshold`, default 8192). Not used yet:
-    /// this version takes no snapshots.
+    /// How many entries the FSM must have applied since the last snapshot for the next check to
+    /// take one (`SnapshotThreshold`, default 8192).
     public var snapshotThreshold: UInt64 = 8192
     /// A leader that has not heard from a quorum for this long steps down
     /// (`LeaderLeaseTimeout`, default 500 ms, at most ``heartbeatTimeout``).
     public var leaderLeaseTimeout: Duration = .milliseconds(500)
     /// This server's unique, stable ID (`LocalID`); required.
     public var localID: ServerID
-    /// Start without restoring the newest snapshot into the FSM (`NoSnapshotRestoreOnStart`). Not
-    /// used yet: this version neither takes nor restores snapshots.
+    /// Start without restoring the newest snapshot into the FSM (`NoSnapshotRestoreOnStart`):
+    /// for an FSM that keeps its own durable state. The node still starts from the snapshot's
+    /// index, and re-applies only the entries after it.
     public var noSnapshotRestoreOnStart: Bool = false
     /// Disable the pre-vote round before elections (`PreVoteDisabled`; pre-vote is on by default,
     /// as in hashicorp/raft 1.7).

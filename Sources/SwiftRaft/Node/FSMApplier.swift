@@ -9,8 +9,19 @@ struct ApplyBatch: Sendable {
 /// Work for the FSM's executor, done in order.
 enum ApplyWork: Sendable {
     case apply(ApplyBatch)
+    /// Captures the FSM between two batches and passes the result on; fails with
+    /// ``RaftError/Code/nothingNewToSnapshot`` unless the FSM applied something after `newerThan`.
+    case snapshot(newerThan: UInt64, done: @Sendable (Result<CapturedSnapshot, any Error>) -> Void)
+    /// Replaces the FSM's state with the stored snapshot `id`, which captures `point`.
+    case restore(id: String, point: SnapshotPoint, done: @Sendable (Result<Void, any Error>) -> Void)
     /// Runs once everything queued before it is done (used to wait for the FSM at shutdown).
     case marker(@Sendable () -> Void)
+}
+
+/// An FSM snapshot just taken, with the point of the log it captures.
+struct CapturedSnapshot: Sendable {
+    var snapshot: any FSMSnapshot
+    var point: SnapshotPoint
 }
 
 /// Applies committed entries to the user's FSM — on its own executor, so a slow FSM never delays
@@ -25,11 +36,25 @@ final class FSMApplier: Sendable {
     let status: NodeStatus
     let maxBatch: Int
     let tracer: (@Sendable (RaftTraceEvent) -> Void)?
+    let snapshotStore: any SnapshotStore
     /// Set at shutdown: batches not yet applied fail their callers instead.
     private let stopped = Atomic<Bool>(false)
+    /// The last entry applied and the configuration in force there: what a snapshot taken now
+    /// captures. Only the FSM's executor changes it; the lock is for `Sendable`'s sake.
+    private let appliedPoint: Mutex<SnapshotPoint>
 
-    init(fsm: any FSM, node: ServerID, status: NodeStatus, maxBatch: Int, tracer: (@Sendable (RaftTraceEvent) -> Void)?) {
+    init(
+        fsm: any FSM,
+        node: ServerID,
+        status: NodeStatus,
+        maxBatch: Int,
+        tracer: (@Sendable (RaftTraceEvent) -> Void)?,
+        snapshotStore: any SnapshotStore,
+        restoredPoint: SnapshotPoint
+    ) {
         self.fsm = fsm
+        self.snapshotStore = snapshotStore
+        self.appliedPoint = Mutex(restoredPoint)
         self.batchingFSM = fsm as? any BatchingFSM
         self.node = node
         self.status = status
@@ -42,6 +67,8 @@ final class FSMApplier: Sendable {
         for item in work {
             switch item {
             case .apply(let batch): apply(batch)
+            case .snapshot(let newerThan, let done): done(capture(newerThan: newerThan))
+            case .restore(let id, let point, let done): done(restore(id: id, point: point))
             case .marker(let done): done()
             }
         }
@@ -80,6 +107,17 @@ final class FSMApplier: Sendable {
             }
         }
         if let last = batch.entries.last {
+            appliedPoint.withLock { point in
+                point.index = last.index
+                point.term = last.term
+                for entry in batch.entries where entry.type == .configuration {
+                    // The core decoded it already when it was appended; one that failed then was
+                    // ignored there, and is here.
+                    guard let configuration = try? ConfigurationCodec.decode(entry.data) else { continue }
+                    point.configuration = configuration
+                    point.configurationIndex = entry.index
+                }
+            }
             status.update { $0.appliedIndex = max($0.appliedIndex, last.index) }
         }
         for entry in batch.entries {
@@ -88,5 +126,35 @@ final class FSMApplier: Sendable {
                 waiter.resume(with: .success(ApplyResult(index: entry.index, response: responses[entry.index] ?? nil)))
             }
         }
+    }
+}
+
+extension FSMApplier {
+    /// The FSM's snapshot, taken between two batches so it sees every entry through the point
+    /// it records and none after.
+    func capture(newerThan: UInt64) -> Result<CapturedSnapshot, any Error> {
+        guard !stopped.load(ordering: .acquiring) else { return .failure(RaftError.shutdown) }
+        let point = appliedPoint.withLock { $0 }
+        guard point.index > newerThan else {
+            return .failure(
+                RaftError(.nothingNewToSnapshot, "nothing new to snapshot: the FSM is at \(point.index), the last snapshot at \(newerThan)")
+            )
+        }
+        return Result { CapturedSnapshot(snapshot: try fsm.snapshot(), point: point) }
+    }
+
+    /// Replaces the FSM's state with the stored snapshot `id`; from then on the FSM is at `point`.
+    func restore(id: String, point: SnapshotPoint) -> Result<Void, any Error> {
+        guard !stopped.load(ordering: .acquiring) else { return .failure(RaftError.shutdown) }
+        do {
+            let (_, source) = try snapshotStore.open(id: id)
+            defer { source.close() }
+            try fsm.restore(from: source)
+        } catch {
+            return .failure(error)
+        }
+        appliedPoint.withLock { $0 = point }
+        status.update { $0.appliedIndex = point.index }
+        return .success(())
     }
 }

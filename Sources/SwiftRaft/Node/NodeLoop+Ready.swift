@@ -31,6 +31,15 @@ extension NodeLoop {
                 core.entriesLoaded(storage.load(load), for: load)
             }
         }
+        if let through = ready.compactThrough {
+            if let storageMailbox {
+                storageMailbox.post(.compact(through: through))
+            } else {
+                storage.compact(through: through)
+            }
+        }
+        for transfer in ready.snapshotTransfers { sendSnapshot(transfer) }
+        for install in ready.snapshotInstalls { writeInstalledSnapshot(install) }
         for (token, stillLeader) in ready.verifications {
             guard let waiter = pendingVerifications.removeValue(forKey: token) else { continue }
             if stillLeader {
@@ -158,6 +167,8 @@ extension NodeLoop {
             snapshot.lastLogTerm = core.lastTerm
             snapshot.latestConfiguration = latest.configuration
             snapshot.latestConfigurationIndex = latest.index
+            snapshot.lastSnapshotIndex = core.lastSnapshot.index
+            snapshot.lastSnapshotTerm = core.lastSnapshot.term
             snapshot.lastContact = core.currentRole == .leader ? .zero : lastContact
         }
     }

@@ -42,6 +42,10 @@ extension NodeLoop {
                 sendDirect(outbound, timeout: heartbeatRPCTimeout)
             case .requestVote, .requestPreVote, .timeoutNow:
                 sendDirect(outbound, timeout: config.rpcTimeout)
+            case .installSnapshot:
+                // Snapshots travel as ``Ready/snapshotTransfers`` (see `sendSnapshot`), with the
+                // data the core never sees; a bare request here would have nothing to stream.
+                mailbox.post(.failed(outbound.context, RaftError(.invalidArgument, "InstallSnapshot sent without its data")))
             }
         }
     }

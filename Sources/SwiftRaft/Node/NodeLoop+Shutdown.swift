@@ -52,6 +52,11 @@ extension NodeLoop {
             for waiter in job.waiters { waiter.resume(throwing: RaftError.shutdown) }
         }
         persistJobs.removeAll()
+        for requester in snapshotRequesters + queuedSnapshotRequesters { requester(.failure(RaftError.shutdown)) }
+        snapshotRequesters.removeAll()
+        queuedSnapshotRequesters.removeAll()
+        for (_, data) in incomingSnapshotData.sorted(by: { $0.key < $1.key }) { data.close() }
+        incomingSnapshotData.removeAll()
         for (_, rpc) in responders.sorted(by: { $0.key < $1.key }) { rpc.respond(error: RaftError.shutdown) }
         responders.removeAll()
         closeAllLanes()

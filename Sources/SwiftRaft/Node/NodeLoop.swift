@@ -31,6 +31,11 @@ final class NodeLoop: @unchecked Sendable {
     let applier: FSMApplier
     /// The FSM executor's mailbox, or nil for a ``NonBlockingFSM``, applied inline on the loop.
     let applyMailbox: Mailbox<ApplyWork>?
+    let snapshots: SnapshotWorker
+    /// The snapshot executor's mailbox: snapshot-store I/O, one job at a time.
+    let snapshotMailbox: Mailbox<SnapshotJob>
+    /// Where snapshot transfers' tasks run (the snapshot executor, when it can run tasks).
+    let snapshotTaskExecutor: (any TaskExecutor)?
     let preVote: Bool
 
     // MARK: Loop-confined state
@@ -54,6 +59,15 @@ final class NodeLoop: @unchecked Sendable {
     var unreachablePeers: [ServerID: String] = [:]
     /// Set when a tick is scheduled on the clock.
     var tickArmed = false
+    /// Draws the randomized snapshot intervals.
+    var random: SplitMix64
+    /// Set while a snapshot is being taken; callers of ``Raft/snapshot()`` that arrive meanwhile
+    /// wait for the next one.
+    var snapshotInProgress = false
+    var snapshotRequesters: [SnapshotRequester] = []
+    var queuedSnapshotRequesters: [SnapshotRequester] = []
+    /// The data of the InstallSnapshot the core is installing, until the snapshot worker takes it.
+    var incomingSnapshotData: [UInt64: any SnapshotSource] = [:]
 
     /// A proposal waiting to be applied.
     struct PendingApply {
@@ -80,6 +94,8 @@ final class NodeLoop: @unchecked Sendable {
         preVote: Bool,
         storage: StorageWorker,
         fsm: any FSM,
+        fsmPoint: SnapshotPoint,
+        snapshotStore: any SnapshotStore,
         executors: NodeExecutors
     ) {
         self.config = config
@@ -98,9 +114,15 @@ final class NodeLoop: @unchecked Sendable {
             node: config.localID,
             status: observed,
             maxBatch: config.maxAppendEntries,
-            tracer: environment.tracer
+            tracer: environment.tracer,
+            snapshotStore: snapshotStore,
+            restoredPoint: fsmPoint
         )
         self.applyMailbox = executors.fsm.map { Mailbox(executor: $0) }
+        self.snapshots = SnapshotWorker(store: snapshotStore, logger: logger, clock: environment.clock)
+        self.snapshotMailbox = Mailbox(executor: executors.snapshot)
+        self.snapshotTaskExecutor = executors.snapshot as? any TaskExecutor
+        self.random = SplitMix64(seed: environment.randomSeed ^ 0x5A4F_5348_4F54)
     }
 
     /// Connects the mailboxes to their consumers and starts the clock. Separate from `init`,
@@ -110,7 +132,15 @@ final class NodeLoop: @unchecked Sendable {
         mailbox.attach { [weak self] inputs in self?.process(inputs) }
         storageMailbox?.attach { work in storage.process(work, node: mailbox) }
         applyMailbox?.attach { work in applier.process(work) }
-        mailbox.post(.perform { loop in loop.armTick() })
+        snapshotMailbox.attach { jobs in
+            for job in jobs { job.run() }
+        }
+        mailbox.post(
+            .perform { loop in
+                loop.armTick()
+                loop.armSnapshotTimer()
+            }
+        )
     }
 
     // MARK: - The loop
@@ -165,16 +195,23 @@ final class NodeLoop: @unchecked Sendable {
             rpc.respond(error: RaftError.shutdown)
             return
         }
-        // Snapshot installation arrives with snapshot support: the core refuses the request, and
-        // the bytes are not read.
-        rpc.snapshotData?.close()
         if let problem = protocolVersionProblem(of: rpc.request) {
+            rpc.snapshotData?.close()
             rpc.respond(error: RaftError(.unsupportedProtocol, problem))
             return
         }
         nextToken += 1
         responders[nextToken] = rpc
         core.receive(rpc.request, token: RequestToken(nextToken))
+        if let data = rpc.snapshotData {
+            // The core either installs this snapshot, and the snapshot worker reads the data, or
+            // answered without needing it.
+            if core.snapshotBeingInstalled == RequestToken(nextToken) {
+                incomingSnapshotData[nextToken] = data
+            } else {
+                data.close()
+            }
+        }
     }
 
     /// hashicorp/raft's `checkRPCHeader`: peers must speak protocol version 2 or 3.
@@ -252,12 +289,19 @@ final class NodeLoop: @unchecked Sendable {
     }
 }
 
-/// The executors a node runs on: its loop's always; storage and FSM only when they may block.
+/// The executors a node runs on: its loop's and its snapshot store's always; storage and FSM
+/// only when they may block.
 struct NodeExecutors: Sendable {
     var loop: any RaftExecutor
     var storage: (any RaftExecutor)?
     var fsm: (any RaftExecutor)?
+    var snapshot: any RaftExecutor
 
     /// Every distinct executor, for shutting them down.
-    var all: [any RaftExecutor] { [loop] + [storage, fsm].compactMap { $0 } }
+    var all: [any RaftExecutor] { [loop, snapshot] + [storage, fsm].compactMap { $0 } }
+}
+
+/// One job for the snapshot executor.
+struct SnapshotJob: Sendable {
+    let run: @Sendable () -> Void
 }

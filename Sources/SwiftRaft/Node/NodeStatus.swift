@@ -16,6 +16,8 @@ final class NodeStatus: Sendable {
         var latestConfigurationIndex: UInt64 = 0
         /// The last entry handed to the FSM thread; with appliedIndex, how much it has queued.
         var handedOutIndex: UInt64 = 0
+        var lastSnapshotIndex: UInt64 = 0
+        var lastSnapshotTerm: UInt64 = 0
     }
 
     private let snapshot = Mutex(Snapshot())

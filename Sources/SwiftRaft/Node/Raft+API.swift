@@ -167,8 +167,8 @@ extension Raft {
             "commit_index": "\(current.commitIndex)",
             "applied_index": "\(current.appliedIndex)",
             "fsm_pending": "\(current.handedOutIndex - min(current.appliedIndex, current.handedOutIndex))",
-            "last_snapshot_index": "0",
-            "last_snapshot_term": "0",
+            "last_snapshot_index": "\(current.lastSnapshotIndex)",
+            "last_snapshot_term": "\(current.lastSnapshotTerm)",
             "protocol_version": "\(config.protocolVersion)",
             "protocol_version_min": "\(Config.supportedProtocolVersions.lowerBound)",
             "protocol_version_max": "\(Config.supportedProtocolVersions.upperBound)",
@@ -232,13 +232,20 @@ extension Raft {
         if let applyMailbox = loop.applyMailbox {
             await withCheckedContinuation { continuation in applyMailbox.post(.marker { continuation.resume() }) }
         }
+        // A snapshot being written or sent finishes or fails (the transport is closed, so a
+        // transfer or an install in progress ends with an error).
+        await withCheckedContinuation { continuation in
+            if !loop.snapshotMailbox.post(SnapshotJob { continuation.resume() }) { continuation.resume() }
+        }
         // 4. Whatever those posted back reaches a loop that only refuses it. Then the mailboxes
         //    close (later posts are refused and answered by their senders), and only then may the
         //    threads end: nothing can be handed to them any more.
         await withCheckedContinuation { continuation in
             if !loop.mailbox.post(.perform { _ in continuation.resume() }) { continuation.resume() }
         }
-        for mailbox in [loop.storageMailbox?.close, loop.applyMailbox?.close, loop.mailbox.close] { mailbox?() }
+        for mailbox in [loop.storageMailbox?.close, loop.applyMailbox?.close, loop.snapshotMailbox.close, loop.mailbox.close] {
+            mailbox?()
+        }
         for executor in executors.all { executor.shutdown() }
         observed.finishSubscribers()
         let waiters = shutdownState.withLock { state -> [CheckedContinuation<Void, Never>] in

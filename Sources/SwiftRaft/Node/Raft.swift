@@ -29,7 +29,8 @@ import Synchronization
 ///
 /// ## Lifecycle
 ///
-/// The initializer loads the stores and starts the node. Call ``shutdown()`` when done: it
+/// The initializer loads the stores — restoring the FSM from the newest snapshot and reading only
+/// the log after it — and starts the node. Call ``shutdown()`` when done: it
 /// resolves every pending call with ``RaftError/Code/shutdown``, waits for the node's threads to
 /// finish their work, and closes the transport if it is a ``ClosableTransport``.
 public final class Raft: Sendable {
@@ -98,14 +99,22 @@ public final class Raft: Sendable {
         let executors = NodeExecutors(
             loop: environment.makeExecutor("raft-\(config.localID)"),
             storage: inlineStorage ? nil : environment.makeExecutor("raft-storage-\(config.localID)"),
-            fsm: fsm is any NonBlockingFSM ? nil : environment.makeExecutor("raft-fsm-\(config.localID)")
+            fsm: fsm is any NonBlockingFSM ? nil : environment.makeExecutor("raft-fsm-\(config.localID)"),
+            snapshot: environment.makeExecutor("raft-snapshot-\(config.localID)")
         )
         self.executors = executors
 
-        let storage = StorageWorker(logStore: logStore, stableStore: stableStore)
-        let restored: RaftInstance.RestoredState
+        let storage = StorageWorker(logStore: logStore, stableStore: stableStore, logger: logger, clock: environment.clock)
+        let loader = StartupLoader(
+            storage: storage,
+            snapshotStore: snapshotStore,
+            fsm: fsm,
+            restoreFSM: !config.noSnapshotRestoreOnStart,
+            logger: logger
+        )
+        let loaded: StartupLoader.Loaded
         do {
-            restored = try await Self.loadState(storage: storage, on: executors.storage ?? executors.loop)
+            loaded = try await Self.load(with: loader, on: executors.storage ?? executors.loop)
         } catch {
             // Nothing was started yet but the executors' threads: stop them, or they would idle
             // for the life of the process.
@@ -118,7 +127,7 @@ public final class Raft: Sendable {
         options.maxAppendBytes = limits.maxAppendBytes
         let core = RaftInstance(
             options: options,
-            restored: restored,
+            restored: loaded.restored,
             random: SplitMix64(seed: environment.randomSeed)
         )
         self.loop = NodeLoop(
@@ -131,12 +140,19 @@ public final class Raft: Sendable {
             preVote: preVote,
             storage: storage,
             fsm: fsm,
+            fsmPoint: loaded.fsmPoint,
+            snapshotStore: snapshotStore,
             executors: executors
         )
+        observed.update { status in
+            status.appliedIndex = loaded.fsmPoint.index
+            status.handedOutIndex = loaded.fsmPoint.index
+        }
         logger.info(
             "raft node starting",
             metadata: [
                 "raft.term": "\(core.currentTerm)", "raft.last_index": "\(core.lastIndex)",
+                "raft.last_snapshot_index": "\(core.lastSnapshot.index)",
                 "raft.configuration": "\(core.latestConfigurationState.configuration)",
             ]
         )
@@ -153,29 +169,10 @@ public final class Raft: Sendable {
         transport.setHeartbeatHandler(handler)
     }
 
-    /// Reads term, vote and the whole log on the storage executor.
-    private static func loadState(storage: StorageWorker, on executor: any RaftExecutor) async throws
-        -> RaftInstance.RestoredState
-    {
+    /// Loads the stores (and restores the FSM) on the storage executor: it blocks on disk.
+    private static func load(with loader: StartupLoader, on executor: any RaftExecutor) async throws -> StartupLoader.Loaded {
         try await withCheckedThrowingContinuation { continuation in
-            executor.execute { continuation.resume(with: Result { try readState(storage: storage) }) }
+            executor.execute { continuation.resume(with: Result { try loader.load() }) }
         }
-    }
-
-    private static func readState(storage: StorageWorker) throws -> RaftInstance.RestoredState {
-        let hardState = try StoredHardState.load(from: storage.stableStore)
-            let first = try storage.logStore.firstIndex()
-            let last = try storage.logStore.lastIndex()
-            guard last > 0 else { return RaftInstance.RestoredState(hardState: hardState) }
-            let entries = try storage.logStore.getLogs(from: first, through: last)
-            guard entries.count == Int(last - first + 1) else {
-                throw RaftError(.corrupt, "log store is missing entries between \(first) and \(last)")
-            }
-            guard first == 1 else {
-                // Entries before `first` were compacted into a snapshot; restoring from snapshots
-                // arrives with snapshot support.
-                throw RaftError(.corrupt, "log starts at \(first) but no snapshot covers the entries before it")
-            }
-            return RaftInstance.RestoredState(hardState: hardState, entries: entries)
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// One write the core asked for in a ``Ready``, with the answers that wait for it.
@@ -15,6 +16,8 @@ struct PersistJob: Sendable {
 enum StorageWork: Sendable {
     case persist(PersistJob)
     case load(EntryLoad)
+    /// Deletes the log's entries through this index: a snapshot covers them.
+    case compact(through: UInt64)
     /// Runs once everything queued before it is done (used to wait for the storage thread).
     case marker(@Sendable () -> Void)
 }
@@ -25,12 +28,16 @@ enum StorageWork: Sendable {
 final class StorageWorker: Sendable {
     let logStore: any LogStore
     let stableStore: any StableStore
+    let logger: Logger
+    let clock: any RaftClock
     /// Set after a failed write: the node stops, and nothing more is written.
     private let failed = Atomic<Bool>(false)
 
-    init(logStore: any LogStore, stableStore: any StableStore) {
+    init(logStore: any LogStore, stableStore: any StableStore, logger: Logger, clock: any RaftClock) {
         self.logStore = logStore
         self.stableStore = stableStore
+        self.logger = logger
+        self.clock = clock
     }
 
     /// Carries out one batch on the storage executor and reports to `node`.
@@ -43,6 +50,10 @@ final class StorageWorker: Sendable {
                 finish(jobs, node: node)
                 jobs.removeAll()
                 node.post(.loaded(self.load(load), load))
+            case .compact(let through):
+                finish(jobs, node: node)
+                jobs.removeAll()
+                compact(through: through)
             case .marker(let done):
                 finish(jobs, node: node)
                 jobs.removeAll()
@@ -83,6 +94,27 @@ final class StorageWorker: Sendable {
     /// off and retries).
     func load(_ load: EntryLoad) -> [Log] {
         (try? logStore.getLogs(from: load.firstIndex, through: load.lastIndex)) ?? []
+    }
+
+    /// Deletes the log's head through `through` (hashicorp/raft's `compactLogs`). A failure is
+    /// logged, not fatal: the entries stay, and the next compaction takes them too.
+    func compact(through: UInt64) {
+        guard !failed.load(ordering: .relaxed) else { return }
+        let started = clock.now
+        do {
+            let first = try logStore.firstIndex()
+            guard first > 0, first <= through else { return }
+            try logStore.deleteRange(min: first, max: through)
+            logger.info(
+                "compacted logs",
+                metadata: [
+                    "raft.compaction.from": "\(first)", "raft.compaction.through": "\(through)",
+                    "raft.compaction.duration": "\(clock.now - started)",
+                ]
+            )
+        } catch {
+            logger.error("log compaction through \(through) failed: \(error)")
+        }
     }
 
     /// Writes the jobs in order with as few store calls as possible: the newest hard state once
