@@ -330,6 +330,15 @@ extension RaftInstance {
             advanceCommitIndex()
         } else {
             guard context.epoch == peers[index].epoch else { return }
+            if response.lastLog < peers[index].match {
+                // The follower lost entries it acknowledged (its disk was wiped or replaced): its
+                // match is what it has now, or the probe would never look below the old match
+                // and would be refused forever.
+                ready.warnings.append(
+                    "\(context.peer) has lost entries it acknowledged: its log ends at \(response.lastLog), it had matched \(peers[index].match)"
+                )
+                peers[index].match = response.lastLog
+            }
             // Resume just after the follower's last entry, but never before what it has matched.
             let hint = min(context.prevLogIndex, response.lastLog + 1)
             peers[index].fallBackToProbe(next: max(hint, 1))

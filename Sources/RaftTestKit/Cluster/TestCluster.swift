@@ -353,18 +353,19 @@ public actor TestCluster {
     /// Checks Raft's safety properties over the whole run and the nodes' logs:
     /// - no safety violation was traced (election safety, state machine safety, apply order);
     /// - **log matching**: wherever two logs hold an entry with the same index and term, they
-    ///   hold identical entries up to it;
-    /// - **committed entries are never lost**: every committed entry is in every log that reaches
-    ///   its index, unchanged;
-    /// - every FSM applied the same entries in the same order (each node's sequence is a prefix
-    ///   of the longest).
+    ///   hold identical entries up to it (as far back as both still hold entries: compaction
+    ///   removes a log's head);
+    /// - **committed entries are never lost**: every committed entry a log still holds is
+    ///   unchanged;
+    /// - every FSM applied the same entry at each index as every other FSM did.
     public func checkInvariants() async throws {
         var problems = trace.violations
         let logs = try ids.map { try readLog(of: $0) }
         let committed = trace.committedEntries
         for (position, log) in logs.enumerated() {
-            for (index, term) in committed where index <= UInt64(log.count) {
-                if log[Int(index - 1)].term != term {
+            guard let first = log.first?.index else { continue }
+            for (index, term) in committed where index >= first && index < first + UInt64(log.count) {
+                if log[Int(index - first)].term != term {
                     problems.append("\(ids[position]) lost committed entry \(index)/\(term)")
                 }
             }
@@ -372,19 +373,26 @@ public actor TestCluster {
         for first in logs.indices {
             for second in logs.indices where second > first {
                 let a = logs[first], b = logs[second]
-                let shared = min(a.count, b.count)
-                guard let lastMatch = (0..<shared).last(where: { a[$0].term == b[$0].term }) else { continue }
-                if a[0...lastMatch] != b[0...lastMatch] {
-                    problems.append("log matching: \(ids[first]) and \(ids[second]) agree on \(lastMatch + 1) but differ before")
+                guard let aStart = a.first?.index, let bStart = b.first?.index else { continue }
+                let start = max(aStart, bStart)
+                let end = min(aStart + UInt64(a.count), bStart + UInt64(b.count))
+                guard start < end else { continue }
+                let shared = (start..<end).map { (a[Int($0 - aStart)], b[Int($0 - bStart)]) }
+                guard let lastMatch = shared.lastIndex(where: { $0.0.term == $0.1.term }) else { continue }
+                if let differing = shared[...lastMatch].first(where: { $0.0 != $0.1 }) {
+                    problems.append(
+                        "log matching: \(ids[first]) and \(ids[second]) agree on \(shared[lastMatch].0.index) but differ at \(differing.0.index)"
+                    )
                 }
             }
         }
-        let sequences = ids.map { trace.applied(by: $0) }
-        if let longest = sequences.max(by: { $0.count < $1.count }) {
-            for (position, sequence) in sequences.enumerated() {
-                for (offset, entry) in sequence.enumerated() where entry != longest[offset] {
-                    problems.append("\(ids[position]) applied \(entry) where another node applied \(longest[offset])")
-                    break
+        var appliedTerm: [UInt64: (term: UInt64, node: ServerID)] = [:]
+        for id in ids {
+            for entry in trace.applied(by: id) {
+                if let known = appliedTerm[entry.index], known.term != entry.term {
+                    problems.append("\(id) applied \(entry.index)/\(entry.term) where \(known.node) applied \(entry.index)/\(known.term)")
+                } else {
+                    appliedTerm[entry.index] = (entry.term, id)
                 }
             }
         }
@@ -393,11 +401,11 @@ public actor TestCluster {
         }
     }
 
-    /// Every entry in node `id`'s log store, from index 1.
+    /// Every entry in node `id`'s log store, from its first (index 1 unless compacted).
     public func readLog(of id: ServerID) throws -> [Log] {
         let store = members[id]!.stores.logStore
         let last = try store.lastIndex()
         guard last > 0 else { return [] }
-        return try store.getLogs(from: 1, through: last)
+        return try store.getLogs(from: max(try store.firstIndex(), 1), through: last)
     }
 }

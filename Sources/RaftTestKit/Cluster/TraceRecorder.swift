@@ -6,13 +6,14 @@ public import SwiftRaft
 /// - **election safety**: at most one leader per term;
 /// - **state machine safety**: no two nodes commit or apply different entries at one index;
 /// - **apply order**: each node applies strictly increasing indexes, the same entries in the same
-///   order as every other node.
+///   order as every other node; a snapshot restore only ever moves a node's FSM forward.
 public final class TraceRecorder: Sendable {
     private struct State {
         var lines: [String] = []
         var leaderOfTerm: [UInt64: ServerID] = [:]
         var committedTerm: [UInt64: UInt64] = [:]
         var applied: [ServerID: [(index: UInt64, term: UInt64)]] = [:]
+        var restores: [ServerID: [UInt64]] = [:]
         var violations: [String] = []
     }
 
@@ -34,6 +35,11 @@ public final class TraceRecorder: Sendable {
     /// The (index, term) of each entry `node` applied since it last started, in order.
     public func applied(by node: ServerID) -> [(index: UInt64, term: UInt64)] {
         state.withLock { $0.applied[node] ?? [] }
+    }
+
+    /// The snapshot indexes `node`'s FSM was restored from, over the whole run, in order.
+    public func restores(of node: ServerID) -> [UInt64] {
+        state.withLock { $0.restores[node] ?? [] }
     }
 
     /// Forgets what `node` applied: a restarted node's new FSM starts empty and applies again.
@@ -77,6 +83,14 @@ public final class TraceRecorder: Sendable {
                 state.applied[node] = sequence
                 if let known = state.committedTerm[index], known != term {
                     state.violations.append("state machine safety: \(node) applied \(index)/\(term), committed was \(index)/\(known)")
+                }
+            case .snapshotRestored(let node, let index, let term):
+                state.restores[node, default: []].append(index)
+                if let last = state.applied[node]?.last, last.index >= index {
+                    state.violations.append("apply order: \(node) restored snapshot \(index) after applying \(last.index)")
+                }
+                if let known = state.committedTerm[index], known != term {
+                    state.violations.append("state machine safety: \(node) restored \(index)/\(term), committed was \(index)/\(known)")
                 }
             case .shutdown:
                 break

@@ -49,6 +49,9 @@ public enum RaftTraceEvent: Hashable, Sendable, CustomStringConvertible {
     case committed(node: ServerID, index: UInt64, term: UInt64)
     /// The node's FSM applied the entry `index` of `term`.
     case applied(node: ServerID, index: UInt64, term: UInt64, type: LogType)
+    /// The node's FSM was restored from the snapshot through `index` (at startup, from a
+    /// leader's InstallSnapshot, or by a user's restore): it now holds every entry through it.
+    case snapshotRestored(node: ServerID, index: UInt64, term: UInt64)
     /// The node shut down.
     case shutdown(node: ServerID)
 
@@ -59,6 +62,7 @@ public enum RaftTraceEvent: Hashable, Sendable, CustomStringConvertible {
             return "\(node) \(role) term=\(term) leader=\(leader?.rawValue ?? "none")"
         case .committed(let node, let index, let term): return "\(node) committed \(index)/\(term)"
         case .applied(let node, let index, let term, let type): return "\(node) applied \(index)/\(term) \(type)"
+        case .snapshotRestored(let node, let index, let term): return "\(node) restored snapshot \(index)/\(term)"
         case .shutdown(let node): return "\(node) shutdown"
         }
     }

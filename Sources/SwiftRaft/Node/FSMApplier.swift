@@ -155,6 +155,7 @@ extension FSMApplier {
         }
         appliedPoint.withLock { $0 = point }
         status.update { $0.appliedIndex = point.index }
+        tracer?(.snapshotRestored(node: node, index: point.index, term: point.term))
         return .success(())
     }
 }

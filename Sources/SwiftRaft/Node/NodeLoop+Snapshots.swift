@@ -81,6 +81,8 @@ extension NodeLoop {
             core.snapshotTaken(
                 SnapshotPoint(index: meta.index, term: meta.term, configuration: meta.configuration, configurationIndex: meta.configurationIndex)
             )
+            // Before the caller hears of it: `stats()` must already report it.
+            publishStatus()
             logger.info(
                 "snapshot complete",
                 metadata: [

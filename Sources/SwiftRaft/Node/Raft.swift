@@ -110,7 +110,9 @@ public final class Raft: Sendable {
             snapshotStore: snapshotStore,
             fsm: fsm,
             restoreFSM: !config.noSnapshotRestoreOnStart,
-            logger: logger
+            logger: logger,
+            node: config.localID,
+            tracer: environment.tracer
         )
         let loaded: StartupLoader.Loaded
         do {

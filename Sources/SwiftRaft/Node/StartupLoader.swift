@@ -8,6 +8,8 @@ struct StartupLoader {
     let fsm: any FSM
     let restoreFSM: Bool
     let logger: Logger
+    let node: ServerID
+    let tracer: (@Sendable (RaftTraceEvent) -> Void)?
 
     /// The core's starting state, and the point of the log the FSM is at.
     struct Loaded {
@@ -70,7 +72,10 @@ struct StartupLoader {
             do {
                 let (opened, source) = try snapshotStore.open(id: meta.id)
                 defer { source.close() }
-                if restoreFSM { try fsm.restore(from: source) }
+                if restoreFSM {
+                    try fsm.restore(from: source)
+                    tracer?(.snapshotRestored(node: node, index: opened.index, term: opened.term))
+                }
                 logger.info(
                     "restored from snapshot",
                     metadata: [
