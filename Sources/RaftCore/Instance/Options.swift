@@ -35,6 +35,9 @@ extension RaftInstance {
         /// compacted, so a follower a little behind catches up from the log, not a snapshot
         /// (hashicorp/raft's `TrailingLogs`).
         public var trailingLogs: UInt64 = 10_240
+        /// The most entries handed to the FSM and not yet reported applied (see
+        /// ``RaftInstance/applied(through:)``).
+        public var maxApplyBacklog: Int = 8192
 
         /// Creates options with hashicorp/raft's default timing at a 50 ms tick.
         public init(localID: ServerID, localAddress: ServerAddress) {

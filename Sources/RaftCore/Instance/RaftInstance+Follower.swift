@@ -4,6 +4,10 @@ extension RaftInstance {
     /// Handles an incoming request. Its reply appears in a later ``Ready`` under `token`.
     public mutating func receive(_ request: RaftRequest, token: RequestToken) {
         switch request {
+        case .appendEntries(let request) where !request.entries.isEmpty && (!deferredAppends.isEmpty || fsmIsFarBehind):
+            // Delayed, not refused: a delayed message is one Raft always tolerates, and the
+            // leader's window of requests in flight then stops it sending more.
+            deferredAppends.append((request, token))
         case .appendEntries(let request): handleAppendEntries(request, token: token)
         case .requestVote(let request): handleRequestVote(request, token: token)
         case .requestPreVote(let request): handleRequestPreVote(request, token: token)

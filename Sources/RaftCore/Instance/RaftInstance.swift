@@ -52,6 +52,10 @@ public struct RaftInstance: Sendable {
     var commitIndex: UInt64 = 0
     /// Highest index handed to the shell for applying.
     var handedOutIndex: UInt64
+    /// Highest index the shell reported applied by its FSM (``applied(through:)``).
+    var appliedIndex: UInt64
+    /// AppendEntries held back while the FSM is far behind the commit index, oldest first.
+    var deferredAppends: Deque<(request: AppendEntriesRequest, token: RequestToken)> = []
     var latestConfiguration: Configuration {
         // Derived facts are asked for on every answer a leader gets; compute them once per change.
         didSet { cacheVoters() }
@@ -122,6 +126,7 @@ public struct RaftInstance: Sendable {
         self.firstStoredIndex = min(restored.firstStoredIndex ?? (restored.baseIndex + 1), restored.baseIndex + 1)
         self.commitIndex = restored.baseIndex
         self.handedOutIndex = restored.baseIndex
+        self.appliedIndex = restored.baseIndex
         self.latestConfiguration = restored.baseConfiguration
         self.latestConfigurationIndex = restored.baseConfigurationIndex
         self.committedConfiguration = restored.baseConfiguration
@@ -209,7 +214,9 @@ public struct RaftInstance: Sendable {
                 )
             )
         }
-        let applyThrough = min(commitIndex, persistedIndex)
+        // Never more than maxApplyBacklog entries handed out and not yet applied: a slow FSM's
+        // queue stays bounded, and what waits stays in the window.
+        let applyThrough = min(commitIndex, persistedIndex, appliedIndex + UInt64(options.maxApplyBacklog))
         if applyThrough > handedOutIndex {
             ready.committedEntries = window.entries(
                 from: handedOutIndex + 1,
@@ -234,6 +241,32 @@ public struct RaftInstance: Sendable {
         guard excess > 0 else { return }
         let safe = min(commitIndex, handedOutIndex, persistedIndex)
         window.trimPrefix(through: min(safe, window.baseIndex + UInt64(excess)))
+    }
+
+    // MARK: - Applying
+
+    /// The shell's FSM has applied every entry through `index`. Until it does, the core hands out
+    /// at most ``Options/maxApplyBacklog`` entries beyond it, and a follower whose FSM lags its
+    /// commit index by more than twice that holds back AppendEntries carrying entries (their
+    /// answers wait), so a slow FSM slows its server's acknowledgments instead of growing a queue.
+    public mutating func applied(through index: UInt64) {
+        guard index > appliedIndex else { return }
+        appliedIndex = index
+        while !deferredAppends.isEmpty && !fsmIsFarBehind {
+            let (request, token) = deferredAppends.removeFirst()
+            handleAppendEntries(request, token: token)
+        }
+    }
+
+    /// Whether entries are ready to hand out but held back until the FSM applies more: the shell
+    /// then reports ``applied(through:)`` as soon as it does.
+    public var isWaitingForApplies: Bool {
+        min(commitIndex, persistedIndex) > handedOutIndex && handedOutIndex >= appliedIndex + UInt64(options.maxApplyBacklog)
+    }
+
+    /// Whether the FSM lags the commit index by more than twice ``Options/maxApplyBacklog``.
+    var fsmIsFarBehind: Bool {
+        commitIndex > appliedIndex + 2 * UInt64(options.maxApplyBacklog)
     }
 
     // MARK: - Durability

@@ -48,6 +48,9 @@ extension Config {
         if logCacheCapacity < maxAppendEntries {
             throw invalid("LogCacheCapacity \(logCacheCapacity) must be at least MaxAppendEntries \(maxAppendEntries)")
         }
+        if maxApplyBacklog < maxAppendEntries {
+            throw invalid("MaxApplyBacklog \(maxApplyBacklog) must be at least MaxAppendEntries \(maxAppendEntries)")
+        }
         if rpcTimeout < .milliseconds(1) { throw invalid("RPCTimeout \(rpcTimeout) must be at least 1ms") }
     }
 
@@ -82,6 +85,7 @@ extension Config {
         options.preVote = preVote
         options.logWindowCapacity = logCacheCapacity
         options.trailingLogs = trailingLogs
+        options.maxApplyBacklog = maxApplyBacklog
         return options
     }
 }

@@ -68,6 +68,11 @@ public struct Config: Sendable {
     /// How many recent log entries the node keeps in memory to serve followers without reading
     /// its log store.
     public var logCacheCapacity: Int = 16_384
+    /// The most committed entries handed to the FSM and not yet applied. Beyond it the node holds
+    /// entries back, and a follower whose FSM lags its commit index by more than twice this delays
+    /// its answers to AppendEntries, so a slow FSM slows its server down rather than growing a
+    /// queue in memory.
+    public var maxApplyBacklog: Int = 8192
     /// How long an RPC to a peer may take before it counts as failed.
     public var rpcTimeout: Duration = .seconds(1)
 

@@ -42,6 +42,12 @@ final class FSMApplier: Sendable {
     /// The last entry applied and the configuration in force there: what a snapshot taken now
     /// captures. Only the FSM's executor changes it; the lock is for `Sendable`'s sake.
     private let appliedPoint: Mutex<SnapshotPoint>
+    /// The last index applied, for the node to read without a lock before each step.
+    private let applied: Atomic<UInt64>
+    /// Set by the node when it holds entries back until the FSM catches up (the apply backlog is
+    /// full): the next batch applied then wakes it.
+    private let wakeNodeOnProgress = Atomic<Bool>(false)
+    private let wakeNode: @Sendable () -> Void
 
     init(
         fsm: any FSM,
@@ -50,11 +56,14 @@ final class FSMApplier: Sendable {
         maxBatch: Int,
         tracer: (@Sendable (RaftTraceEvent) -> Void)?,
         snapshotStore: any SnapshotStore,
-        restoredPoint: SnapshotPoint
+        restoredPoint: SnapshotPoint,
+        wakeNode: @escaping @Sendable () -> Void
     ) {
         self.fsm = fsm
         self.snapshotStore = snapshotStore
         self.appliedPoint = Mutex(restoredPoint)
+        self.applied = Atomic(restoredPoint.index)
+        self.wakeNode = wakeNode
         self.batchingFSM = fsm as? any BatchingFSM
         self.node = node
         self.status = status
@@ -119,6 +128,7 @@ final class FSMApplier: Sendable {
                 }
             }
             status.update { $0.appliedIndex = max($0.appliedIndex, last.index) }
+            reportProgress(last.index)
         }
         for entry in batch.entries {
             tracer?(.applied(node: node, index: entry.index, term: entry.term, type: entry.type))
@@ -155,7 +165,27 @@ extension FSMApplier {
         }
         appliedPoint.withLock { $0 = point }
         status.update { $0.appliedIndex = point.index }
+        reportProgress(point.index)
         tracer?(.snapshotRestored(node: node, index: point.index, term: point.term))
         return .success(())
+    }
+}
+
+extension FSMApplier {
+    /// The last index applied.
+    var appliedIndex: UInt64 { applied.load(ordering: .acquiring) }
+
+    private func reportProgress(_ index: UInt64) {
+        applied.store(index, ordering: .releasing)
+        if wakeNodeOnProgress.exchange(false, ordering: .acquiringAndReleasing) { wakeNode() }
+    }
+
+    /// Asks to be woken by the next progress, unless there has been some since the node read
+    /// `known`: then it is woken at once, so no progress between its read and this call is missed.
+    func wakeOnProgress(after known: UInt64) {
+        wakeNodeOnProgress.store(true, ordering: .releasing)
+        if applied.load(ordering: .acquiring) > known, wakeNodeOnProgress.exchange(false, ordering: .acquiringAndReleasing) {
+            wakeNode()
+        }
     }
 }

@@ -5,7 +5,10 @@ extension NodeLoop {
     /// Carrying it out may feed the core again (inline storage, inline loads), so the loop calls
     /// this until it returns false.
     func carryOutReady() -> Bool {
+        let applied = applier.appliedIndex
+        core.applied(through: applied)
         let ready = core.takeReady()
+        if core.isWaitingForApplies { applier.wakeOnProgress(after: applied) }
         guard !ready.isEmpty else { return false }
         for warning in ready.warnings { logger.warning("\(warning)") }
         let leadershipChange = ready.stateChange.flatMap { stateChanged($0) }

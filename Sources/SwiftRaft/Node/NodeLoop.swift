@@ -116,7 +116,8 @@ final class NodeLoop: @unchecked Sendable {
             maxBatch: config.maxAppendEntries,
             tracer: environment.tracer,
             snapshotStore: snapshotStore,
-            restoredPoint: fsmPoint
+            restoredPoint: fsmPoint,
+            wakeNode: { [mailbox] in mailbox.post(.perform { _ in }) }
         )
         self.applyMailbox = executors.fsm.map { Mailbox(executor: $0) }
         self.snapshots = SnapshotWorker(store: snapshotStore, logger: logger, clock: environment.clock)

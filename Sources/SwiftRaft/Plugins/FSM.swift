@@ -10,14 +10,19 @@ public protocol FSM: Sendable {
     /// hands back to the caller on the leader.
     func apply(_ log: Log) -> (any Sendable)?
 
-    /// Captures the current state for a snapshot. Must be quick: the returned snapshot's
-    /// ``FSMSnapshot/persist(to:)`` does the slow work, concurrently with later ``apply(_:)`` calls.
+    /// Captures the current state for a snapshot, between two applies (so it holds every entry
+    /// through the last one applied and none after). Must be quick: the returned snapshot's
+    /// ``FSMSnapshot/persist(to:)`` does the slow work on another thread, concurrently with later
+    /// ``apply(_:)`` calls, so it must not read state that `apply` changes.
     func snapshot() throws -> any FSMSnapshot
 
-    /// Replaces the whole state with the snapshot read from `source`.
+    /// Replaces the whole state with the snapshot read from `source`: at startup (the newest
+    /// snapshot), when a leader sends one, and after ``Raft/restore(meta:source:timeout:)``.
     ///
     /// Raft owns `source` and closes it after this returns (or throws); the FSM only reads it,
-    /// and must not keep it.
+    /// and must not keep it. Read it in pieces (``SnapshotSource/read(maxLength:)``): a snapshot
+    /// need not fit in memory. A restore that throws stops the node, whose FSM then no longer
+    /// matches its log.
     func restore(from source: any SnapshotSource) throws
 }
 
