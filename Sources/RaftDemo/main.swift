@@ -3,13 +3,16 @@
 // and snapshots in files; `--transport inmem --store inmem` runs the in-memory plugins instead.
 // It elects a leader, replicates commands, loses its leader, elects another, keeps going, brings
 // the old leader back from its stores to catch up, and checks that every node ended with the
-// same state.
+// same state. Snapshots are taken every 2048 entries and the log compacted behind them, so by the
+// time the old leader returns the entries it missed are gone from the others' logs: it catches up
+// through InstallSnapshot.
 
 #if canImport(Glibc)
 import Glibc
 #endif
 import Logging
 import RaftFileStores
+import Synchronization
 import RaftNetworkTransport
 import SwiftRaft
 
@@ -45,6 +48,16 @@ struct DemoOptions {
     }
 }
 
+/// The snapshot indexes a node's FSM was restored from, as its tracer reports them (at startup,
+/// and when a leader sends one).
+final class RestoreLog: Sendable {
+    private let indexes = Mutex<[UInt64]>([])
+    var all: [UInt64] { indexes.withLock { $0 } }
+    func record(_ event: RaftTraceEvent) {
+        if case .snapshotRestored(_, let index, _) = event { indexes.withLock { $0.append(index) } }
+    }
+}
+
 /// One member: its stores outlive its `Raft`, so it can be stopped and started again. Everything
 /// here runs on the main actor, as the demo's top-level code does.
 @MainActor
@@ -53,6 +66,7 @@ final class DemoNode {
     let address: ServerAddress
     private(set) var fsm = KeyValueFSM()
     private(set) var raft: Raft?
+    let restores = RestoreLog()
     private var stores: (log: any LogStore, stable: any StableStore, snapshots: any SnapshotStore)?
     private var transport: (any Transport)?
     private let makeStores: () throws -> (log: any LogStore, stable: any StableStore, snapshots: any SnapshotStore)
@@ -75,9 +89,22 @@ final class DemoNode {
         config.heartbeatTimeout = .milliseconds(300)
         config.electionTimeout = .milliseconds(300)
         config.leaderLeaseTimeout = .milliseconds(150)
+        // Small snapshot settings, so a node that misses 10,000 commands can only catch up
+        // through a snapshot: one every 2048 entries (checked every 0.2–0.4 s), 1024 kept behind
+        // it, and 1024 entries in memory.
+        config.snapshotThreshold = 2048
+        config.snapshotInterval = .milliseconds(200)
+        config.trailingLogs = 1024
+        config.logCacheCapacity = 1024
         config.logger.logLevel = .warning
         return config
     }
+
+    /// The first index the node's log store still holds (1 until it compacted).
+    var logFirstIndex: UInt64 { (try? stores?.log.firstIndex()) ?? 0 }
+
+    /// The index of the newest snapshot in the node's store, 0 if none.
+    var newestSnapshotIndex: UInt64 { (try? stores?.snapshots.list().first?.index) ?? 0 }
 
     /// Opens the stores (bootstrapping them the first time) and starts the node.
     func start(bootstrapping configuration: Configuration?) async throws {
@@ -90,9 +117,11 @@ final class DemoNode {
         }
         let transport = try await makeTransport()
         fsm = KeyValueFSM()
+        var environment = RaftEnvironment.live
+        environment.tracer = { [restores] event in restores.record(event) }
         raft = try await Raft(
             config: config, fsm: fsm, logStore: stores.log, stableStore: stores.stable,
-            snapshotStore: stores.snapshots, transport: transport
+            snapshotStore: stores.snapshots, transport: transport, environment: environment
         )
         self.stores = stores
         self.transport = transport
@@ -190,6 +219,13 @@ final class MemoryDisk {
 }
 let memoryDisk = MemoryDisk()
 
+/// The snapshot store logs each snapshot it creates and reaps at `info`; the demo shows warnings.
+let quietLogger: Logger = {
+    var logger = Logger(label: "swift-raft.snapshot-store")
+    logger.logLevel = .warning
+    return logger
+}()
+
 @MainActor
 func makeNode(_ id: ServerID, _ address: ServerAddress) -> DemoNode {
     let makeStores: () throws -> (log: any LogStore, stable: any StableStore, snapshots: any SnapshotStore) = {
@@ -198,7 +234,7 @@ func makeNode(_ id: ServerID, _ address: ServerAddress) -> DemoNode {
             return (
                 try FileLogStore(directory: directory + "/log"),
                 try FileStableStore(directory: directory + "/stable"),
-                try FileSnapshotStore(directory: directory, retain: 2)
+                try FileSnapshotStore(directory: directory, retain: 2, options: .init(logger: quietLogger))
             )
         }
         // In memory, a restart keeps what the "disk" held: the same store objects.
@@ -236,6 +272,7 @@ print("Replicating through \(first.id)…")
 try await replicate(10_000, from: first, prefix: "a")
 
 print("Stopping the leader \(first.id) (as if it crashed)…")
+let missedFrom = (first.raft?.lastIndex ?? 0) + 1
 try await first.stop()
 let survivors = nodes.filter { $0.id != first.id }
 
@@ -245,18 +282,41 @@ let second = try await waitForLeader(survivors)
 print("Replicating through \(second.id)…")
 try await replicate(10_000, from: second, prefix: "b")
 
+// Let the survivors' snapshot timers see the last writes, so their logs no longer hold what the
+// old leader missed.
+try await Task.sleep(for: .milliseconds(500))
+for node in survivors {
+    print("  \(node.id): newest snapshot at \(node.newestSnapshotIndex), log compacted to start at \(node.logFirstIndex)")
+}
+
 print("Restarting \(first.id) from its stores…")
+let restoresBefore = first.restores.all.count
 try await first.start(bootstrapping: nil)
+if let own = first.restores.all.dropFirst(restoresBefore).first {
+    print("  \(first.id) restored its own snapshot at \(own) and read only the log after it")
+}
+let restoredAtStart = first.restores.all.count
 let commitIndex = second.raft?.commitIndex ?? 0
 try await waitUntilApplied(nodes, through: commitIndex)
 print("  \(first.id) caught up to index \(first.raft?.appliedIndex ?? 0)")
+if let installed = first.restores.all.dropFirst(restoredAtStart).last {
+    print(
+        "  it missed everything from \(missedFrom) on, and \(second.id)'s log starts at \(second.logFirstIndex): "
+            + "it caught up through InstallSnapshot (\(second.id)'s snapshot at \(installed))"
+    )
+} else {
+    print("  it caught up from \(second.id)'s log")
+}
 
 let reference = second.fsm.contents
 let consistent = nodes.allSatisfy { $0.fsm.contents == reference }
 print("State machines: \(reference.count) keys each, identical on all three: \(consistent)")
 for node in nodes {
     guard let stats = node.raft?.stats() else { continue }
-    print("  \(node.id): state=\(stats["state"]!) term=\(stats["term"]!) commit=\(stats["commit_index"]!) applied=\(stats["applied_index"]!)")
+    print(
+        "  \(node.id): state=\(stats["state"]!) term=\(stats["term"]!) commit=\(stats["commit_index"]!) "
+            + "applied=\(stats["applied_index"]!) last_snapshot=\(stats["last_snapshot_index"]!)"
+    )
 }
 for node in nodes { try await node.stop() }
 if let temporaryDirectory { try? PosixFileSystem().removeTree(temporaryDirectory) }

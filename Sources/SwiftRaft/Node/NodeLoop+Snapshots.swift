@@ -157,7 +157,7 @@ extension NodeLoop {
                         )
                         mailbox.post(.response(.installSnapshot(response), context))
                     } catch {
-                        logger.warning("sending the snapshot to \(target.id) failed: \(error)")
+                        // Logged by the loop, once per outage, as replication failures are.
                         mailbox.post(.failed(context, error))
                     }
                 }

@@ -231,7 +231,7 @@ final class NodeLoop: @unchecked Sendable {
 
     func responseArrived(_ response: RaftResponse, context: RequestContext) {
         guard !isShutdown else { return }
-        if context.kind == .appendEntries || context.kind == .heartbeat,
+        if context.kind == .appendEntries || context.kind == .heartbeat || context.kind == .installSnapshot,
             unreachablePeers.removeValue(forKey: context.peer) != nil
         {
             logger.info("replication to \(context.peer) resumed")
@@ -243,7 +243,7 @@ final class NodeLoop: @unchecked Sendable {
     func requestFailed(context: RequestContext, error: any Error) {
         guard !isShutdown else { return }
         let unsupported = (error as? RaftError)?.code == .preVoteUnsupported
-        if context.kind == .appendEntries || context.kind == .heartbeat {
+        if context.kind == .appendEntries || context.kind == .heartbeat || context.kind == .installSnapshot {
             // A follower that keeps failing is retried (with back-off) forever; say so once, with
             // the reason, when it starts, and once when it recovers, not on every retry.
             if unreachablePeers[context.peer] == nil {
