@@ -77,6 +77,19 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "snapshot-bench",
+            dependencies: [
+                "RaftBenchSupport",
+                "BenchReporting",
+                .product(name: "SwiftRaft", package: "swift-raft"),
+                .product(name: "RaftFileStores", package: "swift-raft"),
+                .product(name: "RaftNetworkTransport", package: "swift-raft"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/snapshot-bench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "store-bench",
             dependencies: [
                 "BenchReporting",

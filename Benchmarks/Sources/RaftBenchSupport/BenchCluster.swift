@@ -55,6 +55,7 @@ public struct BenchCluster: Sendable {
     ///   - store: in memory or files.
     ///   - inlineFSM: whether the FSM applies on the node's loop (``InlineCounterFSM``) rather than
     ///     on a thread of its own.
+    ///   - fsmStateBytes: the size of each FSM's snapshot beyond its counters (``CounterFSM``).
     ///   - transportTimeout: the transport's RPC timeout (hraft-bench uses 10 s).
     ///   - configure: adjusts each node's ``Config`` (timeouts, batch sizes, logging).
     public init(
@@ -62,6 +63,7 @@ public struct BenchCluster: Sendable {
         transport transportKind: TransportKind = .inmem,
         store storeKind: StoreKind = .inmem,
         inlineFSM: Bool = false,
+        fsmStateBytes: Int = 0,
         transportTimeout: Duration = .seconds(10),
         configure: (inout Config) -> Void = { _ in }
     ) async throws {
@@ -104,7 +106,7 @@ public struct BenchCluster: Sendable {
                 snapshotStore: snapshots,
                 configuration: configuration
             )
-            let fsm = CounterFSM()
+            let fsm = CounterFSM(stateBytes: fsmStateBytes)
             let raft = try await Raft(
                 config: config,
                 fsm: inlineFSM ? InlineCounterFSM(fsm) : fsm,

@@ -2,16 +2,24 @@ import Synchronization
 public import SwiftRaft
 
 /// The benchmarks' state machine, the same as hraft-bench's `counterFSM`: it counts applied
-/// entries and their payload bytes, and its snapshot is those two counters (16 bytes).
+/// entries and their payload bytes, and its snapshot is those two counters (16 bytes), followed by
+/// `stateBytes` bytes of ballast standing in for a large state (a 100 MB FSM's snapshot writes
+/// 100 MB, in 1 MiB pieces, from one immutable buffer, as a copy-on-write state would).
 ///
 /// `apply` runs on the node's FSM thread while readers poll the counters from anywhere, so the
 /// counters are atomics.
 public final class CounterFSM: FSM {
     private let appliedCount = Atomic<UInt64>(0)
     private let appliedBytes = Atomic<UInt64>(0)
+    /// The ballast's size.
+    public let stateBytes: Int
+    private let ballast: [UInt8]
 
-    /// Creates a state machine with both counters at zero.
-    public init() {}
+    /// Creates a state machine with both counters at zero and `stateBytes` of ballast.
+    public init(stateBytes: Int = 0) {
+        self.stateBytes = stateBytes
+        self.ballast = [UInt8](repeating: 0x5A, count: min(stateBytes, CounterSnapshot.piece))
+    }
 
     /// How many command entries were applied.
     public var applied: UInt64 { appliedCount.load(ordering: .relaxed) }
@@ -28,18 +36,24 @@ public final class CounterFSM: FSM {
 
     /// Captures both counters.
     public func snapshot() throws -> any FSMSnapshot {
-        CounterSnapshot(applied: applied, bytes: bytes)
+        CounterSnapshot(applied: applied, bytes: bytes, ballast: ballast, ballastBytes: stateBytes)
     }
 
-    /// Restores both counters from a 16-byte big-endian snapshot.
+    /// Restores both counters from a snapshot's first 16 bytes (big-endian), reading the
+    /// ballast after them in pieces and dropping it.
     public func restore(from source: any SnapshotSource) throws {
         defer { source.close() }
-        let data = try source.readAll()
-        guard data.count >= 16 else {
-            throw RaftError(.corrupt, "counter snapshot holds \(data.count) bytes, expected 16")
+        var header: [UInt8] = []
+        while header.count < 16 {
+            let piece = try source.read(maxLength: 16 - header.count)
+            guard !piece.isEmpty else {
+                throw RaftError(.corrupt, "counter snapshot holds \(header.count) bytes, expected at least 16")
+            }
+            header += piece
         }
-        appliedCount.store(Self.bigEndian(data[0..<8]), ordering: .relaxed)
-        appliedBytes.store(Self.bigEndian(data[8..<16]), ordering: .relaxed)
+        while try !source.read(maxLength: CounterSnapshot.piece).isEmpty {}
+        appliedCount.store(Self.bigEndian(header[0..<8]), ordering: .relaxed)
+        appliedBytes.store(Self.bigEndian(header[8..<16]), ordering: .relaxed)
     }
 
     private static func bigEndian(_ bytes: ArraySlice<UInt8>) -> UInt64 {
@@ -49,8 +63,12 @@ public final class CounterFSM: FSM {
 
 /// The two counters of a ``CounterFSM`` at one point in time.
 struct CounterSnapshot: FSMSnapshot {
+    /// The ballast is written this many bytes at a time.
+    static let piece = 1 << 20
     var applied: UInt64
     var bytes: UInt64
+    var ballast: [UInt8]
+    var ballastBytes: Int
 
     func persist(to sink: any SnapshotSink) throws {
         var data: [UInt8] = []
@@ -60,6 +78,12 @@ struct CounterSnapshot: FSMSnapshot {
         }
         do {
             try sink.write(data)
+            var remaining = ballastBytes
+            while remaining > 0 {
+                let count = min(remaining, ballast.count)
+                try sink.write(count == ballast.count ? ballast : Array(ballast[..<count]))
+                remaining -= count
+            }
             try sink.close()
         } catch {
             try? sink.cancel()

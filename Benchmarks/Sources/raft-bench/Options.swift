@@ -34,6 +34,12 @@ struct Options {
     var directory = "/tmp/swift-raft-bench"
     var logLevel = "error"
     var label = ""
+    /// The FSM snapshot's size beyond its counters: a stand-in for a large state.
+    var fsmBytes = 0
+    /// hashicorp/raft's snapshot settings (its defaults).
+    var snapshotThreshold: UInt64 = 8192
+    var snapshotInterval: Duration = .seconds(120)
+    var trailingLogs: UInt64 = 10240
 
     static let usage = """
         usage: raft-bench [--nodes 3] [--transport inmem|tcp] [--store inmem|file] [--fsm thread|inline]
@@ -42,6 +48,8 @@ struct Options {
                           [--heartbeat 500ms] [--election 500ms] [--leader-lease 250ms]
                           [--commit-timeout 50ms] [--inmem-timeout 10s] [--apply-timeout 10s]
                           [--log-level error] [--label TEXT]
+                          [--fsm-bytes 0] [--snapshot-threshold 8192] [--snapshot-interval 120s]
+                          [--trailing-logs 10240]
 
         Starts a cluster of --nodes swift-raft nodes in this process, drives the leader with
         --inflight concurrent closed-loop apply() calls of --payload bytes for --warmup plus
@@ -52,6 +60,9 @@ struct Options {
         file stores (fsync on) under a fresh directory in --dir ($BENCH_DIR), removed at the end.
         --fsm inline lets the counting FSM declare itself non-blocking, so it applies on each node's
         loop instead of a thread of its own (the default, as hashicorp/raft's FSM goroutine).
+        --fsm-bytes makes each FSM's snapshot that many bytes larger (written in 1 MiB pieces), and
+        the snapshot flags set hashicorp/raft's SnapshotThreshold, SnapshotInterval and TrailingLogs:
+        with --store file and a small threshold, applies are measured while snapshots are persisted.
         """
 
     /// Parses `arguments` (without the program name).
@@ -78,6 +89,10 @@ struct Options {
             case "dir": options.directory = value
             case "log-level": options.logLevel = value
             case "label": options.label = value
+            case "fsm-bytes": options.fsmBytes = try CommandLineFlags.integer(value, name, minimum: 0)
+            case "snapshot-threshold": options.snapshotThreshold = UInt64(try CommandLineFlags.integer(value, name, minimum: 1))
+            case "snapshot-interval": options.snapshotInterval = try CommandLineFlags.duration(value, name)
+            case "trailing-logs": options.trailingLogs = UInt64(try CommandLineFlags.integer(value, name, minimum: 0))
             default: throw UsageError("unknown flag --\(name)")
             }
         }

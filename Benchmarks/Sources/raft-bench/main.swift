@@ -123,8 +123,12 @@ func run(_ options: Options) async -> Int32 {
             transport: options.transport == "tcp" ? .tcp : .inmem,
             store: store,
             inlineFSM: options.fsm == "inline",
+            fsmStateBytes: options.fsmBytes,
             transportTimeout: options.inmemTimeout
         ) { config in
+            config.snapshotThreshold = options.snapshotThreshold
+            config.snapshotInterval = options.snapshotInterval
+            config.trailingLogs = options.trailingLogs
             config.heartbeatTimeout = options.heartbeat
             config.electionTimeout = options.election
             config.leaderLeaseTimeout = options.leaderLease
@@ -217,6 +221,9 @@ func run(_ options: Options) async -> Int32 {
         json.add("first_error", first.message)
         json.add("first_error_s_after_window_start", round3((Double(first.at) - Double(windowStart)) / 1e9))
     }
+    json.add("fsm_bytes", options.fsmBytes)
+    json.add("snapshot_threshold", options.snapshotThreshold)
+    json.add("leader_last_snapshot_index", UInt64(raft.stats()["last_snapshot_index"] ?? "") ?? 0)
     json.add("leader_at_window_end", leaderAtWindowEnd)
     json.add("leader_changed", raft.state != .leader)
     json.add("follower_applied_lag_at_end", lag)
