@@ -45,6 +45,17 @@ import RaftCore
         return (leader, toN3.context)
     }
 
+    /// The leader of ``leaderWithCommittedLog(trailingLogs:)`` with a snapshot at 22 and no log
+    /// behind it, just switched to sending it to n3, which answered its probe with an empty log.
+    static func leaderSendingItsSnapshotToN3() throws -> (RaftInstance, SnapshotTransfer) {
+        var (leader, probe) = leaderWithCommittedLog(trailingLogs: 0)
+        leader.snapshotTaken(point(22, term: 2))
+        _ = leader.takeReady()
+        leader.receive(response: Fixture.appendResponse(from: "n3", term: 2, lastLog: 0, success: false, noRetryBackoff: true), context: probe)
+        let transfer = try #require(leader.takeReady().snapshotTransfers.first)
+        return (leader, transfer)
+    }
+
     // MARK: Compaction
 
     // hashicorp/raft's compactLogs: the log through min(snapshot index, last index - TrailingLogs) goes.
@@ -111,11 +122,7 @@ import RaftCore
 
     // A transfer that fails is retried after a back-off, with a fresh transfer.
     @Test func aFailedTransferIsRetried() throws {
-        var (leader, probe) = Self.leaderWithCommittedLog(trailingLogs: 0)
-        leader.snapshotTaken(Self.point(22, term: 2))
-        _ = leader.takeReady()
-        leader.receive(response: Fixture.appendResponse(from: "n3", term: 2, lastLog: 0, success: false, noRetryBackoff: true), context: probe)
-        let first = try #require(leader.takeReady().snapshotTransfers.first)
+        var (leader, first) = try Self.leaderSendingItsSnapshotToN3()
         leader.requestFailed(context: first.context, reason: .unreachable)
         #expect(leader.takeReady().snapshotTransfers.isEmpty)
         var retried: SnapshotTransfer?
@@ -135,11 +142,7 @@ import RaftCore
 
     // A newer term in the answer deposes the leader.
     @Test func aNewerTermInTheAnswerDeposesTheLeader() throws {
-        var (leader, probe) = Self.leaderWithCommittedLog(trailingLogs: 0)
-        leader.snapshotTaken(Self.point(22, term: 2))
-        _ = leader.takeReady()
-        leader.receive(response: Fixture.appendResponse(from: "n3", term: 2, lastLog: 0, success: false, noRetryBackoff: true), context: probe)
-        let transfer = try #require(leader.takeReady().snapshotTransfers.first)
+        var (leader, transfer) = try Self.leaderSendingItsSnapshotToN3()
         leader.receive(
             response: .installSnapshot(InstallSnapshotResponse(header: Fixture.header("n3"), term: 5, success: false)),
             context: transfer.context

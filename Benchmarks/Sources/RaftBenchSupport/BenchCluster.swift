@@ -97,7 +97,10 @@ public struct BenchCluster: Sendable {
                 let base = "\(directory)/\(id.rawValue)"
                 logStore = try FileLogStore(directory: base + "/log")
                 stableStore = try FileStableStore(directory: base + "/stable")
-                snapshots = try FileSnapshotStore(directory: base, retain: 2)
+                // The store logs each snapshot it creates and reaps at `info`: as loud as the nodes.
+                var storeLogger = config.logger
+                storeLogger[metadataKey: "raft.node"] = "\(id)"
+                snapshots = try FileSnapshotStore(directory: base, retain: 2, options: .init(logger: storeLogger))
             }
             try Raft.bootstrapCluster(
                 config: config,

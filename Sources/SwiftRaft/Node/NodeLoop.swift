@@ -31,6 +31,7 @@ final class NodeLoop: @unchecked Sendable {
     let applier: FSMApplier
     /// The FSM executor's mailbox, or nil for a ``NonBlockingFSM``, applied inline on the loop.
     let applyMailbox: Mailbox<ApplyWork>?
+    /// Writes, installs and opens snapshots in the snapshot store.
     let snapshots: SnapshotWorker
     /// The snapshot executor's mailbox: snapshot-store I/O, one job at a time.
     let snapshotMailbox: Mailbox<SnapshotJob>
@@ -64,6 +65,7 @@ final class NodeLoop: @unchecked Sendable {
     /// Set while a snapshot is being taken; callers of ``Raft/snapshot()`` that arrive meanwhile
     /// wait for the next one.
     var snapshotInProgress = false
+    /// Who waits for the snapshot being taken, and who for the one after it.
     var snapshotRequesters: [SnapshotRequester] = []
     var queuedSnapshotRequesters: [SnapshotRequester] = []
     /// The data of the InstallSnapshot the core is installing, until the snapshot worker takes it.
