@@ -131,16 +131,25 @@ struct InmemSnapshotStoreTests {
         #expect(try store.open(id: new).1.readAll() == [2, 2])
     }
 
-    @Test func theLastSinkClosedWinsEvenIfItCoversLess() throws {
-        // A follower closes the leader's older snapshot after one of its own, then opens it.
+    @Test func aSinkClosedAfterANewerOneDoesNotReplaceIt() throws {
+        // A node's own snapshot, begun before a leader's newer one was installed, finishes after
+        // it. The log already follows the newer one: the store must keep it, or a restart would
+        // restore the older one and find the entries between them missing.
         let store = InmemSnapshotStore()
-        let installed = try store.create(index: 10, term: 1)
-        _ = try store.save([9], index: 50, term: 2)
-        try installed.write([1])
-        try installed.close()
+        let own = try store.create(index: 10, term: 1)
+        let installed = try store.save([9], index: 50, term: 2)
+        try own.write([1])
+        try own.close()
 
-        #expect(store.list().map(\.index) == [10])
-        #expect(try store.open(id: installed.id).1.readAll() == [1])
+        #expect(store.list().map(\.id) == [installed])
+        #expect(try store.open(id: installed).1.readAll() == [9])
+    }
+
+    @Test func ofTwoSnapshotsAtTheSamePointTheLastClosedWins() throws {
+        let store = InmemSnapshotStore()
+        _ = try store.save([1], index: 10, term: 1)
+        let second = try store.save([2], index: 10, term: 1)
+        #expect(store.list().map(\.id) == [second])
     }
 
     @Test func aReaderKeepsItsBytesWhenANewerSnapshotReplacesThem() throws {

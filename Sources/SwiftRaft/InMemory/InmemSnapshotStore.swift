@@ -1,11 +1,12 @@
 import Synchronization
 
-/// A ``SnapshotStore`` kept in memory that holds only the latest snapshot (hashicorp/raft's
+/// A ``SnapshotStore`` kept in memory that holds only the newest snapshot (hashicorp/raft's
 /// `InmemSnapshotStore`).
 ///
 /// Meant for tests and for servers that rebuild from peers after a restart. A snapshot becomes
 /// visible to ``list()`` and ``open(id:)`` when its sink is closed, and then replaces the one
-/// before; a cancelled sink leaves the store as it was. All methods are safe to call from any
+/// before unless that one is newer (by term, then index; hashicorp/raft's keeps the last one
+/// closed, whatever it covers); a cancelled sink leaves the store as it was. All methods are safe to call from any
 /// thread.
 public final class InmemSnapshotStore: SnapshotStore {
     fileprivate struct Snapshot {
@@ -67,10 +68,19 @@ public final class InmemSnapshotStore: SnapshotStore {
         return (snapshot.meta, MemorySnapshotSource(snapshot.bytes))
     }
 
-    // The last sink closed wins, whatever its term and index: Raft opens the ID it has just
-    // closed (to restore a snapshot installed from the leader), so that one must be the one kept.
+    // The newest by term, then index, wins, as in FileSnapshotStore's listing; of two at the same
+    // point, the one closed last. A sink closed after a newer one — the FSM's own snapshot
+    // finishing after a leader's newer one was installed — must not replace it: the log was
+    // already cut to follow the newer one, and a restart from the older would find a gap.
     fileprivate func publish(_ snapshot: Snapshot) {
-        state.withLock { $0.latest = snapshot }
+        state.withLock { state in
+            if let latest = state.latest,
+                (latest.meta.term, latest.meta.index) > (snapshot.meta.term, snapshot.meta.index)
+            {
+                return
+            }
+            state.latest = snapshot
+        }
     }
 }
 

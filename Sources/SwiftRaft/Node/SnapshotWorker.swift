@@ -23,6 +23,11 @@ final class SnapshotWorker: Sendable {
     func persist(_ captured: CapturedSnapshot) throws -> SnapshotMeta {
         defer { captured.snapshot.release() }
         let point = captured.point
+        if let newest = try store.list().first, (newest.term, newest.index) >= (point.term, point.index) {
+            // A leader's snapshot was installed while this one was being captured: writing an
+            // older one would cost a full persist for nothing.
+            throw RaftError(.nothingNewToSnapshot, "the store already holds a snapshot at \(newest.index), at or past \(point.index)")
+        }
         let started = clock.now
         let sink = try store.create(
             version: 1,
