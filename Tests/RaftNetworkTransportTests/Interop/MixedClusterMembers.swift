@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NIOPosix
 import RaftNetworkTransport
+import RaftTestKit
 import SwiftRaft
 import Synchronization
 import Testing
@@ -26,6 +27,42 @@ enum MixedClusterTiming {
     /// In Go's duration syntax.
     static func go(_ duration: Duration) -> String {
         "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)ms"
+    }
+}
+
+// MARK: - Snapshot settings
+
+/// When a member of a mixed cluster snapshots and how much log it keeps, in hashicorp/raft's
+/// terms (`SnapshotThreshold`, `SnapshotInterval`, `TrailingLogs`), for either implementation.
+/// Members given none keep their implementation's defaults (8192 entries, 120 s, 10240 entries),
+/// so no test that does not ask sees a snapshot.
+struct SnapshotSettings: Sendable {
+    /// Entries applied since the last snapshot that make the next check take one.
+    var threshold: UInt64
+    /// How often a node checks, randomized between this and twice this.
+    var interval: Duration
+    /// Entries kept behind a snapshot when the log is compacted.
+    var trailingLogs: UInt64
+    /// swift-raft only: how many recent entries a node keeps in memory (`Config.logCacheCapacity`,
+    /// at least `maxAppendEntries`, 64). A leader serves a follower from memory when it can, even
+    /// entries compacted out of its log store, so forcing InstallSnapshot takes a small cache.
+    /// nil keeps the default. The Go node has no cache: it reads its bolt store for every follower.
+    var logCacheCapacity: Int? = nil
+
+    /// The same settings as `GoPeers/node` flags.
+    var goArguments: [String] {
+        [
+            "-snapshot-threshold", "\(threshold)", "-snapshot-interval", MixedClusterTiming.go(interval),
+            "-trailing-logs", "\(trailingLogs)",
+        ]
+    }
+
+    /// Applies the settings to a swift-raft `Config`.
+    func apply(to config: inout Config) {
+        config.snapshotThreshold = threshold
+        config.snapshotInterval = interval
+        config.trailingLogs = trailingLogs
+        if let logCacheCapacity { config.logCacheCapacity = logCacheCapacity }
     }
 }
 
@@ -91,6 +128,11 @@ final class SwiftMember: @unchecked Sendable {
     let transportOptions: NetworkTransport.Options
     /// Its heartbeat and election timeouts and its leader lease, all one value.
     let timeout: Duration
+    /// When it snapshots; nil: swift-raft's defaults.
+    let snapshotSettings: SnapshotSettings?
+    /// Collects what the node logs at `info` and above, over all its runs, when given; the
+    /// console still gets what `RAFT_INTEROP_LOG_LEVEL` asks for.
+    let logCollector: LogCollector?
     private(set) var fsm = DigestFSM()
     private(set) var raft: Raft?
     private var transport: NetworkTransport?
@@ -99,12 +141,16 @@ final class SwiftMember: @unchecked Sendable {
         id: ServerID,
         address: ServerAddress,
         transportOptions: NetworkTransport.Options = NetworkTransport.Options(),
-        timeout: Duration = MixedClusterTiming.timeout
+        timeout: Duration = MixedClusterTiming.timeout,
+        snapshots snapshotSettings: SnapshotSettings? = nil,
+        logCollector: LogCollector? = nil
     ) {
         self.id = id
         self.address = address
         self.transportOptions = transportOptions
         self.timeout = timeout
+        self.snapshotSettings = snapshotSettings
+        self.logCollector = logCollector
     }
 
     var server: Server { Server(id: id, address: address) }
@@ -117,9 +163,18 @@ final class SwiftMember: @unchecked Sendable {
         config.leaderLeaseTimeout = timeout
         config.commitTimeout = .milliseconds(5)
         config.rpcTimeout = .seconds(2)
+        snapshotSettings?.apply(to: &config)
         // RAFT_INTEROP_LOG_LEVEL=info shows every state change when a mixed cluster misbehaves.
-        config.logger[metadataKey: "addr"] = "\(address)"
         config.logger.logLevel = ProcessInfo.processInfo.environment["RAFT_INTEROP_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+        if let logCollector {
+            // Each handler keeps its own level: the multiplexer passes a message to those whose
+            // level admits it (setting the multiplexer's level would set them all).
+            var collecting = logCollector.logger.handler
+            collecting.logLevel = .info
+            let console = config.logger.handler
+            config.logger = Logger(label: config.logger.label) { _ in MultiplexLogHandler([console, collecting]) }
+        }
+        config.logger[metadataKey: "addr"] = "\(address)"
         if let configuration {
             try Raft.bootstrapCluster(
                 config: config, logStore: store, stableStore: store, snapshotStore: snapshots, configuration: configuration
@@ -228,27 +283,32 @@ struct GoMember {
     let dataDirectory: String
     /// Its heartbeat and election timeouts and its leader lease, all one value.
     let timeout: Duration
+    /// When it snapshots; nil: hashicorp/raft's defaults.
+    let snapshotSettings: SnapshotSettings?
     let process: GoPeerProcess
 
     /// Starts the node; it bootstraps with `configuration` when given one and it has no state yet,
     /// else it waits to be contacted by a leader. `timeout` is its heartbeat and election timeouts
-    /// and its leader lease (``MixedClusterTiming``'s by default).
+    /// and its leader lease (``MixedClusterTiming``'s by default). Its snapshots go to a
+    /// FileSnapshotStore in `dataDirectory`, next to its bolt log.
     init(
         id: String,
         address: ServerAddress,
         bootstrapping configuration: Configuration?,
         dataDirectory: String,
-        timeout: Duration = MixedClusterTiming.timeout
+        timeout: Duration = MixedClusterTiming.timeout,
+        snapshots snapshotSettings: SnapshotSettings? = nil
     ) throws {
         self.id = id
         self.address = address
         self.dataDirectory = dataDirectory
         self.timeout = timeout
+        self.snapshotSettings = snapshotSettings
         var arguments = [
             "-id", id, "-bind", address.rawValue, "-data-dir", dataDirectory, "-history", dataDirectory + "/history.log",
             "-heartbeat", MixedClusterTiming.go(timeout), "-election", MixedClusterTiming.go(timeout),
             "-leader-lease", MixedClusterTiming.go(timeout), "-commit-timeout", "5ms",
-        ]
+        ] + (snapshotSettings?.goArguments ?? [])
         if let configuration {
             let peers = configuration.servers.map { "\($0.id.rawValue)=\($0.address.rawValue)" }.joined(separator: ",")
             arguments += ["-bootstrap", peers]
@@ -258,7 +318,9 @@ struct GoMember {
 
     /// The same node started again from its data directory.
     func restarted() throws -> GoMember {
-        try GoMember(id: id, address: address, bootstrapping: nil, dataDirectory: dataDirectory, timeout: timeout)
+        try GoMember(
+            id: id, address: address, bootstrapping: nil, dataDirectory: dataDirectory, timeout: timeout, snapshots: snapshotSettings
+        )
     }
 
     var server: Server { Server(id: ServerID(id), address: address) }
@@ -279,7 +341,8 @@ struct GoMember {
         try await process.send(command, timeout: timeout)
     }
 
-    /// The node's `state` answer as fields (state, term, leader, last, applied, count, digest).
+    /// The node's `state` answer as fields (state, term, leader, last, applied, count, digest,
+    /// snap: its newest snapshot's index, first: its log store's first index).
     func state() async throws -> [String: String] {
         TransportInteropTests.fields(try await send("state"))
     }

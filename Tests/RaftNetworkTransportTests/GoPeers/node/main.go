@@ -1,19 +1,32 @@
 // node: one hashicorp/raft node (Debian's golang-github-hashicorp-raft-dev) per process, for the
-// mixed Go/Swift cluster tests. It speaks hashicorp's NetworkTransport over TCP, keeps its log in
-// memory, and is driven by one command per line on stdin, answering one line per command on
-// stdout (logs go to stderr).
+// mixed Go/Swift cluster tests. It speaks hashicorp's NetworkTransport over TCP and is driven by one
+// command per line on stdin, answering one line per command on stdout (logs go to stderr).
 //
-// Its FSM records a digest of every command in apply order: FNV-1a 64 over each command's bytes
-// followed by a 0 byte. The Swift side computes the same digest, so equal digests at equal counts
-// mean identical FSM histories.
+// Storage: with -data-dir, the log and the stable store are in raft-boltdb (DIR/raft.db) and
+// snapshots in a FileSnapshotStore under DIR (DIR/snapshots, keeping the newest 2), so a node
+// killed and started again resumes from disk; without it, everything is in memory
+// (InmemStore, InmemSnapshotStore) and lost with the process.
+//
+// Its FSM records a digest of every command in apply order: FNV-1a 64 over the previous digest's
+// 8 bytes (big-endian), then the command's bytes, then a 0 byte. The Swift side (DigestFSM)
+// computes the same digest, so equal digests at equal counts mean identical FSM histories.
+// An FSM snapshot is the text "COUNT DIGEST" (two decimal numbers, one space, no newline),
+// exactly what DigestFSM writes and reads, so a snapshot either side takes restores on the other.
+//
+// Snapshots follow hashicorp's Config: -snapshot-threshold, -snapshot-interval and -trailing-logs
+// set SnapshotThreshold, SnapshotInterval and TrailingLogs (hashicorp's defaults: 8192, 120s,
+// 10240, so by default a test never sees one).
 //
 // With -history FILE, every command applied is also appended to FILE as a line "INDEX DATA", across
-// restarts, so a test can check what the node applied and when, not only where it ended.
+// restarts, so a test can check what the node applied and when, not only where it ended. Commands
+// a snapshot brought in (installed from a leader, or restored at start) are not in it.
 //
 // Commands:
 //   apply N PREFIX        apply N commands "PREFIX-i" (64 at a time); "ok applied=N errors=E [first=...]"
 //   apply-async N PREFIX  submit N commands "PREFIX-i" without waiting for them; "ok submitted=N"
-//   state                 "state=Leader term=T leader=ADDR last=L applied=A count=C digest=D"
+//   state                 "state=Leader term=T leader=ADDR last=L applied=A count=C digest=D snap=S first=F"
+//                         (S: Stats()["last_snapshot_index"]; F: the log store's first index, 0 if empty)
+//   snapshot              take a snapshot now (Raft.Snapshot); "ok index=N" or "error: ..."
 //   wait-count N MS       wait until the FSM applied N commands; "ok count=C digest=D" or "timeout count=C"
 //   wait-leader MS        wait until some leader is known; "ok leader=ADDR" or "timeout"
 //   barrier               "ok" or "error: ..."
@@ -103,10 +116,18 @@ func (f *recordingFSM) Restore(r io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
+	// The whole text must be "COUNT DIGEST": a snapshot in another format (or cut short) must
+	// fail the restore, not leave a half-read state behind.
+	var count int
+	var digest uint64
+	var rest string
+	if n, _ := fmt.Sscanf(string(data), "%d %d%s", &count, &digest, &rest); n != 2 {
+		return fmt.Errorf("malformed snapshot %q: want \"COUNT DIGEST\"", data)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, err = fmt.Sscanf(string(data), "%d %d", &f.count, &f.digest)
-	return err
+	f.count, f.digest = count, digest
+	return nil
 }
 
 func main() {
@@ -119,6 +140,10 @@ func main() {
 	commit := flag.Duration("commit-timeout", 10*time.Millisecond, "CommitTimeout")
 	dataDir := flag.String("data-dir", "", "keep the log in raft-boltdb and snapshots in files here (empty: in memory)")
 	historyPath := flag.String("history", "", "append \"INDEX DATA\" for every command applied to this file")
+	defaults := raft.DefaultConfig()
+	snapshotThreshold := flag.Uint64("snapshot-threshold", defaults.SnapshotThreshold, "SnapshotThreshold")
+	snapshotInterval := flag.Duration("snapshot-interval", defaults.SnapshotInterval, "SnapshotInterval")
+	trailingLogs := flag.Uint64("trailing-logs", defaults.TrailingLogs, "TrailingLogs")
 	flag.Parse()
 	if *id == "" {
 		log.Fatal("--id is required")
@@ -134,6 +159,9 @@ func main() {
 	config.ElectionTimeout = *election
 	config.LeaderLeaseTimeout = *lease
 	config.CommitTimeout = *commit
+	config.SnapshotThreshold = *snapshotThreshold
+	config.SnapshotInterval = *snapshotInterval
+	config.TrailingLogs = *trailingLogs
 	config.LogOutput = os.Stderr
 	var logs raft.LogStore
 	var stable raft.StableStore
@@ -220,8 +248,17 @@ func main() {
 			reply("ok submitted=%d", n)
 		case "state":
 			count, digest := fsm.snapshotState()
-			reply("state=%s term=%s leader=%s last=%d applied=%d count=%d digest=%d",
-				node.State(), node.Stats()["term"], node.Leader(), node.LastIndex(), node.AppliedIndex(), count, digest)
+			stats := node.Stats()
+			first, err := logs.FirstIndex()
+			if err != nil {
+				reply("error: first index: %v", err)
+				continue
+			}
+			reply("state=%s term=%s leader=%s last=%d applied=%d count=%d digest=%d snap=%s first=%d",
+				node.State(), stats["term"], node.Leader(), node.LastIndex(), node.AppliedIndex(), count, digest,
+				stats["last_snapshot_index"], first)
+		case "snapshot":
+			reply("%s", takeSnapshot(node))
 		case "wait-count":
 			if len(fields) != 3 {
 				reply("error: usage: wait-count N MS")
@@ -277,6 +314,20 @@ func main() {
 	// stdin closed: the driver is gone.
 	node.Shutdown().Error()
 	transport.Close()
+}
+
+// takeSnapshot takes a user snapshot and answers with the index it covers.
+func takeSnapshot(node *raft.Raft) string {
+	future := node.Snapshot()
+	if err := future.Error(); err != nil {
+		return fmt.Sprintf("error: %v", err)
+	}
+	meta, reader, err := future.Open()
+	if err != nil {
+		return fmt.Sprintf("error: open: %v", err)
+	}
+	reader.Close()
+	return fmt.Sprintf("ok index=%d", meta.Index)
 }
 
 func applyMany(node *raft.Raft, n int, prefix string) string {
