@@ -47,6 +47,10 @@ import Synchronization
 /// - each 4 KiB page of every unsynced write before that point is kept or lost on its own.
 /// The same seed and the same calls always give the same result.
 ///
+/// ``LossMode/processCrash`` loses nothing: it is the process that dies, not the machine, so the
+/// page cache still reaches the disk (what ``FaultInjectingFileSystem`` models). It gives
+/// crash-point tests a process crash at the same positions as the power cuts.
+///
 /// **Crash points.** ``calls`` lists every call in order, as ``FaultInjectingFileSystem/calls``
 /// does. A test runs a scenario once to count its calls, then reruns it with
 /// ``cutPower(beforeCall:mode:)`` at each position in turn: power fails instead of that call,
@@ -68,12 +72,15 @@ public final class PowerLossFileSystem: FileSystem {
         /// Each unsynced change is kept or lost as described on ``PowerLossFileSystem``, chosen by
         /// a generator seeded with this value.
         case seeded(UInt64)
+        /// Nothing is lost: only the process died. Its handles and locks go with it.
+        case processCrash
 
-        /// `strict` or `seeded(n)`.
+        /// `strict`, `seeded(n)` or `processCrash`.
         public var description: String {
             switch self {
             case .strict: return "strict"
             case .seeded(let seed): return "seeded(\(seed))"
+            case .processCrash: return "processCrash"
             }
         }
     }
@@ -167,7 +174,7 @@ public final class PowerLossFileSystem: FileSystem {
     /// Whether a scheduled cut happened and ``restart()`` has not been called since.
     public var isDown: Bool { state.withLock { $0.isDown } }
 
-    /// How many power cuts there have been.
+    /// How many cuts there have been (process crashes included).
     public var powerCuts: Int { state.withLock { $0.cuts } }
 
     /// Every call received while the power was on (including one a cut replaced), in order.
@@ -403,12 +410,16 @@ public final class PowerLossFileSystem: FileSystem {
         }
     }
 
-    /// The directory's current (volatile) entries.
+    /// The directory's current (volatile) entries, in name order.
     public func contentsOfDirectory(_ path: String) throws -> [DirectoryEntry] {
         try state.withLock { state in
             try state.begin(.contentsOfDirectory, path)
             let id = try state.directory(path, "opendir")
-            return state.directories[id]!.entries.map { name, node in
+            // Sorted, not in Dictionary order, which Swift seeds per instance: a store that acts
+            // on entries in listing order (reading each snapshot's metadata, removing a tree)
+            // must make the same calls in every run, or a cut before call N hits a different
+            // call each time.
+            return state.directories[id]!.entries.sorted { $0.key < $1.key }.map { name, node in
                 DirectoryEntry(name: name, isDirectory: { if case .directory = node { return true } else { return false } }())
             }
         }
@@ -571,10 +582,11 @@ extension PowerLossFileSystem.State {
         cuts += 1
         var random: SplitMix64?
         if case .seeded(let seed) = mode { random = SplitMix64(seed: seed) }
+        let keepsEverything = mode == .processCrash
         // In ID order: dictionaries iterate in a per-process random order, and the same seed must
         // give the same result in every run.
         for id in directories.keys.sorted() {
-            var keepsChanges = false
+            var keepsChanges = keepsEverything
             if var generator = random {
                 keepsChanges = generator.next() & 1 == 1
                 random = generator
@@ -587,7 +599,7 @@ extension PowerLossFileSystem.State {
             if var generator = random {
                 inode.content = Self.survivingContent(of: inode, using: &generator)
                 random = generator
-            } else {
+            } else if !keepsEverything {
                 inode.content = inode.durable
             }
             inode.durable = inode.content
