@@ -107,6 +107,29 @@ import Testing
         }
     }
 
+    // A follower whose store keeps no snapshot (DiscardSnapshotStore) refuses the leader's snapshot and keeps running (it used to write it nowhere, fail to restore its FSM from it, and stop).
+    @Test func aFollowerThatCannotKeepASnapshotRefusesItAndKeepsRunning() async throws {
+        let stores: @Sendable (ServerID) -> TestCluster.Stores = { id in
+            let store = InmemStore()
+            let snapshots: any SnapshotStore = id == "node-3" ? DiscardSnapshotStore() : InmemSnapshotStore()
+            return TestCluster.Stores(logStore: store, stableStore: store, snapshotStore: snapshots)
+        }
+        try await TestCluster.run(nodes: 3, seed: 309, configure: Self.frequentSnapshots, makeStores: stores) { cluster in
+            await cluster.isolate("node-3")
+            let leader = try await cluster.waitForLeader()
+            for command in Self.commands(100) { _ = try await leader.apply(command) }
+            try await cluster.waitUntil("the leader to compact") {
+                try await cluster.node(leader.config.localID).stores.logStore.firstIndex() > 2
+            }
+            await cluster.heal()
+            try await cluster.sleep(.seconds(1))
+            let follower = try await cluster.raft("node-3")
+            #expect(follower.state == .follower)
+            #expect(follower.appliedIndex < leader.commitIndex)
+            #expect(cluster.trace.restores(of: "node-3").isEmpty)
+        }
+    }
+
     // hashicorp/raft's Snapshot: the metadata and a way to open it; ErrNothingNewToSnapshot when the FSM applied nothing since.
     @Test func aUserSnapshotOpensAndASecondWithNothingNewIsRefused() async throws {
         try await TestCluster.run(nodes: 3, seed: 305) { cluster in

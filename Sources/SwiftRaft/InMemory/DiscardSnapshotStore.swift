@@ -2,7 +2,9 @@
 ///
 /// For servers that never need to restore from a snapshot of their own, such as benchmarks and
 /// tests of log handling: snapshotting still runs and log compaction still happens, but nothing
-/// is kept, so ``open(id:)`` always fails.
+/// is kept, so ``open(id:)`` always fails. Such a server cannot restart once its log was
+/// compacted (nothing covers the entries before the log's start), and it refuses a leader's
+/// snapshot, so it cannot catch up once it falls behind the leader's log.
 public struct DiscardSnapshotStore: SnapshotStore {
     /// Creates the store.
     public init() {}

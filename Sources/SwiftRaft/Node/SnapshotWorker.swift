@@ -94,6 +94,11 @@ final class SnapshotWorker: Sendable {
             try? sink.cancel()
             throw error
         }
+        // The FSM is restored from the store next: a store that kept nothing (a
+        // DiscardSnapshotStore) must fail the install, not the restore, which would stop the node.
+        guard try store.list().contains(where: { $0.id == sink.id }) else {
+            throw RaftError(.storage, "the snapshot store did not keep the installed snapshot \(sink.id) (a DiscardSnapshotStore keeps none)")
+        }
         logger.info(
             "installed snapshot written",
             metadata: [
