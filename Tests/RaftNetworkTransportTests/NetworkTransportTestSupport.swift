@@ -353,14 +353,19 @@ final class TestServer: Sendable {
 
     let transport: NetworkTransport
     private let state: Mutex<State>
-    private let reader = ThreadExecutor(name: "test-server-snapshot-reader")
+    /// The server's own thread: it takes the RPCs and reads snapshot data there.
+    private let reader = ThreadExecutor(name: "test-server")
 
     init(_ transport: NetworkTransport, _ mode: Mode = .answer) {
         self.transport = transport
         self.state = Mutex(State(mode: mode))
         // Installed before init returns, so no request a test sends next finds it missing.
         let rpcs = incomingRPCs(of: transport)
-        Task { await self.run(rpcs) }
+        // Off the cooperative pool: in a full test run its two threads are shared with hundreds
+        // of tests, and a server answering from there once left a 10 s AppendEntries unanswered
+        // while CPU-heavy simulations filled the machine. A server of its own answers like a
+        // peer process would, whatever the pool is doing.
+        Task(executorPreference: reader) { await self.run(rpcs) }
     }
 
     deinit { reader.shutdown() }
