@@ -392,6 +392,7 @@ public struct RaftInstance: Sendable {
         if latestConfigurationIndex <= commitIndex && latestConfigurationIndex > committedConfigurationIndex {
             committedConfiguration = latestConfiguration
             committedConfigurationIndex = latestConfigurationIndex
+            stepDownIfRemoved()
         }
     }
 

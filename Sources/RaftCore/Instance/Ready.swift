@@ -48,6 +48,9 @@ public struct Ready: Sendable {
     public var verifications: [(token: UInt64, stillLeader: Bool)] = []
     /// Anomalies worth logging (a peer sent something the core had to ignore).
     public var warnings: [String] = []
+    /// This server led, and a committed configuration no longer has it as a voter: it stepped
+    /// down (with hashicorp/raft's `ShutdownOnRemove`, the shell then shuts the node down).
+    public var removedFromConfiguration = false
 
     /// A change of role, term or leader.
     public struct StateChange: Hashable, Sendable {
@@ -73,6 +76,6 @@ public struct Ready: Sendable {
         !needsPersistence && messages.isEmpty && replies.isEmpty && messagesAfterPersist.isEmpty
             && repliesAfterPersist.isEmpty && committedEntries.isEmpty && entryLoads.isEmpty
             && compactThrough == nil && snapshotTransfers.isEmpty && snapshotInstalls.isEmpty
-            && stateChange == nil && verifications.isEmpty && warnings.isEmpty
+            && stateChange == nil && verifications.isEmpty && warnings.isEmpty && !removedFromConfiguration
     }
 }

@@ -72,7 +72,10 @@ public actor TestCluster {
     /// - Parameters:
     ///   - nodes: how many servers.
     ///   - seed: the seed of the whole run.
-    ///   - bootstrap: whether to bootstrap all servers with the full configuration first.
+    ///   - bootstrap: whether to bootstrap servers first.
+    ///   - initialMembers: how many of the servers (the first ones) the bootstrapped configuration
+    ///     holds; the others start with empty stores and wait to be added (``Raft/addVoter(id:address:prevIndex:timeout:)``).
+    ///     Nil: all of them.
     ///   - timeLimit: the most virtual time the run may take.
     ///   - configure: adjusts each node's ``Config`` (defaults: hashicorp/raft's test timing,
     ///     50 ms heartbeat, election and lease timeouts, 5 ms commit timeout).
@@ -84,6 +87,7 @@ public actor TestCluster {
         nodes: Int,
         seed: UInt64,
         bootstrap: Bool = true,
+        initialMembers: Int? = nil,
         timeLimit: Duration = .seconds(3600),
         maxMessageSize: Int = InmemTransport.defaultMaxMessageSize,
         configure: @escaping @Sendable (inout Config) -> Void = { _ in },
@@ -100,7 +104,7 @@ public actor TestCluster {
                 makeFSM: makeFSM,
                 makeStores: makeStores
             )
-            try await cluster.start(bootstrap: bootstrap)
+            try await cluster.start(bootstrap: bootstrap, initialMembers: initialMembers)
             do {
                 let result = try await body(cluster)
                 await cluster.shutdown()
@@ -147,17 +151,25 @@ public actor TestCluster {
         Configuration(servers: ids.map { Server(suffrage: .voter, id: $0, address: ServerAddress($0.rawValue)) })
     }
 
-    /// Bootstraps every node with ``fullConfiguration`` (when `bootstrap`) and starts them all.
-    public func start(bootstrap: Bool = true) async throws {
-        for id in ids {
-            let node = members[id]!
-            if bootstrap {
+    /// The configuration of the first `count` nodes, as voters.
+    public nonisolated func configuration(ofFirst count: Int) -> Configuration {
+        Configuration(servers: fullConfiguration.servers.prefix(count).map { $0 })
+    }
+
+    /// Bootstraps the first `initialMembers` nodes (all when nil) with their configuration (when
+    /// `bootstrap`) and starts every node; the others start empty, waiting to be added.
+    public func start(bootstrap: Bool = true, initialMembers: Int? = nil) async throws {
+        let members = initialMembers ?? ids.count
+        let initial = configuration(ofFirst: members)
+        for (position, id) in ids.enumerated() {
+            let node = self.members[id]!
+            if bootstrap && position < members {
                 try Raft.bootstrapCluster(
                     config: config(for: id),
                     logStore: node.stores.logStore,
                     stableStore: node.stores.stableStore,
                     snapshotStore: node.stores.snapshotStore,
-                    configuration: fullConfiguration
+                    configuration: initial
                 )
             }
             try await startNode(id)

@@ -54,6 +54,10 @@ extension NodeLoop {
         publishStatus()
         // After the status: whoever hears of the change must find `state` and `leader` agreeing.
         if let leadershipChange { observed.publish(leadershipChange) }
+        if ready.removedFromConfiguration && config.shutdownOnRemove {
+            logger.warning("removed from the configuration: shutting down (shutdownOnRemove)")
+            beginShutdown(reason: "removed from the configuration")
+        }
         return true
     }
 
@@ -113,6 +117,7 @@ extension NodeLoop {
         if change.role != .leader {
             unreachablePeers.removeAll()
             closeAllLanes()
+            failQueuedConfigurationChanges(RaftError.notLeader(change.leader))
         }
         if wasLeader && change.role != .leader {
             // Proposals not yet committed may or may not commit under the next leader: their
@@ -135,7 +140,11 @@ extension NodeLoop {
             environment.tracer?(.committed(node: config.localID, index: entry.index, term: entry.term))
             guard let pending = pendingApplies.removeValue(forKey: entry.index) else { continue }
             applyLimiter.release()
-            if pending.term == entry.term {
+            if pending.term == entry.term && entry.type == .configuration {
+                // A membership change is done when it commits (as hashicorp/raft answers it),
+                // not when the FSM sees it: a leader that removed itself shuts down right after.
+                pending.waiter.resume(with: .success(ApplyResult(index: entry.index, response: nil)))
+            } else if pending.term == entry.term {
                 pending.waiter.markCommitted()
                 waiters[entry.index] = pending.waiter
             } else {

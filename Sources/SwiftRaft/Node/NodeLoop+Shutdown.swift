@@ -52,6 +52,7 @@ extension NodeLoop {
             for waiter in job.waiters { waiter.resume(throwing: RaftError.shutdown) }
         }
         persistJobs.removeAll()
+        failQueuedConfigurationChanges(RaftError.shutdown)
         for requester in snapshotRequesters + queuedSnapshotRequesters { requester(.failure(RaftError.shutdown)) }
         snapshotRequesters.removeAll()
         queuedSnapshotRequesters.removeAll()

@@ -70,6 +70,8 @@ final class NodeLoop: @unchecked Sendable {
     var queuedSnapshotRequesters: [SnapshotRequester] = []
     /// The data of the InstallSnapshot the core is installing, until the snapshot worker takes it.
     var incomingSnapshotData: [UInt64: any SnapshotSource] = [:]
+    /// Membership changes waiting for the latest configuration to commit, oldest first.
+    var queuedConfigurationChanges: Deque<QueuedConfigurationChange> = []
 
     /// A proposal waiting to be applied.
     struct PendingApply {
@@ -152,6 +154,10 @@ final class NodeLoop: @unchecked Sendable {
     func process(_ inputs: [NodeInput]) {
         for input in inputs { feed(input) }
         while !isShutdown && carryOutReady() {}
+        if !queuedConfigurationChanges.isEmpty {
+            startQueuedConfigurationChanges()
+            while !isShutdown && carryOutReady() {}
+        }
     }
 
     private func feed(_ input: NodeInput) {

@@ -1,0 +1,87 @@
+import DequeModule
+
+/// A configuration change a caller is waiting on, queued until the latest configuration is
+/// committed (one change at a time, as hashicorp/raft's leader takes them).
+struct QueuedConfigurationChange {
+    var id: UInt64
+    var change: ConfigurationChange
+    var prevIndex: UInt64
+    var waiter: ApplyWaiter
+}
+
+/// Membership changes on the loop: queued while another is uncommitted, proposed to the core,
+/// and answered like an `apply` once the entry is applied.
+extension NodeLoop {
+    /// Queues `change`; its caller holds a ``Config/maxPendingApplies`` slot, released when the
+    /// change is answered. `timeout` bounds the wait for the queue, as hashicorp/raft's does.
+    func requestConfigurationChange(_ change: ConfigurationChange, prevIndex: UInt64, waiter: ApplyWaiter, timeout: Duration?) {
+        guard !isShutdown else {
+            applyLimiter.release()
+            return waiter.resume(with: .failure(RaftError.shutdown))
+        }
+        guard core.currentRole == .leader else {
+            applyLimiter.release()
+            return waiter.resume(with: .failure(RaftError.notLeader(core.currentLeader)))
+        }
+        nextToken += 1
+        let id = nextToken
+        queuedConfigurationChanges.append(QueuedConfigurationChange(id: id, change: change, prevIndex: prevIndex, waiter: waiter))
+        if let timeout {
+            let mailbox = mailbox
+            environment.clock.schedule(after: timeout) {
+                mailbox.post(.perform { loop in loop.configurationChangeTimedOut(id, after: timeout) })
+            }
+        }
+        startQueuedConfigurationChanges()
+    }
+
+    /// Proposes queued changes while the latest configuration is committed: the first at once,
+    /// the next once that one commits.
+    func startQueuedConfigurationChanges() {
+        while !isShutdown, core.isConfigurationStable, let next = queuedConfigurationChanges.popFirst() {
+            guard next.waiter.beginAppend() else {
+                // Its caller was cancelled while it waited.
+                applyLimiter.release()
+                continue
+            }
+            switch core.proposeConfigurationChange(next.change, prevIndex: next.prevIndex, appendedAt: environment.clock.wallClockNow) {
+            case .success(let index):
+                logger.info("configuration change appended", metadata: ["raft.change": "\(next.change)", "raft.index": "\(index)"])
+                next.waiter.appended(at: index)
+                pendingApplies[index] = PendingApply(term: core.currentTerm, waiter: next.waiter)
+            case .failure(let rejection):
+                applyLimiter.release()
+                next.waiter.resume(with: .failure(Self.error(for: rejection)))
+            }
+        }
+    }
+
+    private func configurationChangeTimedOut(_ id: UInt64, after timeout: Duration) {
+        guard let position = queuedConfigurationChanges.firstIndex(where: { $0.id == id }) else { return }
+        let expired = queuedConfigurationChanges.remove(at: position)
+        applyLimiter.release()
+        expired.waiter.resume(
+            with: .failure(RaftError(.enqueueTimeout, "timed out after \(timeout) waiting for the previous configuration change to commit"))
+        )
+    }
+
+    /// Fails every queued change with `error` (leadership lost, shutdown).
+    func failQueuedConfigurationChanges(_ error: RaftError) {
+        while let queued = queuedConfigurationChanges.popFirst() {
+            applyLimiter.release()
+            queued.waiter.resume(with: .failure(error))
+        }
+    }
+
+    static func error(for rejection: ConfigurationChangeRejection) -> RaftError {
+        switch rejection {
+        case .notLeader(let leader): return RaftError.notLeader(leader)
+        case .changeInProgress(let latest):
+            return RaftError(.invalidArgument, "the configuration at \(latest) is not committed yet")
+        case .configurationChanged(let prevIndex, let latest):
+            return RaftError(.invalidArgument, "configuration changed since \(prevIndex) (latest is \(latest))")
+        case .invalid(let problem):
+            return RaftError(.invalidArgument, "the change would leave an invalid configuration: \(problem)")
+        }
+    }
+}

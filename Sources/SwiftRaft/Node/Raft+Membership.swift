@@ -1,0 +1,60 @@
+/// Membership changes: hashicorp/raft's `AddVoter`, `AddNonvoter`, `DemoteVoter` and
+/// `RemoveServer`, called on the leader.
+///
+/// Each appends a configuration entry that takes effect on every server as soon as it is
+/// appended there, and returns its log index once it is committed and applied here. One change
+/// is in flight at a time: a call made while another change is uncommitted waits for it (up to
+/// `timeout`). `prevIndex`, when not 0, makes the call fail unless the latest configuration is
+/// still the one at that index (see ``getConfiguration()``), so two operators cannot undo each
+/// other's change unseen. Errors mean what ``apply(_:timeout:)``'s do; a change that would leave
+/// no voter, or a `prevIndex` that no longer matches, throws ``RaftError/Code/invalidArgument``.
+/// A leader whose removal (or demotion) commits steps down, and with ``Config/shutdownOnRemove``
+/// shuts down.
+extension Raft {
+    /// Adds `id` at `address` as a voter, or promotes it if it is a non-voter (hashicorp/raft's
+    /// `AddVoter`). Returns the configuration entry's index.
+    @discardableResult
+    public func addVoter(id: ServerID, address: ServerAddress, prevIndex: UInt64 = 0, timeout: Duration? = nil) async throws -> UInt64 {
+        try await changeConfiguration(.addVoter(id, address), prevIndex: prevIndex, timeout: timeout)
+    }
+
+    /// Adds `id` at `address` as a non-voter, which receives the log but neither votes nor
+    /// campaigns; a server already in the configuration keeps its suffrage and takes the address
+    /// (hashicorp/raft's `AddNonvoter`).
+    @discardableResult
+    public func addNonvoter(id: ServerID, address: ServerAddress, prevIndex: UInt64 = 0, timeout: Duration? = nil) async throws -> UInt64 {
+        try await changeConfiguration(.addNonvoter(id, address), prevIndex: prevIndex, timeout: timeout)
+    }
+
+    /// Makes voter `id` a non-voter (hashicorp/raft's `DemoteVoter`).
+    @discardableResult
+    public func demoteVoter(id: ServerID, prevIndex: UInt64 = 0, timeout: Duration? = nil) async throws -> UInt64 {
+        try await changeConfiguration(.demoteVoter(id), prevIndex: prevIndex, timeout: timeout)
+    }
+
+    /// Removes `id` from the cluster (hashicorp/raft's `RemoveServer`); removing the leader
+    /// itself makes it step down once the change commits.
+    @discardableResult
+    public func removeServer(id: ServerID, prevIndex: UInt64 = 0, timeout: Duration? = nil) async throws -> UInt64 {
+        try await changeConfiguration(.removeServer(id), prevIndex: prevIndex, timeout: timeout)
+    }
+
+    private func changeConfiguration(_ change: ConfigurationChange, prevIndex: UInt64, timeout: Duration?) async throws -> UInt64 {
+        let current = observed.leadership
+        guard current.state != .shutdown else { throw RaftError.shutdown }
+        guard current.state == .leader else { throw RaftError.notLeader(current.leader) }
+        let clock = environment.clock
+        let started = clock.now
+        try await loop.applyLimiter.acquire(timeout: timeout, clock: clock)
+        let remaining = timeout.map { max($0 - (clock.now - started), .zero) }
+        let waiter = ApplyWaiter()
+        let posted = loop.mailbox.post(
+            .perform { loop in loop.requestConfigurationChange(change, prevIndex: prevIndex, waiter: waiter, timeout: remaining) }
+        )
+        guard posted else {
+            loop.applyLimiter.release()
+            throw RaftError.shutdown
+        }
+        return try await waiter.outcome().index
+    }
+}
