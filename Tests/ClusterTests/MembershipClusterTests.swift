@@ -1,4 +1,5 @@
 import RaftTestKit
+import Synchronization
 import SwiftRaft
 import Testing
 
@@ -33,6 +34,67 @@ import Testing
             await cluster.crash(others[0])
             await cluster.crash(others[1])
             _ = try await leader.apply(Array("with three of five".utf8))
+        }
+    }
+
+    // Growing from one server to five and shrinking back to one, under a client that keeps writing: no acknowledged write is lost.
+    @Test func growingFromOneToFiveAndShrinkingBackUnderLoadLosesNoWrite() async throws {
+        try await TestCluster.run(nodes: 5, seed: 407, initialMembers: 1) { cluster in
+            let leader = try await cluster.waitForLeader()
+            #expect(leader.config.localID == "node-1")
+            let acknowledged = Mutex<[[UInt8]]>([])
+            let stop = Mutex(false)
+            let client = cluster.spawn {
+                var attempt = 0
+                while !stop.withLock({ $0 }) {
+                    attempt += 1
+                    let command = Array("write-\(attempt)".utf8)
+                    if (try? await leader.apply(command, timeout: .milliseconds(100))) != nil {
+                        acknowledged.withLock { $0.append(command) }
+                    }
+                    try await cluster.sleep(.milliseconds(1))
+                }
+            }
+            for id in cluster.ids.dropFirst() {
+                try await leader.addVoter(id: id, address: Self.address(id))
+                try await cluster.sleep(.milliseconds(20))
+            }
+            #expect(leader.getConfiguration().configuration == cluster.fullConfiguration)
+            for id in cluster.ids.dropFirst().reversed() {
+                try await leader.removeServer(id: id)
+                try await cluster.sleep(.milliseconds(20))
+            }
+            stop.withLock { $0 = true }
+            try await client.value
+            #expect(leader.state == .leader)
+            #expect(leader.getConfiguration().configuration.servers.map(\.id) == ["node-1"])
+            try await leader.barrier()
+            let written = acknowledged.withLock { $0 }
+            #expect(written.count > 50)
+            // Every acknowledged write, once; a write whose outcome was unknown may be there too.
+            let applied = try Self.recorded(await cluster.fsm("node-1"))
+            #expect(Set(applied).count == applied.count)
+            #expect(Set(written).isSubset(of: Set(applied)))
+        }
+    }
+
+    // A crashed voter is replaced: the new server is added and the dead one removed, and the cluster keeps its fault tolerance.
+    @Test func aCrashedVoterIsReplacedByANewServer() async throws {
+        try await TestCluster.run(nodes: 4, seed: 408, initialMembers: 3) { cluster in
+            let leader = try await cluster.waitForLeader()
+            for command in Self.commands(10, prefix: "c") { _ = try await leader.apply(command) }
+            let dead = try #require(cluster.ids.prefix(3).first { $0 != leader.config.localID })
+            await cluster.crash(dead)
+            try await leader.addVoter(id: "node-4", address: Self.address("node-4"))
+            try await leader.removeServer(id: dead)
+            let members = Set(leader.getConfiguration().configuration.voters.map(\.id))
+            #expect(members == Set(cluster.ids.filter { $0 != dead }))
+            try await cluster.waitForApplied(leader.commitIndex, on: ["node-4"])
+            #expect(try Self.recorded(await cluster.fsm("node-4")).prefix(10) == Self.commands(10, prefix: "c")[...])
+            // Three voters again: one more may fail.
+            let another = try #require(members.first { $0 != leader.config.localID })
+            await cluster.crash(another)
+            _ = try await leader.apply(Array("still a quorum".utf8))
         }
     }
 
