@@ -42,8 +42,8 @@ import RaftCore
 
     /// n1 leading term 2, its no-op (2) acknowledged by n2 and n3, so the bootstrap configuration
     /// is committed and both followers are in step.
-    static func stableLeader() -> RaftInstance {
-        var leader = Fixture.instance("n1")
+    static func stableLeader(configure: (inout RaftInstance.Options) -> Void = { _ in }) -> RaftInstance {
+        var leader = Fixture.instance("n1", configure: configure)
         let ready = leader.winElection()
         leader.persistAll()
         for probe in ready.appends {

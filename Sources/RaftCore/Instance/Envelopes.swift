@@ -130,6 +130,8 @@ public struct Proposal: Hashable, Sendable {
 public enum ProposalRejection: Error, Hashable, Sendable {
     /// This server is not the leader; the known leader, if any, is named.
     case notLeader(leader: Server?)
+    /// This leader is handing leadership over (``RaftInstance/transferLeadership(to:)``).
+    case leadershipTransferInProgress
 }
 
 /// The role a server plays in its current term (hashicorp/raft's `RaftState`, without `Shutdown`,

@@ -40,6 +40,7 @@ extension RaftInstance {
     /// - Returns: the indexes assigned, in order, or why the proposals were refused.
     public mutating func propose(_ proposals: [Proposal]) -> Result<ClosedRange<UInt64>, ProposalRejection> {
         guard role == .leader else { return .failure(.notLeader(leader: leader)) }
+        guard leadershipTransfer == nil else { return .failure(.leadershipTransferInProgress) }
         let first = window.lastIndex + 1
         for proposal in proposals { appendAsLeader(proposal) }
         return .success(first...max(first, window.lastIndex))
@@ -91,6 +92,7 @@ extension RaftInstance {
     // MARK: - Time
 
     mutating func tickLeader() {
+        expireLeadershipTransfer()
         heartbeatElapsed += 1
         if heartbeatElapsed >= UInt64(options.heartbeatIntervalTicks) {
             heartbeatElapsed = 0
@@ -328,6 +330,7 @@ extension RaftInstance {
             }
             resolveVerifications()
             advanceCommitIndex()
+            continueLeadershipTransfer()
         } else {
             guard context.epoch == peers[index].epoch else { return }
             if response.lastLog < peers[index].match {

@@ -32,6 +32,8 @@ public enum ConfigurationChangeRejection: Error, Hashable, Sendable {
     case configurationChanged(prevIndex: UInt64, latestIndex: UInt64)
     /// The change would leave an invalid configuration (no voter, a duplicate address, …).
     case invalid(ConfigurationError)
+    /// This leader is handing leadership over.
+    case leadershipTransferInProgress
 }
 
 extension Configuration {
@@ -84,6 +86,7 @@ extension RaftInstance {
         appendedAt: LogTimestamp = .unset
     ) -> Result<UInt64, ConfigurationChangeRejection> {
         guard role == .leader else { return .failure(.notLeader(leader: leader)) }
+        guard leadershipTransfer == nil else { return .failure(.leadershipTransferInProgress) }
         if prevIndex > 0 && prevIndex != latestConfigurationIndex {
             return .failure(.configurationChanged(prevIndex: prevIndex, latestIndex: latestConfigurationIndex))
         }

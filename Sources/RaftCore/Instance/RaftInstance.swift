@@ -87,6 +87,8 @@ public struct RaftInstance: Sendable {
     var pendingVerifications: Deque<(token: UInt64, round: UInt64)> = []
     /// Peers known to lack the pre-vote RPC.
     var peersWithoutPreVote: Set<ServerID> = []
+    /// The leadership transfer under way, if any.
+    var leadershipTransfer: LeadershipTransfer?
     /// Set once a pre-vote round held back its election because its quorum relied on
     /// ``peersWithoutPreVote``; cleared when a leader is heard from or this server leads.
     var preVoteDeferredToOlderPeers = false
@@ -341,6 +343,7 @@ public struct RaftInstance: Sendable {
     }
 
     mutating func leaveLeadership() {
+        finishLeadershipTransferOnStepDown()
         peers.removeAll()
         for pending in pendingVerifications { ready.verifications.append((pending.token, false)) }
         pendingVerifications.removeAll()

@@ -51,6 +51,9 @@ public struct Ready: Sendable {
     /// This server led, and a committed configuration no longer has it as a voter: it stepped
     /// down (with hashicorp/raft's `ShutdownOnRemove`, the shell then shuts the node down).
     public var removedFromConfiguration = false
+    /// A leadership transfer ended: true when this server stepped down, false when it timed out
+    /// (this server still leads).
+    public var leadershipTransferSucceeded: Bool?
 
     /// A change of role, term or leader.
     public struct StateChange: Hashable, Sendable {
@@ -77,5 +80,6 @@ public struct Ready: Sendable {
             && repliesAfterPersist.isEmpty && committedEntries.isEmpty && entryLoads.isEmpty
             && compactThrough == nil && snapshotTransfers.isEmpty && snapshotInstalls.isEmpty
             && stateChange == nil && verifications.isEmpty && warnings.isEmpty && !removedFromConfiguration
+            && leadershipTransferSucceeded == nil
     }
 }

@@ -82,6 +82,37 @@ extension NodeLoop {
             return RaftError(.invalidArgument, "configuration changed since \(prevIndex) (latest is \(latest))")
         case .invalid(let problem):
             return RaftError(.invalidArgument, "the change would leave an invalid configuration: \(problem)")
+        case .leadershipTransferInProgress:
+            return RaftError(.leadershipTransferInProgress, "leadership transfer in progress")
+        }
+    }
+}
+
+/// Leadership transfer on the loop.
+extension NodeLoop {
+    func transferLeadership(to target: ServerID?, continuation: CheckedContinuation<Void, any Error>) {
+        guard !isShutdown else { return continuation.resume(throwing: RaftError.shutdown) }
+        switch core.transferLeadership(to: target) {
+        case .success(let chosen):
+            logger.info("transferring leadership", metadata: ["raft.target": "\(chosen)"])
+            leadershipTransferWaiter = continuation
+        case .failure(.notLeader(let leader)):
+            continuation.resume(throwing: RaftError.notLeader(leader))
+        case .failure(.inProgress):
+            continuation.resume(throwing: RaftError(.leadershipTransferInProgress, "a leadership transfer is already in progress"))
+        case .failure(.noTarget(let reason)):
+            continuation.resume(throwing: RaftError(.invalidArgument, "no server to transfer leadership to: \(reason)"))
+        }
+    }
+
+    /// Answers the transfer's caller once the core says how it ended.
+    func leadershipTransferEnded(succeeded: Bool) {
+        guard let waiter = leadershipTransferWaiter else { return }
+        leadershipTransferWaiter = nil
+        if succeeded {
+            waiter.resume()
+        } else {
+            waiter.resume(throwing: RaftError(.timeout, "leadership transfer timed out after an election timeout; this server still leads"))
         }
     }
 }

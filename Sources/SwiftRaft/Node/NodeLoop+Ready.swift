@@ -54,6 +54,7 @@ extension NodeLoop {
         publishStatus()
         // After the status: whoever hears of the change must find `state` and `leader` agreeing.
         if let leadershipChange { observed.publish(leadershipChange) }
+        if let succeeded = ready.leadershipTransferSucceeded { leadershipTransferEnded(succeeded: succeeded) }
         if ready.removedFromConfiguration && config.shutdownOnRemove {
             logger.warning("removed from the configuration: shutting down (shutdownOnRemove)")
             beginShutdown(reason: "removed from the configuration")

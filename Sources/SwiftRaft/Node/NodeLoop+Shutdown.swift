@@ -53,6 +53,8 @@ extension NodeLoop {
         }
         persistJobs.removeAll()
         failQueuedConfigurationChanges(RaftError.shutdown)
+        leadershipTransferWaiter?.resume(throwing: RaftError.shutdown)
+        leadershipTransferWaiter = nil
         for requester in snapshotRequesters + queuedSnapshotRequesters { requester(.failure(RaftError.shutdown)) }
         snapshotRequesters.removeAll()
         queuedSnapshotRequesters.removeAll()

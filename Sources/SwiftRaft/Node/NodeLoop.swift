@@ -72,6 +72,8 @@ final class NodeLoop: @unchecked Sendable {
     var incomingSnapshotData: [UInt64: any SnapshotSource] = [:]
     /// Membership changes waiting for the latest configuration to commit, oldest first.
     var queuedConfigurationChanges: Deque<QueuedConfigurationChange> = []
+    /// The caller of a leadership transfer under way.
+    var leadershipTransferWaiter: CheckedContinuation<Void, any Error>?
 
     /// A proposal waiting to be applied.
     struct PendingApply {
@@ -294,6 +296,9 @@ final class NodeLoop: @unchecked Sendable {
         case .failure(.notLeader(let leader)):
             applyLimiter.release()
             waiter.resume(with: .failure(RaftError.notLeader(leader)))
+        case .failure(.leadershipTransferInProgress):
+            applyLimiter.release()
+            waiter.resume(with: .failure(RaftError(.leadershipTransferInProgress, "leadership transfer in progress")))
         }
     }
 }

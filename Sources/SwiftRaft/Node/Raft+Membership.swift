@@ -58,3 +58,32 @@ extension Raft {
         return try await waiter.outcome().index
     }
 }
+
+/// Leadership transfer: hashicorp/raft's `LeadershipTransfer` and `LeadershipTransferToServer`.
+extension Raft {
+    /// Hands leadership to the voter whose log is most up to date. See
+    /// ``leadershipTransfer(to:)``.
+    public func leadershipTransfer() async throws {
+        try await transferLeadership(to: nil)
+    }
+
+    /// Hands leadership to voter `id`: this leader stops taking applies and membership changes
+    /// (they fail with ``RaftError/Code/leadershipTransferInProgress``), brings `id` up to date,
+    /// and sends it TimeoutNow, on which it campaigns at once, skipping pre-vote. Returns when this
+    /// server has stepped down.
+    ///
+    /// - Throws: ``RaftError/Code/timeout`` when no other server took over within an election
+    ///   timeout (this one leads on, and takes applies again); ``RaftError/Code/notLeader``;
+    ///   ``RaftError/Code/leadershipTransferInProgress`` while another transfer runs;
+    ///   ``RaftError/Code/invalidArgument`` when `id` is not a voter.
+    public func leadershipTransfer(to id: ServerID) async throws {
+        try await transferLeadership(to: id)
+    }
+
+    private func transferLeadership(to target: ServerID?) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let posted = loop.mailbox.post(.perform { loop in loop.transferLeadership(to: target, continuation: continuation) })
+            if !posted { continuation.resume(throwing: RaftError.shutdown) }
+        }
+    }
+}
