@@ -30,6 +30,8 @@
 //   wait-count N MS       wait until the FSM applied N commands; "ok count=C digest=D" or "timeout count=C"
 //   wait-leader MS        wait until some leader is known; "ok leader=ADDR" or "timeout"
 //   barrier               "ok" or "error: ..."
+//   transfer [ID ADDRESS] hand leadership over (Raft.LeadershipTransfer, or LeadershipTransferToServer
+//                         to ID at ADDRESS); "ok" once this node stepped down, or "error: ..."
 //   quit                  shut down and exit
 package main
 
@@ -298,6 +300,22 @@ func main() {
 			}
 		case "barrier":
 			if err := node.Barrier(10 * time.Second).Error(); err != nil {
+				reply("error: %v", err)
+			} else {
+				reply("ok")
+			}
+		case "transfer":
+			var future raft.Future
+			switch len(fields) {
+			case 1:
+				future = node.LeadershipTransfer()
+			case 3:
+				future = node.LeadershipTransferToServer(raft.ServerID(fields[1]), raft.ServerAddress(fields[2]))
+			default:
+				reply("error: usage: transfer [ID ADDRESS]")
+				continue
+			}
+			if err := future.Error(); err != nil {
 				reply("error: %v", err)
 			} else {
 				reply("ok")
