@@ -7,8 +7,9 @@ import Testing
 import Glibc
 #endif
 
-/// Many seeds of random faults under constant load, with frequent snapshots, each checked for
-/// every safety invariant and for every acknowledged write applied exactly once on every node,
+/// Many seeds of random faults under constant load — partitions, crashes, drops, delays,
+/// leadership transfers and (with five nodes) voters leaving and rejoining the configuration —
+/// with frequent snapshots, each checked for every safety invariant and for every acknowledged write applied exactly once on every node,
 /// across restarts and snapshot installs.
 ///
 /// The default seed count suits CI; set `RAFT_SIM_SEEDS` (and optionally `RAFT_SIM_FIRST_SEED`)
@@ -74,9 +75,11 @@ import Glibc
             }
 
             var crashed: Set<ServerID> = []
+            // A voter taken out of the configuration (five-node clusters only), to be added back.
+            var removed: ServerID?
             for _ in 0..<40 {
                 try await cluster.sleep(.milliseconds(Int64.random(in: 50...400, using: &random)))
-                switch Int.random(in: 0..<7, using: &random) {
+                switch Int.random(in: 0..<9, using: &random) {
                 case 0:
                     let shuffled = cluster.ids.shuffled(using: &random)
                     let cut = Int.random(in: 1..<nodes, using: &random)
@@ -95,6 +98,21 @@ import Glibc
                     if let revived = crashed.randomElement(using: &random) {
                         crashed.remove(revived)
                         try await cluster.restart(revived)
+                    }
+                case 7:
+                    // A leadership transfer, to whoever is most up to date; it may well fail.
+                    if let leader = await cluster.leaders.first {
+                        cluster.spawn { try? await leader.leadershipTransfer() }
+                    }
+                case 8:
+                    // A membership change: a follower leaves the configuration, or comes back.
+                    guard nodes == 5, let leader = await cluster.leaders.first else { break }
+                    if let back = removed {
+                        cluster.spawn { _ = try? await leader.addVoter(id: back, address: ServerAddress(back.rawValue), timeout: .milliseconds(100)) }
+                        removed = nil
+                    } else if let victim = cluster.ids.filter({ $0 != leader.config.localID && !crashed.contains($0) }).randomElement(using: &random) {
+                        cluster.spawn { _ = try? await leader.removeServer(id: victim, timeout: .milliseconds(100)) }
+                        removed = victim
                     }
                 default:
                     cluster.faults.dropProbability = Double.random(in: 0...0.2, using: &random)
@@ -117,11 +135,37 @@ import Glibc
                 do {
                     try await leader.barrier(timeout: .seconds(10))
                     settled = true
-                } catch let error as RaftError where error.code == .leadershipLost || error.code == .notLeader {
+                } catch let error as RaftError
+                    where error.code == .leadershipLost || error.code == .notLeader || error.code == .leadershipTransferInProgress
+                {
                     cluster.trace.note("barrier on \(leader.config.localID) failed (\(error.code)); retrying")
+                    // A transfer under way ends within an election timeout either way.
+                    try await cluster.sleep(.milliseconds(100))
                 }
             }
             #expect(settled, "no leader held on long enough for a barrier (seed \(seed))")
+            // Every server a voter again (a removal or re-adding may have failed or be pending).
+            for _ in 0..<10 {
+                let leader = try await cluster.waitForLeader(timeout: .seconds(60))
+                let voters = Set(leader.getConfiguration().configuration.voters.map(\.id))
+                guard let missing = cluster.ids.first(where: { !voters.contains($0) }) else { break }
+                do {
+                    try await leader.addVoter(id: missing, address: ServerAddress(missing.rawValue), timeout: .seconds(5))
+                } catch {
+                    cluster.trace.note("re-adding \(missing) on \(leader.config.localID) failed: \(error)")
+                    try await cluster.sleep(.milliseconds(100))
+                }
+            }
+            // A barrier on the leader the repair ended with (a transfer may still move it once).
+            for attempt in 1...5 {
+                do {
+                    try await cluster.waitForLeader(timeout: .seconds(60)).barrier(timeout: .seconds(10))
+                    break
+                } catch let error as RaftError where attempt < 5 {
+                    cluster.trace.note("final barrier failed (\(error.code)); retrying")
+                    try await cluster.sleep(.milliseconds(100))
+                }
+            }
             try await cluster.waitForConvergence(timeout: .seconds(60))
             try await cluster.checkInvariants()
 
