@@ -98,6 +98,24 @@ import Testing
         }
     }
 
+    // A server removed while cut off never learns of it and campaigns again and again: the others refuse it (it is no member of their configuration), so their leader and term stay as they are.
+    @Test func aRemovedServerThatKeepsCampaigningDoesNotDisturbTheCluster() async throws {
+        try await TestCluster.run(nodes: 3, seed: 409) { cluster in
+            let leader = try await cluster.waitForLeader()
+            let outcast = try #require(cluster.ids.first { $0 != leader.config.localID })
+            await cluster.isolate(outcast)
+            try await leader.removeServer(id: outcast)
+            try await cluster.sleep(.seconds(1))
+            let term = leader.currentTerm
+            await cluster.heal()
+            try await cluster.sleep(.seconds(2))
+            #expect(leader.state == .leader)
+            #expect(leader.currentTerm == term)
+            #expect(try await cluster.raft(outcast).state != .leader)
+            _ = try await leader.apply(Array("undisturbed".utf8))
+        }
+    }
+
     // A removed follower leaves the quorum: a two-voter cluster commits with both.
     @Test func removingAFollowerShrinksTheConfiguration() async throws {
         try await TestCluster.run(nodes: 3, seed: 402) { cluster in
