@@ -283,31 +283,9 @@ extension NodeLoop {
         let started = environment.clock.now
         let stored: SnapshotMeta
         do {
-            let sink = try snapshots.store.create(
-                version: 1,
-                index: point.index,
-                term: point.term,
-                configuration: point.configuration,
-                configurationIndex: point.configurationIndex
-            )
-            do {
-                let copied = try SnapshotWorker.copy(meta.size, from: source, to: sink)
-                guard copied == meta.size else {
-                    throw RaftError(.invalidArgument, "the snapshot ended after \(copied) of the \(meta.size) bytes its metadata announces")
-                }
-                try sink.close()
-            } catch {
-                try? sink.cancel()
-                throw error
+            stored = try snapshots.write(point, size: meta.size, from: source) { copied in
+                RaftError(.invalidArgument, "the snapshot ended after \(copied) of the \(meta.size) bytes its metadata announces")
             }
-            stored = SnapshotMeta(
-                id: sink.id,
-                index: point.index,
-                term: point.term,
-                configuration: point.configuration,
-                configurationIndex: point.configurationIndex,
-                size: meta.size
-            )
         } catch {
             return completion(.failure(error))
         }

@@ -77,49 +77,61 @@ final class SnapshotWorker: Sendable {
             configuration: configuration,
             configurationIndex: request.configurationIndex
         )
+        let meta = try write(point, size: request.size, from: data) { copied in
+            RaftError(.corrupt, "short read: the snapshot ended after \(copied) of \(request.size) bytes")
+        }
+        // The FSM is restored from the store next: a store that kept nothing (a
+        // DiscardSnapshotStore) must fail the install, not the restore, which would stop the node.
+        guard try store.list().contains(where: { $0.id == meta.id }) else {
+            throw RaftError(.storage, "the snapshot store did not keep the installed snapshot \(meta.id) (a DiscardSnapshotStore keeps none)")
+        }
+        logger.info(
+            "installed snapshot written",
+            metadata: [
+                "raft.snapshot.id": "\(meta.id)", "raft.snapshot.index": "\(point.index)",
+                "raft.snapshot.bytes": "\(request.size)", "raft.snapshot.duration": "\(clock.now - started)",
+            ]
+        )
+        return (meta, point)
+    }
+
+    /// Stores a snapshot of `point` made of exactly `size` bytes read from `source` (left open),
+    /// in pieces. A source that ends early fails with `tooShort(bytes read)`; whatever fails, the
+    /// sink is cancelled, so nothing of it stays in the store.
+    func write(
+        _ point: SnapshotPoint,
+        size: Int64,
+        from source: any SnapshotSource,
+        tooShort: (Int64) -> RaftError
+    ) throws -> SnapshotMeta {
         let sink = try store.create(
             version: 1,
             index: point.index,
             term: point.term,
-            configuration: configuration,
+            configuration: point.configuration,
             configurationIndex: point.configurationIndex
         )
         do {
-            let copied = try Self.copy(request.size, from: data, to: sink)
-            guard copied == request.size else {
-                throw RaftError(.corrupt, "short read: the snapshot ended after \(copied) of \(request.size) bytes")
-            }
+            let copied = try Self.copy(size, from: source, to: sink)
+            guard copied == size else { throw tooShort(copied) }
             try sink.close()
         } catch {
             try? sink.cancel()
             throw error
         }
-        // The FSM is restored from the store next: a store that kept nothing (a
-        // DiscardSnapshotStore) must fail the install, not the restore, which would stop the node.
-        guard try store.list().contains(where: { $0.id == sink.id }) else {
-            throw RaftError(.storage, "the snapshot store did not keep the installed snapshot \(sink.id) (a DiscardSnapshotStore keeps none)")
-        }
-        logger.info(
-            "installed snapshot written",
-            metadata: [
-                "raft.snapshot.id": "\(sink.id)", "raft.snapshot.index": "\(point.index)",
-                "raft.snapshot.bytes": "\(request.size)", "raft.snapshot.duration": "\(clock.now - started)",
-            ]
-        )
-        let meta = SnapshotMeta(
+        return SnapshotMeta(
             id: sink.id,
             index: point.index,
             term: point.term,
-            configuration: configuration,
+            configuration: point.configuration,
             configurationIndex: point.configurationIndex,
-            size: request.size
+            size: size
         )
-        return (meta, point)
     }
 
     /// Copies up to `size` bytes from `source` into `sink`, a piece at a time; returns how many
     /// there were (fewer when the source ends early).
-    static func copy(_ size: Int64, from source: any SnapshotSource, to sink: any SnapshotSink) throws -> Int64 {
+    private static func copy(_ size: Int64, from source: any SnapshotSource, to sink: any SnapshotSink) throws -> Int64 {
         var copied: Int64 = 0
         while copied < size {
             let piece = try source.read(maxLength: Int(min(Int64(chunkSize), size - copied)))

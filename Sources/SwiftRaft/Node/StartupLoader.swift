@@ -102,8 +102,11 @@ struct StartupLoader {
     /// Whether the stored log `first...last` fits after the snapshot at `point`: it holds the
     /// snapshot's last entry with the same term, or starts right after it.
     private func logContinuesSnapshot(_ point: SnapshotPoint, first: UInt64, last: UInt64) throws -> Bool {
-        if first == point.index + 1 { return true }
-        guard first <= point.index, last >= point.index else { return first > point.index + 1 ? true : false }
+        // Starting right after the snapshot continues it; starting later leaves a gap, which the
+        // load reports as missing entries.
+        if first > point.index { return true }
+        // Ending before the snapshot's index: nothing to keep, and appends would leave a hole.
+        guard last >= point.index else { return false }
         return try storage.logStore.getLog(index: point.index).term == point.term
     }
 }
