@@ -184,6 +184,11 @@ public struct RaftInstance: Sendable {
     public var replicationState: [(id: ServerID, match: UInt64, next: UInt64)] {
         peers.map { ($0.server.id, $0.match, $0.next) }
     }
+    /// Ticks since follower `peer` last answered this leader, or nil when not leading or `peer`
+    /// is not replicated to.
+    public func ticksSinceContact(with peer: ServerID) -> UInt64? {
+        peers.first { $0.server.id == peer }.map { now - $0.lastContact }
+    }
     /// Ticks since the leader was last heard from, or nil if never.
     public var ticksSinceLeaderContact: UInt64? { lastLeaderContact.map { now - $0 } }
 

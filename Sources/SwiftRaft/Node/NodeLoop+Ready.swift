@@ -51,6 +51,9 @@ extension NodeLoop {
                 waiter.resume(throwing: RaftError.notLeader(core.currentLeader))
             }
         }
+        if ready.stateChange != nil || core.latestConfigurationState.index != observedPeersConfigurationIndex {
+            observePeers()
+        }
         publishStatus()
         // After the status: whoever hears of the change must find `state` and `leader` agreeing.
         if let leadershipChange { observed.publish(leadershipChange) }
@@ -104,7 +107,14 @@ extension NodeLoop {
     /// Logs and traces a change of role, term or leader, fails a deposed leader's uncommitted
     /// proposals, and returns the leadership change to announce, if any.
     private func stateChanged(_ change: Ready.StateChange) -> LeadershipChange? {
-        let wasLeader = observed.current.state == .leader
+        let previous = observed.leadership
+        let wasLeader = previous.state == .leader
+        if RaftState(change.role) != previous.state {
+            observers.notify(.stateChanged(RaftState(change.role)), node: config.localID)
+        }
+        if change.leader?.id != previous.leader?.id || change.leader?.address != previous.leader?.address {
+            observers.notify(.leaderChanged(leader: change.leader, term: change.term), node: config.localID)
+        }
         logger.info(
             "raft state changed",
             metadata: [
@@ -165,6 +175,26 @@ extension NodeLoop {
         for reply in replies {
             responders.removeValue(forKey: reply.token.rawValue)?.respond(reply.response)
         }
+    }
+
+    /// Tells observers which servers this leader started or stopped replicating to, after a
+    /// change of role or configuration (hashicorp/raft's `PeerObservation`s).
+    private func observePeers() {
+        let latest = core.latestConfigurationState
+        observedPeersConfigurationIndex = latest.index
+        guard core.currentRole == .leader else {
+            observedPeers.removeAll()
+            return
+        }
+        var current: [ServerID: Server] = [:]
+        for server in latest.configuration.servers where server.id != config.localID { current[server.id] = server }
+        for server in latest.configuration.servers where observedPeers[server.id] == nil && current[server.id] != nil {
+            observers.notify(.peerAdded(server), node: config.localID)
+        }
+        for (id, server) in observedPeers.sorted(by: { $0.key < $1.key }) where current[id] == nil {
+            observers.notify(.peerRemoved(server), node: config.localID)
+        }
+        observedPeers = current
     }
 
     /// Copies the core's observable state to ``observed`` for the lock-free getters.

@@ -31,6 +31,7 @@ extension NodeLoop {
         guard !isShutdown else { return }
         isShutdown = true
         observed.update { $0.state = .shutdown }
+        observers.notify(.stateChanged(.shutdown), node: config.localID)
         logger.info("raft node shutting down: \(reason)")
         environment.tracer?(.shutdown(node: config.localID))
         transport.setRPCHandler(nil)

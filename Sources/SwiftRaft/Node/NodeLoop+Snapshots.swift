@@ -83,6 +83,7 @@ extension NodeLoop {
             )
             // Before the caller hears of it: `stats()` must already report it.
             publishStatus()
+            observers.notify(.snapshotTaken(meta), node: config.localID)
             logger.info(
                 "snapshot complete",
                 metadata: [
@@ -209,7 +210,9 @@ extension NodeLoop {
         case .failure(let error):
             core.snapshotInstallFailed(token: token, reason: "\(error)")
         case .success(let written):
-            switch core.snapshotInstalled(token: token, point: written.point) {
+            let outcome = core.snapshotInstalled(token: token, point: written.point)
+            observers.notify(.snapshotInstalled(written.meta), node: config.localID)
+            switch outcome {
             case .restoreFSM:
                 logger.info("restoring the FSM from the leader's snapshot", metadata: ["raft.snapshot.index": "\(written.point.index)"])
                 restoreFSM(from: written.meta.id, point: written.point)

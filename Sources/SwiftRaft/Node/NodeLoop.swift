@@ -38,6 +38,8 @@ final class NodeLoop: @unchecked Sendable {
     /// Where snapshot transfers' tasks run (the snapshot executor, when it can run tasks).
     let snapshotTaskExecutor: (any TaskExecutor)?
     let preVote: Bool
+    /// Who is told of leadership changes, peers, failing followers, votes and snapshots.
+    let observers = ObserverRegistry()
 
     // MARK: Loop-confined state
 
@@ -74,6 +76,11 @@ final class NodeLoop: @unchecked Sendable {
     var queuedConfigurationChanges: Deque<QueuedConfigurationChange> = []
     /// The caller of a leadership transfer under way.
     var leadershipTransferWaiter: CheckedContinuation<Void, any Error>?
+    /// The servers this node replicates to as leader, as observers were last told
+    /// (``RaftEvent/peerAdded(_:)``); empty when not leading.
+    var observedPeers: [ServerID: Server] = [:]
+    /// The configuration index ``observedPeers`` was last compared with.
+    var observedPeersConfigurationIndex: UInt64 = 0
 
     /// A proposal waiting to be applied.
     struct PendingApply {
@@ -211,6 +218,11 @@ final class NodeLoop: @unchecked Sendable {
             rpc.respond(error: RaftError(.unsupportedProtocol, problem))
             return
         }
+        switch rpc.request {
+        case .requestVote(let request): observers.notify(.voteRequested(request), node: config.localID)
+        case .requestPreVote(let request): observers.notify(.preVoteRequested(request), node: config.localID)
+        default: break
+        }
         nextToken += 1
         responders[nextToken] = rpc
         core.receive(rpc.request, token: RequestToken(nextToken))
@@ -245,6 +257,7 @@ final class NodeLoop: @unchecked Sendable {
             unreachablePeers.removeValue(forKey: context.peer) != nil
         {
             logger.info("replication to \(context.peer) resumed")
+            observers.notify(.heartbeatResumed(peer: context.peer), node: config.localID)
         }
         if context.kind == .heartbeat { closeStalledPipeline(to: context.peer) }
         core.receive(response: response, context: context)
@@ -259,6 +272,8 @@ final class NodeLoop: @unchecked Sendable {
             if unreachablePeers[context.peer] == nil {
                 unreachablePeers[context.peer] = "\(error)"
                 logger.error("replication to \(context.peer) failing, will keep retrying: \(error)")
+                let lastContact = core.ticksSinceContact(with: context.peer).map { config.tickInterval * Int($0) }
+                observers.notify(.heartbeatFailed(peer: context.peer, lastContact: lastContact), node: config.localID)
             } else {
                 logger.debug("\(context.kind) to \(context.peer) failed: \(error)")
             }
