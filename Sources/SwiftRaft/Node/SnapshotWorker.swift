@@ -20,10 +20,13 @@ final class SnapshotWorker: Sendable {
 
     /// Writes an FSM snapshot to the store (hashicorp/raft's `Persist` into a new sink), and
     /// releases it, whatever happens.
-    func persist(_ captured: CapturedSnapshot) throws -> SnapshotMeta {
+    ///
+    /// - Parameter evenIfNotNewer: write it even when the store holds a snapshot at or past its
+    ///   point (a recovery's snapshot, which replaces the configuration at the same point).
+    func persist(_ captured: CapturedSnapshot, evenIfNotNewer: Bool = false) throws -> SnapshotMeta {
         defer { captured.snapshot.release() }
         let point = captured.point
-        if let newest = try store.list().first, (newest.term, newest.index) >= (point.term, point.index) {
+        if !evenIfNotNewer, let newest = try store.list().first, (newest.term, newest.index) >= (point.term, point.index) {
             // A leader's snapshot was installed while this one was being captured: writing an
             // older one would cost a full persist for nothing.
             throw RaftError(.nothingNewToSnapshot, "the store already holds a snapshot at \(newest.index), at or past \(point.index)")

@@ -1,6 +1,6 @@
-/// A parsed JSON document, enough of JSON to read hashicorp/raft's `meta.json`.
+/// A parsed JSON document, enough of JSON to read hashicorp/raft's `meta.json` and `peers.json`.
 ///
-/// The snapshot metadata is one small object, so a tree is the simplest faithful reading.
+/// Both are small documents, so a tree is the simplest faithful reading.
 /// Numbers keep their text, because Go writes `uint64` fields that a `Double` would round.
 enum JSONValue: Equatable {
     case null
