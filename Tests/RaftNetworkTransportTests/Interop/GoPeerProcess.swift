@@ -39,6 +39,17 @@ enum GoPeers {
         return tests + "/GoPeers"
     }()
 
+    /// Names this checkout's GoPeers folder: FNV-1a of its path, stable across processes (unlike
+    /// `hashValue`, which Swift seeds per process).
+    private static let checkoutTag: String = {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in sourceDirectory.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }()
+
     /// Builds every program (once) and returns the directory holding the binaries.
     static func binaries() throws -> String {
         try built.get()
@@ -46,7 +57,9 @@ enum GoPeers {
 
     private static let built: Result<String, GoPeerError> = {
         if let unavailableReason { return .failure(GoPeerError(unavailableReason)) }
-        let output = NSTemporaryDirectory() + "swift-raft-go-peers-\(getuid())"
+        // One directory per user and checkout: two checkouts testing at once (a worktree beside
+        // the main one) must neither overwrite each other's binaries mid-run nor run the other's.
+        let output = NSTemporaryDirectory() + "swift-raft-go-peers-\(getuid())-\(checkoutTag)"
         let build = Process()
         build.executableURL = URL(fileURLWithPath: "/bin/bash")
         build.arguments = [sourceDirectory + "/build.sh", output]
