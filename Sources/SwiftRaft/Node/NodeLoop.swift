@@ -74,6 +74,9 @@ final class NodeLoop: @unchecked Sendable {
     var queuedConfigurationChanges: Deque<QueuedConfigurationChange> = []
     /// The caller of a leadership transfer under way.
     var leadershipTransferWaiter: CheckedContinuation<Void, any Error>?
+    /// Callers of ``Raft/addVoterWhenCaughtUp(id:address:prevIndex:timeout:)`` waiting for their
+    /// server to become a voter, oldest first.
+    var promotionWatches: [PromotionWatch] = []
 
     /// A proposal waiting to be applied.
     struct PendingApply {
