@@ -62,7 +62,8 @@ extension Raft {
     ///   staged and is still promoted once caught up); ``RaftError/Code/leadershipLost`` when this
     ///   server stops leading first (the staging entry, once committed, stays, and the next leader
     ///   promotes the server); and the errors of ``addVoter(id:address:prevIndex:timeout:)`` for
-    ///   the staging entry itself.
+    ///   the staging entry itself (``RaftError/Code/enqueueTimeout`` when it could not even be
+    ///   appended in time: then nothing changed).
     @discardableResult
     public func addVoterWhenCaughtUp(id: ServerID, address: ServerAddress, prevIndex: UInt64 = 0, timeout: Duration? = nil) async throws -> UInt64 {
         let clock = environment.clock
