@@ -91,6 +91,41 @@ import Testing
         }
     }
 
+    // A staging that only snapshots still hold survives a restart of every voter: the leader elected afterwards promotes the server, which catches up from a snapshot.
+    @Test func aStagingCarriedBySnapshotsIsPromotedAfterEveryVoterRestarts() async throws {
+        let frequentSnapshots: @Sendable (inout Config) -> Void = { config in
+            config.snapshotThreshold = 20
+            config.snapshotInterval = .milliseconds(20)
+            config.trailingLogs = 10
+            config.logCacheCapacity = 64
+        }
+        try await TestCluster.run(nodes: 4, seed: 605, initialMembers: 3, configure: frequentSnapshots) { cluster in
+            let leader = try await cluster.waitForLeader()
+            await cluster.isolate("node-4")
+            await #expect(throws: RaftError(.timeout, "")) {
+                try await leader.addVoterWhenCaughtUp(id: "node-4", address: Self.address("node-4"), timeout: .milliseconds(300))
+            }
+            let staging = leader.getConfiguration().index
+            for i in 0..<100 { _ = try await leader.apply(Array("c\(i)".utf8)) }
+            let voters = Array(cluster.ids.prefix(3))
+            for id in voters {
+                let raft = try await cluster.raft(id)
+                try await cluster.waitUntil("\(id) to compact the staging entry away") {
+                    UInt64(raft.stats()["last_snapshot_index"] ?? "0") ?? 0 > staging + 20
+                }
+            }
+            for id in voters { await cluster.crash(id) }
+            for id in voters { try await cluster.restart(id) }
+            await cluster.heal()
+            let next = try await cluster.waitForLeader(among: voters)
+            try await cluster.waitUntil("node-4 to be promoted") {
+                Self.suffrage(of: "node-4", on: next) == .voter && next.commitIndex >= next.getConfiguration().index
+            }
+            _ = try await next.apply(Array("after".utf8))
+            try await cluster.waitForConvergence()
+        }
+    }
+
     // With one voter of three down, removing a healthy one is refused with quorumWouldBeLost: the configuration stays and the cluster still commits.
     @Test func removingAHealthyVoterWhileAnotherIsDownIsRefused() async throws {
         try await TestCluster.run(nodes: 3, seed: 604) { cluster in
