@@ -45,7 +45,8 @@ extension NodeLoop {
         )
     }
 
-    /// A configuration committed at `index`: answers the watches of the servers it makes voters.
+    /// The configuration `entry` committed: answers the watches of the servers it makes voters,
+    /// with its index.
     func configurationCommitted(_ entry: Log) {
         guard !promotionWatches.isEmpty, let configuration = try? ConfigurationCodec.decode(entry.data) else { return }
         let (promoted, waiting) = (
