@@ -8,8 +8,11 @@
 /// still the one at that index (see ``getConfiguration()``), so two operators cannot undo each
 /// other's change unseen. Errors mean what ``apply(_:timeout:)``'s do; a change that would leave
 /// no voter, or a `prevIndex` that no longer matches, throws ``RaftError/Code/invalidArgument``.
+/// A change of the voters that fewer than a quorum of the new voters could carry (the leader,
+/// the voters that answered it within ``Config/leaderLeaseTimeout``, and voters not yet in the
+/// configuration) throws ``RaftError/Code/quorumWouldBeLost`` and changes nothing.
 /// A leader whose removal (or demotion) commits steps down, and with ``Config/shutdownOnRemove``
-/// shuts down.
+/// shuts down. See Docs/membership.md.
 extension Raft {
     /// Adds `id` at `address` as a voter, or promotes it if it is a non-voter (hashicorp/raft's
     /// `AddVoter`). Returns the configuration entry's index.
