@@ -375,6 +375,23 @@ struct TestNetwork {
         return try? result.get()
     }
 
+    /// Asks `id` for a membership change; returns the configuration entry's index, or why it was
+    /// refused.
+    mutating func proposeConfigurationChange(_ id: ServerID, _ change: ConfigurationChange) -> Result<UInt64, ConfigurationChangeRejection> {
+        let i = index(of: id)
+        let result = nodes[i].instance.proposeConfigurationChange(change)
+        drain(i)
+        return result
+    }
+
+    /// Asks the leader `id` to hand leadership over to `target`.
+    mutating func transferLeadership(_ id: ServerID, to target: ServerID) -> Result<ServerID, LeadershipTransferRejection> {
+        let i = index(of: id)
+        let result = nodes[i].instance.transferLeadership(to: target)
+        drain(i)
+        return result
+    }
+
     /// Asks the leader `id` to verify its leadership under `token`.
     mutating func verifyLeader(_ id: ServerID, token: UInt64) {
         let i = index(of: id)

@@ -46,6 +46,8 @@ import Testing
         Case(field: "MaxPendingApplies") { $0.maxPendingApplies = 0 },
         Case(field: "LogCacheCapacity") { $0.logCacheCapacity = 10 },
         Case(field: "RPCTimeout") { $0.rpcTimeout = .zero },
+        Case(field: "StagingCatchUpEntries") { $0.stagingCatchUpEntries = 0 },
+        Case(field: "StagingStabilityWindow") { $0.stagingStabilityWindow = .milliseconds(-1) },
     ]
 
     @Test(arguments: invalidCases)

@@ -38,6 +38,21 @@ extension RaftInstance {
         /// The most entries handed to the FSM and not yet reported applied (see
         /// ``RaftInstance/applied(through:)``).
         public var maxApplyBacklog: Int = 8192
+        /// A staged server (``ServerSuffrage/staging``) counts as caught up while its log is known
+        /// (a probe succeeded this term), its match is at most this many entries behind the
+        /// leader's last index, and it answered within ``leaderLeaseTicks``.
+        ///
+        /// The default, 250, is Consul autopilot's `MaxTrailingLogs`, the same judgement of "healthy
+        /// enough to vote" made on hashicorp/raft: a few AppendEntries batches, so a follower in step
+        /// under load (its pipelined requests in flight) qualifies, while one still streaming a long
+        /// backlog or a snapshot does not. A voter that far behind slows no commit: the others
+        /// form the quorum while it closes the gap.
+        public var stagingCatchUpEntries: UInt64 = 250
+        /// How long a staged server must stay caught up, without a break, before the leader
+        /// promotes it to voter; nil means ``electionTimeoutTicks``: long enough that a server
+        /// which answers only now and then (a flapping link, a pausing process) is not promoted
+        /// in a lucky moment.
+        public var stagingStabilityTicks: Int? = nil
 
         /// Creates options with hashicorp/raft's default timing at a 50 ms tick.
         public init(localID: ServerID, localAddress: ServerAddress) {

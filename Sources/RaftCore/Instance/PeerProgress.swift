@@ -36,6 +36,9 @@ struct PeerProgress: Sendable {
     var sentCommit: UInt64 = 0
     /// Set while the shell loads entries for this follower from the log store.
     var awaitingLoad = false
+    /// For a staged server: the tick since which it has been caught up without a break (see
+    /// ``RaftInstance/Options/stagingCatchUpEntries``); nil while it is not.
+    var caughtUpSince: UInt64?
 
     init(server: Server, next: UInt64, now: UInt64) {
         self.server = server

@@ -103,6 +103,7 @@ extension RaftInstance {
             leaseElapsed = 0
             checkQuorum()
         }
+        promoteCaughtUpStagedServers()
     }
 
     /// Steps down if fewer than a quorum of voters answered within the lease (check-quorum), so a

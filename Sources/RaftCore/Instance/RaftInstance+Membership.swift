@@ -9,6 +9,12 @@ public enum ConfigurationChange: Hashable, Sendable, CustomStringConvertible {
     case demoteVoter(ServerID)
     /// Removes a server.
     case removeServer(ServerID)
+    /// Adds a server as a staged voter (``ServerSuffrage/staging``): it receives the log like a
+    /// non-voter, and the leader makes it a voter by itself once it has caught up (see
+    /// ``RaftInstance/Options/stagingCatchUpEntries``). A voter stays a voter; a non-voter
+    /// becomes staged; either takes the address. swift-raft's addition: hashicorp/raft reserves
+    /// the suffrage but never assigns it.
+    case addStaging(ServerID, ServerAddress)
 
     /// `AddVoter n4@10.0.0.4:7000` and so on.
     public var description: String {
@@ -17,6 +23,7 @@ public enum ConfigurationChange: Hashable, Sendable, CustomStringConvertible {
         case .addNonvoter(let id, let address): return "AddNonvoter \(id)@\(address)"
         case .demoteVoter(let id): return "DemoteVoter \(id)"
         case .removeServer(let id): return "RemoveServer \(id)"
+        case .addStaging(let id, let address): return "AddStaging \(id)@\(address)"
         }
     }
 }
@@ -34,6 +41,10 @@ public enum ConfigurationChangeRejection: Error, Hashable, Sendable {
     case invalid(ConfigurationError)
     /// This leader is handing leadership over.
     case leadershipTransferInProgress
+    /// The change alters the voters, and fewer than `required` (a quorum of the new
+    /// configuration's voters) of them are known reachable: only those in `reachable` are (the
+    /// leader, voters heard from within the lease, and voters the change adds).
+    case wouldLoseQuorum(reachable: [ServerID], required: Int)
 }
 
 extension Configuration {
@@ -61,6 +72,13 @@ extension Configuration {
             }
         case .removeServer(let id):
             next.servers.removeAll { $0.id == id }
+        case .addStaging(let id, let address):
+            if let position = next.servers.firstIndex(where: { $0.id == id }) {
+                if next.servers[position].suffrage != .voter { next.servers[position].suffrage = .staging }
+                next.servers[position].address = address
+            } else {
+                next.servers.append(Server(suffrage: .staging, id: id, address: address))
+            }
         }
         try next.validate()
         return next
@@ -74,6 +92,15 @@ extension RaftInstance {
     /// Appends the configuration `change` makes to the latest one, as a leader's log entry
     /// (hashicorp/raft's `appendConfigurationEntry`). The new configuration takes effect at once;
     /// only one may be uncommitted at a time.
+    ///
+    /// A change that alters the voters is refused (``ConfigurationChangeRejection/wouldLoseQuorum(reachable:required:)``)
+    /// unless a quorum of the new configuration's voters is reachable: the leader itself, every
+    /// voter that answered within ``Options/leaderLeaseTicks``, and every voter the change adds
+    /// that is not yet in the configuration (nothing has been sent to it, so nothing is known of
+    /// it; ``ConfigurationChange/addStaging(_:_:)`` is the way not to take that risk). Otherwise a
+    /// removal could leave a configuration whose quorum needs a dead server, and no leader could
+    /// ever be elected or commit in it. A change that keeps the voters as they are cannot lose a
+    /// quorum; a leader that lost one already steps down by check-quorum.
     ///
     /// - Parameters:
     ///   - prevIndex: when not 0, the change is refused unless the latest configuration is still
@@ -97,9 +124,31 @@ extension RaftInstance {
         } catch {
             return .failure(.invalid(error))
         }
+        if Set(next.voters.map(\.id)) != Set(voters.map(\.id)) {
+            let reachable = reachableVoters(of: next)
+            let required = next.voters.count / 2 + 1
+            if reachable.count < required { return .failure(.wouldLoseQuorum(reachable: reachable, required: required)) }
+        }
+        return .success(appendConfiguration(next, appendedAt: appendedAt))
+    }
+
+    /// The voters of `next` a leader can count on: itself, the voters it heard from within the
+    /// lease, and the voters `next` adds to the latest configuration (unknown, so given the
+    /// benefit of the doubt).
+    func reachableVoters(of next: Configuration) -> [ServerID] {
+        let lease = UInt64(options.leaderLeaseTicks)
+        return next.voters.map(\.id).filter { id in
+            if id == options.localID { return true }
+            guard let peer = peers.first(where: { $0.server.id == id }) else { return true }
+            return now - peer.lastContact <= lease
+        }
+    }
+
+    /// Appends `configuration` as the leader's next entry; returns its index.
+    mutating func appendConfiguration(_ configuration: Configuration, appendedAt: LogTimestamp) -> UInt64 {
         let index = window.lastIndex + 1
-        appendAsLeader(Proposal(type: .configuration, data: ConfigurationCodec.encode(next), appendedAt: appendedAt))
-        return .success(index)
+        appendAsLeader(Proposal(type: .configuration, data: ConfigurationCodec.encode(configuration), appendedAt: appendedAt))
+        return index
     }
 
     /// Called when a configuration commits: a leader that is no longer a voter in it steps down

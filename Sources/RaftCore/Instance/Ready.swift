@@ -54,6 +54,21 @@ public struct Ready: Sendable {
     /// A leadership transfer ended: true when this server stepped down, false when it timed out
     /// (this server still leads).
     public var leadershipTransferSucceeded: Bool?
+    /// Staged servers this leader found caught up and promoted to voter by appending a
+    /// configuration entry (the shell logs them).
+    public var stagedVoterPromotions: [StagedVoterPromotion] = []
+
+    /// A staged server the leader promoted.
+    public struct StagedVoterPromotion: Hashable, Sendable {
+        /// The server promoted.
+        public var id: ServerID
+        /// Its match index when it was promoted.
+        public var match: UInt64
+        /// The leader's last index before the configuration entry.
+        public var lastIndex: UInt64
+        /// The index of the configuration entry that makes it a voter.
+        public var configurationIndex: UInt64
+    }
 
     /// A change of role, term or leader.
     public struct StateChange: Hashable, Sendable {
@@ -80,6 +95,6 @@ public struct Ready: Sendable {
             && repliesAfterPersist.isEmpty && committedEntries.isEmpty && entryLoads.isEmpty
             && compactThrough == nil && snapshotTransfers.isEmpty && snapshotInstalls.isEmpty
             && stateChange == nil && verifications.isEmpty && warnings.isEmpty && !removedFromConfiguration
-            && leadershipTransferSucceeded == nil
+            && leadershipTransferSucceeded == nil && stagedVoterPromotions.isEmpty
     }
 }

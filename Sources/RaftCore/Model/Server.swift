@@ -4,7 +4,8 @@ public enum ServerSuffrage: Int, Hashable, Sendable, CustomStringConvertible {
     case voter = 0
     /// Receives the log but does not vote and is not counted toward a quorum.
     case nonvoter = 1
-    /// Reserved by hashicorp/raft for a catching-up voter; treated as a non-voter.
+    /// A voter still catching up: treated as a non-voter until a swift-raft leader promotes it
+    /// (``ConfigurationChange/addStaging(_:_:)``). hashicorp/raft reserves it but never assigns it.
     case staging = 2
 
     /// `Voter`, `Nonvoter` or `Staging`, as hashicorp/raft prints them.

@@ -52,6 +52,13 @@ extension Config {
             throw invalid("MaxApplyBacklog \(maxApplyBacklog) must be at least MaxAppendEntries \(maxAppendEntries)")
         }
         if rpcTimeout < .milliseconds(1) { throw invalid("RPCTimeout \(rpcTimeout) must be at least 1ms") }
+        if stagingCatchUpEntries < 1 {
+            // 0 would ask a follower to match an index the leader's own new entries keep moving.
+            throw invalid("StagingCatchUpEntries \(stagingCatchUpEntries) must be at least 1")
+        }
+        if let window = stagingStabilityWindow, window < .zero {
+            throw invalid("StagingStabilityWindow \(window) cannot be negative")
+        }
     }
 
     /// The length of one logical tick of the core: fine enough for every timer to be counted in
@@ -86,6 +93,8 @@ extension Config {
         options.logWindowCapacity = logCacheCapacity
         options.trailingLogs = trailingLogs
         options.maxApplyBacklog = maxApplyBacklog
+        options.stagingCatchUpEntries = stagingCatchUpEntries
+        options.stagingStabilityTicks = stagingStabilityWindow.map { ticks($0) }
         return options
     }
 }

@@ -75,6 +75,14 @@ public struct Config: Sendable {
     public var maxApplyBacklog: Int = 8192
     /// How long an RPC to a peer may take before it counts as failed.
     public var rpcTimeout: Duration = .seconds(1)
+    /// A staged server (``Raft/addVoterWhenCaughtUp(id:address:prevIndex:timeout:)``) counts as
+    /// caught up while it is at most this many entries behind the leader's last entry and
+    /// answered within ``leaderLeaseTimeout``. Default 250, Consul autopilot's `MaxTrailingLogs`:
+    /// a server in step under load qualifies, one still copying a backlog does not.
+    public var stagingCatchUpEntries: UInt64 = 250
+    /// How long a staged server must stay caught up, without a break, before the leader makes it a
+    /// voter; nil (the default) means ``electionTimeout``.
+    public var stagingStabilityWindow: Duration? = nil
 
     /// hashicorp/raft's `DefaultConfig()` for the server `localID`.
     public init(localID: ServerID) {

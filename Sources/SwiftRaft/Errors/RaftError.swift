@@ -10,7 +10,7 @@ public struct RaftError: Error, Hashable, Sendable, CustomStringConvertible {
             case nothingNewToSnapshot, unsupportedProtocol, pipelineReplicationNotSupported
             case transportShutdown, pipelineShutdown, cantBootstrap, leadershipTransferInProgress
             case notVoter, logNotFound, invalidConfig, timeout, unreachable, storage
-            case preVoteUnsupported, corrupt, invalidArgument, cancelled
+            case preVoteUnsupported, corrupt, invalidArgument, cancelled, quorumWouldBeLost
         }
 
         private let base: Base
@@ -65,6 +65,11 @@ public struct RaftError: Error, Hashable, Sendable, CustomStringConvertible {
         /// call cancelled before its command entered the log throws `CancellationError` instead,
         /// and the command is certainly not applied.
         public static let cancelled = Code(.cancelled)
+        /// A membership change was refused because the voters of the configuration it would make
+        /// that the leader knows reachable are fewer than a quorum of them: committing it would
+        /// leave a cluster that cannot elect a leader or commit. The message names the voters
+        /// not heard from. swift-raft's addition; hashicorp/raft makes the change.
+        public static let quorumWouldBeLost = Code(.quorumWouldBeLost)
 
         /// The code's name.
         public var description: String { "\(base)" }

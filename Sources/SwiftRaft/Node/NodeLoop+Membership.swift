@@ -51,7 +51,7 @@ extension NodeLoop {
                 pendingApplies[index] = PendingApply(term: core.currentTerm, waiter: next.waiter)
             case .failure(let rejection):
                 applyLimiter.release()
-                next.waiter.resume(with: .failure(Self.error(for: rejection)))
+                next.waiter.resume(with: .failure(error(for: rejection, of: next.change)))
             }
         }
     }
@@ -73,7 +73,7 @@ extension NodeLoop {
         }
     }
 
-    static func error(for rejection: ConfigurationChangeRejection) -> RaftError {
+    func error(for rejection: ConfigurationChangeRejection, of change: ConfigurationChange) -> RaftError {
         switch rejection {
         case .notLeader(let leader): return RaftError.notLeader(leader)
         case .changeInProgress(let latest):
@@ -84,7 +84,20 @@ extension NodeLoop {
             return RaftError(.invalidArgument, "the change would leave an invalid configuration: \(problem)")
         case .leadershipTransferInProgress:
             return RaftError(.leadershipTransferInProgress, "leadership transfer in progress")
+        case .wouldLoseQuorum(let reachable, let required):
+            let voters = (try? core.latestConfigurationState.configuration.applying(change))?.voters.map(\.id) ?? []
+            let unreachable = voters.filter { !reachable.contains($0) }
+            return RaftError(
+                .quorumWouldBeLost,
+                "refusing \(change): the new configuration needs \(required) of its \(voters.count) voters, "
+                    + "but only \(reachable.count) are reachable (\(Self.list(reachable))); "
+                    + "not heard from within the leader lease: \(Self.list(unreachable))"
+            )
         }
+    }
+
+    private static func list(_ ids: [ServerID]) -> String {
+        ids.isEmpty ? "none" : ids.map(\.rawValue).joined(separator: ", ")
     }
 }
 

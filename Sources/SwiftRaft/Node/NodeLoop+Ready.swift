@@ -11,6 +11,7 @@ extension NodeLoop {
         if core.isWaitingForApplies { applier.wakeOnProgress(after: applied) }
         guard !ready.isEmpty else { return false }
         for warning in ready.warnings { logger.warning("\(warning)") }
+        logPromotions(ready.stagedVoterPromotions)
         let leadershipChange = ready.stateChange.flatMap { stateChanged($0) }
 
         send(ready.messages)
@@ -129,6 +130,7 @@ extension NodeLoop {
             unreachablePeers.removeAll()
             closeAllLanes()
             failQueuedConfigurationChanges(RaftError.notLeader(change.leader))
+            failPromotionWatches(Self.promotionLeadershipLost)
         }
         if wasLeader && change.role != .leader {
             // Proposals not yet committed may or may not commit under the next leader: their
@@ -149,6 +151,7 @@ extension NodeLoop {
         var waiters: [UInt64: ApplyWaiter] = [:]
         for entry in entries {
             environment.tracer?(.committed(node: config.localID, index: entry.index, term: entry.term))
+            if entry.type == .configuration { configurationCommitted(entry) }
             guard let pending = pendingApplies.removeValue(forKey: entry.index) else { continue }
             applyLimiter.release()
             if pending.term == entry.term && entry.type == .configuration {

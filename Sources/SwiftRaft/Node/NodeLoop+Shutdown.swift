@@ -54,6 +54,7 @@ extension NodeLoop {
         }
         persistJobs.removeAll()
         failQueuedConfigurationChanges(RaftError.shutdown)
+        failPromotionWatches { _ in RaftError.shutdown }
         leadershipTransferWaiter?.resume(throwing: RaftError.shutdown)
         leadershipTransferWaiter = nil
         for requester in snapshotRequesters + queuedSnapshotRequesters { requester(.failure(RaftError.shutdown)) }

@@ -81,6 +81,9 @@ final class NodeLoop: @unchecked Sendable {
     var observedPeers: [ServerID: Server] = [:]
     /// The configuration index ``observedPeers`` was last compared with.
     var observedPeersConfigurationIndex: UInt64 = 0
+    /// Callers of ``Raft/addVoterWhenCaughtUp(id:address:prevIndex:timeout:)`` waiting for their
+    /// server to become a voter, oldest first.
+    var promotionWatches: [PromotionWatch] = []
 
     /// A proposal waiting to be applied.
     struct PendingApply {

@@ -8,8 +8,11 @@
 /// still the one at that index (see ``getConfiguration()``), so two operators cannot undo each
 /// other's change unseen. Errors mean what ``apply(_:timeout:)``'s do; a change that would leave
 /// no voter, or a `prevIndex` that no longer matches, throws ``RaftError/Code/invalidArgument``.
+/// A change of the voters that fewer than a quorum of the new voters could carry (the leader,
+/// the voters that answered it within ``Config/leaderLeaseTimeout``, and voters not yet in the
+/// configuration) throws ``RaftError/Code/quorumWouldBeLost`` and changes nothing.
 /// A leader whose removal (or demotion) commits steps down, and with ``Config/shutdownOnRemove``
-/// shuts down.
+/// shuts down. See Docs/membership.md.
 extension Raft {
     /// Adds `id` at `address` as a voter, or promotes it if it is a non-voter (hashicorp/raft's
     /// `AddVoter`). Returns the configuration entry's index.
@@ -37,6 +40,68 @@ extension Raft {
     @discardableResult
     public func removeServer(id: ServerID, prevIndex: UInt64 = 0, timeout: Duration? = nil) async throws -> UInt64 {
         try await changeConfiguration(.removeServer(id), prevIndex: prevIndex, timeout: timeout)
+    }
+
+    /// Adds `id` at `address` as a staged voter, and returns once the leader has made it a voter:
+    /// the index of the committed configuration entry in which it votes. swift-raft's addition
+    /// to hashicorp/raft's calls; ``addVoter(id:address:prevIndex:timeout:)`` keeps hashicorp/raft's
+    /// meaning.
+    ///
+    /// ``addVoter(id:address:prevIndex:timeout:)`` makes a new server count toward the quorum at
+    /// once, before it holds any of the log: until it has copied everything, one more failure
+    /// among the old voters can stop commits. Here the server first receives the log as a
+    /// non-voter (``ServerSuffrage/staging``); the leader appends `AddVoter` for it by itself once
+    /// it has stayed within ``Config/stagingCatchUpEntries`` of the leader's last entry, and
+    /// answered within ``Config/leaderLeaseTimeout``, for ``Config/stagingStabilityWindow``. A
+    /// server already a voter stays one (the call returns once the staging entry commits); a
+    /// non-voter is staged. The staging is in the replicated configuration, so if leadership
+    /// changes, the next leader promotes the server.
+    ///
+    /// - Parameters:
+    ///   - prevIndex: as for ``addVoter(id:address:prevIndex:timeout:)``, applied to the staging
+    ///     entry.
+    ///   - timeout: bounds the whole wait, queueing, catching up and promotion included.
+    /// - Throws: ``RaftError/Code/timeout`` when the server is not a voter by then (it stays
+    ///   staged and is still promoted once caught up); ``RaftError/Code/leadershipLost`` when this
+    ///   server stops leading first (the staging entry, once committed, stays, and the next leader
+    ///   promotes the server); and the errors of ``addVoter(id:address:prevIndex:timeout:)`` for
+    ///   the staging entry itself (``RaftError/Code/enqueueTimeout`` when it could not even be
+    ///   appended in time: then nothing changed).
+    @discardableResult
+    public func addVoterWhenCaughtUp(id: ServerID, address: ServerAddress, prevIndex: UInt64 = 0, timeout: Duration? = nil) async throws -> UInt64 {
+        let clock = environment.clock
+        let started = clock.now
+        // Watch before staging: the mailbox is FIFO, so the watch sees every commit from the
+        // staging entry on.
+        let promotion = ApplyWaiter()
+        guard loop.mailbox.post(.perform { loop in loop.watchPromotion(of: id, waiter: promotion, timeout: timeout) }) else {
+            throw RaftError.shutdown
+        }
+        let stagingIndex: UInt64
+        do {
+            let remaining = timeout.map { max($0 - (clock.now - started), .zero) }
+            stagingIndex = try await changeConfiguration(.addStaging(id, address), prevIndex: prevIndex, timeout: remaining)
+        } catch {
+            var failure = error
+            if let raftError = error as? RaftError, raftError.code == .leadershipLost {
+                failure = RaftError(
+                    .leadershipLost,
+                    "leadership lost before the staging entry for \(id) committed: if it commits under the next leader, "
+                        + "that leader promotes \(id) once it has caught up"
+                )
+            }
+            let reported = failure
+            _ = loop.mailbox.post(.perform { loop in loop.endPromotionWatch(of: promotion, with: reported) })
+            throw failure
+        }
+        do {
+            return try await promotion.outcome().index
+        } catch is CancellationError {
+            throw RaftError(
+                .cancelled,
+                "cancelled while \(id) was staged (at index \(stagingIndex)): it stays staged, and the leader promotes it once it has caught up"
+            )
+        }
     }
 
     private func changeConfiguration(_ change: ConfigurationChange, prevIndex: UInt64, timeout: Duration?) async throws -> UInt64 {
