@@ -22,6 +22,15 @@ import Testing
         try config.validate()
     }
 
+    // A stalled disk deposes its leader after five seconds by default, and the check can be
+    // turned off.
+    @Test func maxStorageStallDefaultsToFiveSecondsAndNilIsValid() throws {
+        var config = Config.defaultConfig(localID: "a")
+        #expect(config.maxStorageStall == .seconds(5))
+        config.maxStorageStall = nil
+        try config.validate()
+    }
+
     struct Case: CustomTestStringConvertible, Sendable {
         var field: String
         var change: @Sendable (inout Config) -> Void
@@ -46,6 +55,8 @@ import Testing
         Case(field: "MaxPendingApplies") { $0.maxPendingApplies = 0 },
         Case(field: "LogCacheCapacity") { $0.logCacheCapacity = 10 },
         Case(field: "RPCTimeout") { $0.rpcTimeout = .zero },
+        Case(field: "MaxStorageStall") { $0.maxStorageStall = .zero },
+        Case(field: "MaxStorageStall") { $0.maxStorageStall = .seconds(1) },
     ]
 
     @Test(arguments: invalidCases)

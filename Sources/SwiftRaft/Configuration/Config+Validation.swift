@@ -52,6 +52,17 @@ extension Config {
             throw invalid("MaxApplyBacklog \(maxApplyBacklog) must be at least MaxAppendEntries \(maxAppendEntries)")
         }
         if rpcTimeout < .milliseconds(1) { throw invalid("RPCTimeout \(rpcTimeout) must be at least 1ms") }
+        if let maxStorageStall {
+            if maxStorageStall <= .zero {
+                throw invalid("MaxStorageStall \(maxStorageStall) must be positive (nil turns the check off)")
+            }
+            if maxStorageStall <= heartbeatTimeout {
+                throw invalid(
+                    "MaxStorageStall \(maxStorageStall) must be greater than HeartbeatTimeout \(heartbeatTimeout):"
+                        + " a write that slow is not a stalled disk"
+                )
+            }
+        }
     }
 
     /// The length of one logical tick of the core: fine enough for every timer to be counted in

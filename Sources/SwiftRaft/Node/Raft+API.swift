@@ -60,12 +60,14 @@ extension Raft {
                     + "can replicate, \(limit) bytes (its maxMessageSize less an AppendEntries' framing)"
             )
         }
-        try await loop.applyLimiter.acquire(timeout: timeout, clock: environment.clock)
+        let clock = environment.clock
+        let started = timeout == nil ? .zero : clock.now
+        try await loop.applyLimiter.acquire(timeout: timeout, clock: clock)
         if Task.isCancelled {
             loop.applyLimiter.release()
             throw CancellationError()
         }
-        let waiter = ApplyWaiter()
+        let waiter = ApplyWaiter(timeout: timeout, start: started)
         guard loop.mailbox.post(.propose(proposal, waiter)) else {
             loop.applyLimiter.release()
             throw RaftError.shutdown

@@ -47,7 +47,7 @@ extension Raft {
         let started = clock.now
         try await loop.applyLimiter.acquire(timeout: timeout, clock: clock)
         let remaining = timeout.map { max($0 - (clock.now - started), .zero) }
-        let waiter = ApplyWaiter()
+        let waiter = ApplyWaiter(timeout: timeout, start: started)
         let posted = loop.mailbox.post(
             .perform { loop in loop.requestConfigurationChange(change, prevIndex: prevIndex, waiter: waiter, timeout: remaining) }
         )
