@@ -5,6 +5,8 @@ struct ApplyDeadline: Comparable {
     var deadline: Duration
     /// Breaks ties in append order, so expiry order never depends on the heap's layout.
     var sequence: UInt64
+    /// The command's log index.
+    var index: UInt64
     var waiter: ApplyWaiter
 
     static func < (lhs: ApplyDeadline, rhs: ApplyDeadline) -> Bool {
@@ -24,10 +26,10 @@ extension NodeLoop {
 
     /// Starts watching the deadline of `waiter`'s caller, if it has one. Call once its command is
     /// appended: before that, its timeout is the limiter's (``RaftError/Code/enqueueTimeout``).
-    func trackDeadline(of waiter: ApplyWaiter) {
+    func trackDeadline(of waiter: ApplyWaiter, index: UInt64) {
         guard let deadline = waiter.deadline else { return }
         nextToken += 1
-        applyDeadlines.insert(ApplyDeadline(deadline: deadline, sequence: nextToken, waiter: waiter))
+        applyDeadlines.insert(ApplyDeadline(deadline: deadline, sequence: nextToken, index: index, waiter: waiter))
     }
 
     /// Answers every caller whose deadline has passed with ``RaftError/Code/timeout``; the node
@@ -38,6 +40,13 @@ extension NodeLoop {
         let now = environment.clock.now
         while let first = applyDeadlines.min, first.deadline <= now {
             applyDeadlines.removeMin()
+            // Committed but not yet handed to the FSM (a leader whose own disk lags commits on
+            // its followers' writes): the caller may be told it will be applied.
+            if let pending = pendingApplies[first.index], first.index <= core.currentCommitIndex,
+                core.entry(at: first.index)?.term == pending.term
+            {
+                first.waiter.markCommitted()
+            }
             first.waiter.timedOut()
         }
         if applyDeadlines.count > applyDeadlinesPruneThreshold {

@@ -49,7 +49,7 @@ extension NodeLoop {
                 logger.info("configuration change appended", metadata: ["raft.change": "\(next.change)", "raft.index": "\(index)"])
                 next.waiter.appended(at: index)
                 pendingApplies[index] = PendingApply(term: core.currentTerm, waiter: next.waiter)
-                trackDeadline(of: next.waiter)
+                trackDeadline(of: next.waiter, index: index)
             case .failure(let rejection):
                 applyLimiter.release()
                 next.waiter.resume(with: .failure(Self.error(for: rejection)))

@@ -303,7 +303,7 @@ final class NodeLoop: @unchecked Sendable {
         case .success(let indexes):
             waiter.appended(at: indexes.lowerBound)
             pendingApplies[indexes.lowerBound] = PendingApply(term: core.currentTerm, waiter: waiter)
-            trackDeadline(of: waiter)
+            trackDeadline(of: waiter, index: indexes.lowerBound)
         case .failure(.notLeader(let leader)):
             applyLimiter.release()
             waiter.resume(with: .failure(RaftError.notLeader(leader)))
