@@ -13,7 +13,8 @@ struct QueuedConfigurationChange {
 /// and answered like an `apply` once the entry is applied.
 extension NodeLoop {
     /// Queues `change`; its caller holds a ``Config/maxPendingApplies`` slot, released when the
-    /// change is answered. `timeout` bounds the wait for the queue, as hashicorp/raft's does.
+    /// change is answered. `timeout` (what is left of the caller's) bounds the wait for the
+    /// queue, as hashicorp/raft's does; once appended, the caller's deadline takes over.
     func requestConfigurationChange(_ change: ConfigurationChange, prevIndex: UInt64, waiter: ApplyWaiter, timeout: Duration?) {
         guard !isShutdown else {
             applyLimiter.release()

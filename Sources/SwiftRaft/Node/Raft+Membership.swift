@@ -2,12 +2,15 @@
 /// `RemoveServer`, called on the leader.
 ///
 /// Each appends a configuration entry that takes effect on every server as soon as it is
-/// appended there, and returns its log index once it is committed and applied here. One change
-/// is in flight at a time: a call made while another change is uncommitted waits for it (up to
-/// `timeout`). `prevIndex`, when not 0, makes the call fail unless the latest configuration is
-/// still the one at that index (see ``getConfiguration()``), so two operators cannot undo each
-/// other's change unseen. Errors mean what ``apply(_:timeout:)``'s do; a change that would leave
-/// no voter, or a `prevIndex` that no longer matches, throws ``RaftError/Code/invalidArgument``.
+/// appended there, and returns its log index once it is committed here. One change is in flight
+/// at a time: a call made while another change is uncommitted waits for it. `timeout` bounds the
+/// whole call, as ``apply(_:timeout:)``'s does: ``RaftError/Code/enqueueTimeout`` while the
+/// change waits its turn (it is then never appended), ``RaftError/Code/timeout`` once it is in
+/// the log (it may still commit). `prevIndex`, when not 0, makes the call fail unless the latest
+/// configuration is still the one at that index (see ``getConfiguration()``), so two operators
+/// cannot undo each other's change unseen. Errors mean what ``apply(_:timeout:)``'s do; a change
+/// that would leave no voter, or a `prevIndex` that no longer matches, throws
+/// ``RaftError/Code/invalidArgument``.
 /// A leader whose removal (or demotion) commits steps down, and with ``Config/shutdownOnRemove``
 /// shuts down.
 extension Raft {
