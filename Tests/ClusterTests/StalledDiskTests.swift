@@ -49,6 +49,8 @@ final class DiskLikeLogStore: LogStore {
             let others = cluster.ids.filter { $0 != leaderID }
             let next = try await cluster.waitForLeader(among: others)
             _ = try await next.apply(Array("after".utf8))
+            try await cluster.sleep(.seconds(1))
+            #expect(next.state == .leader, "twenty election timeouts later, the new leader still leads")
             #expect(leader.state != .leader, "the stalled server did not take leadership back")
             #expect(leader.leader?.id == next.config.localID, "it follows the new leader")
 

@@ -28,12 +28,13 @@ public final class GatedExecutor: RaftExecutor {
 
     /// Passes the held work on, in order, and later work straight through.
     public func open() {
-        let held = state.withLock { state in
+        // Under the lock, so work given meanwhile cannot overtake what was held. The wrapped
+        // executor never calls back into this one, so the locks cannot deadlock.
+        state.withLock { state in
             state.closed = false
-            defer { state.held.removeAll() }
-            return Array(state.held)
+            for work in state.held { wrapped.execute(work) }
+            state.held.removeAll()
         }
-        for work in held { wrapped.execute(work) }
     }
 
     /// Whether work is being held.
@@ -41,11 +42,13 @@ public final class GatedExecutor: RaftExecutor {
 
     /// Runs `work` on the wrapped executor, or holds it while closed.
     public func execute(_ work: @escaping @Sendable () -> Void) {
-        let hold = state.withLock { state in
-            if state.closed { state.held.append(work) }
-            return state.closed
+        state.withLock { state in
+            if state.closed {
+                state.held.append(work)
+            } else {
+                wrapped.execute(work)
+            }
         }
-        if !hold { wrapped.execute(work) }
     }
 
     /// Shuts the wrapped executor down.
