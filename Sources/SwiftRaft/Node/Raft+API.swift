@@ -11,8 +11,9 @@ extension Raft {
     /// apply (``RaftError/Code/timeout``). hashicorp/raft's timeout bounds only the first part.
     /// Without a timeout, the commit is bounded by leadership: a leader that cannot reach a quorum
     /// steps down within ``Config/leaderLeaseTimeout``, one whose disk stalls within
-    /// ``Config/maxStorageStall``, and the call fails with ``RaftError/Code/leadershipLost``. To
-    /// give up at a moment of your choosing, cancel the calling task.
+    /// ``Config/maxStorageStall``, and the call fails with ``RaftError/Code/leadershipLost`` —
+    /// unless the command had committed on the followers' disks: then it waits for the leader's.
+    /// To give up at a moment of your choosing, cancel the calling task.
     ///
     /// What an error means for the command:
     /// - **Certainly not applied** (thrown before the command entered the log):
