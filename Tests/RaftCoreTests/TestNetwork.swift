@@ -317,6 +317,23 @@ struct TestNetwork {
         completeWrites(id)
     }
 
+    /// Tells the node its storage has stalled (``RaftInstance/storageStalled()``), holding its
+    /// writes from now on, as a shell does once a write has been stuck too long.
+    mutating func stallStorage(_ id: ServerID) {
+        let i = index(of: id)
+        nodes[i].holdsWrites = true
+        nodes[i].instance.storageStalled()
+        drain(i)
+    }
+
+    /// Completes the node's stalled writes and tells it its storage recovered.
+    mutating func recoverStorage(_ id: ServerID) {
+        releaseWrites(id)
+        let i = index(of: id)
+        nodes[i].instance.storageRecovered()
+        drain(i)
+    }
+
     // MARK: - Inputs
 
     /// Advances the clocks of the given running nodes (all by default) by `times` ticks, taking

@@ -45,6 +45,34 @@ import Testing
         #expect(error?.message.contains("appended at index 12") == true)
     }
 
+    // A deadline that passes after the command was appended answers .timeout with an unknown
+    // outcome; the FSM's later answer is dropped, and the waiter counts as finished.
+    @Test func aDeadlineAfterTheCommandWasAppendedIsATimeoutWithAnUnknownOutcome() async throws {
+        let waiter = ApplyWaiter(timeout: .seconds(2), start: .seconds(10))
+        #expect(waiter.deadline == .seconds(12))
+        #expect(waiter.beginAppend())
+        waiter.appended(at: 13)
+        #expect(!waiter.isFinished)
+        waiter.timedOut()
+        #expect(waiter.isFinished)
+        waiter.resume(with: .success(ApplyResult(index: 13, response: nil)))
+        let error = await #expect(throws: RaftError.self) { _ = try await withCheckedThrowingContinuation { waiter.wait($0) } }
+        #expect(error?.code == .timeout)
+        #expect(error?.message.contains("appended at index 13: the outcome is unknown") == true, "\(String(describing: error))")
+    }
+
+    // A deadline that passes after the command committed says it will be applied.
+    @Test func aDeadlineAfterTheCommandCommittedSaysItWillBeApplied() async throws {
+        let waiter = ApplyWaiter(timeout: .seconds(1))
+        #expect(waiter.beginAppend())
+        waiter.appended(at: 14)
+        waiter.markCommitted()
+        waiter.timedOut()
+        let error = await #expect(throws: RaftError.self) { _ = try await withCheckedThrowingContinuation { waiter.wait($0) } }
+        #expect(error?.code == .timeout)
+        #expect(error?.message.contains("committed at index 14: it will be applied") == true, "\(String(describing: error))")
+    }
+
     @Test func aCancellationBeforeTheNodeTakesTheProposalIsACancellationErrorAndTheProposalIsDropped() async throws {
         let waiter = ApplyWaiter()
         let caller = Task { try await waiter.outcome() }

@@ -22,6 +22,15 @@ import Testing
         try config.validate()
     }
 
+    // A stalled disk deposes its leader after five seconds by default, and the check can be
+    // turned off.
+    @Test func maxStorageStallDefaultsToFiveSecondsAndNilIsValid() throws {
+        var config = Config.defaultConfig(localID: "a")
+        #expect(config.maxStorageStall == .seconds(5))
+        config.maxStorageStall = nil
+        try config.validate()
+    }
+
     struct Case: CustomTestStringConvertible, Sendable {
         var field: String
         var change: @Sendable (inout Config) -> Void
@@ -48,6 +57,8 @@ import Testing
         Case(field: "RPCTimeout") { $0.rpcTimeout = .zero },
         Case(field: "StagingCatchUpEntries") { $0.stagingCatchUpEntries = 0 },
         Case(field: "StagingStabilityWindow") { $0.stagingStabilityWindow = .milliseconds(-1) },
+        Case(field: "MaxStorageStall") { $0.maxStorageStall = .zero },
+        Case(field: "MaxStorageStall") { $0.maxStorageStall = .seconds(1) },
     ]
 
     @Test(arguments: invalidCases)

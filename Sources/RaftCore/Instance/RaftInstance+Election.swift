@@ -20,6 +20,12 @@ extension RaftInstance {
     // MARK: - Starting elections
 
     mutating func electionTimerFired() {
+        guard !isStorageStalled else {
+            // A campaign needs durable writes (our own vote, then the no-op as leader) that
+            // cannot finish; winning would only make this server a leader that cannot commit.
+            resetElectionTimer()
+            return
+        }
         guard isLocalVoter else {
             // A server outside the configuration, or a non-voter, never campaigns (hashicorp/raft
             // 1.2+); it waits to be contacted by a leader.
@@ -215,7 +221,7 @@ extension RaftInstance {
 
     mutating func handleTimeoutNow(_ request: TimeoutNowRequest, token: RequestToken) {
         ready.replies.append(OutboundReply(token: token, response: .timeoutNow(TimeoutNowResponse(header: header))))
-        guard isLocalVoter else { return }
+        guard isLocalVoter, !isStorageStalled else { return }
         campaign(leadershipTransfer: true)
     }
 }

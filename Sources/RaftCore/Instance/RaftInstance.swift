@@ -54,6 +54,10 @@ public struct RaftInstance: Sendable {
     var handedOutIndex: UInt64
     /// Highest index the shell reported applied by its FSM (``applied(through:)``).
     var appliedIndex: UInt64
+    /// Whether the shell reported a write stuck for longer than it tolerates
+    /// (``storageStalled()``) and not yet ``storageRecovered()``: this server neither leads nor
+    /// campaigns meanwhile.
+    public internal(set) var isStorageStalled = false
     /// AppendEntries held back while the FSM is far behind the commit index, oldest first.
     var deferredAppends: Deque<(request: AppendEntriesRequest, token: RequestToken)> = []
     var latestConfiguration: Configuration {

@@ -65,6 +65,8 @@ public actor TestCluster {
     private var members: [ServerID: Node] = [:]
     /// The IDs of every node, in order.
     public nonisolated let ids: [ServerID]
+    /// The gate in front of each node's storage executor (see ``stallStorage(of:)``).
+    private nonisolated let storageGates: [ServerID: GatedExecutor]
 
     /// Runs `body` against a new cluster of `nodes` servers inside a new simulation, then shuts
     /// the cluster down and checks its invariants.
@@ -134,6 +136,7 @@ public actor TestCluster {
         self.configure = configure
         self.makeFSM = makeFSM
         self.ids = (1...max(nodes, 1)).map { ServerID("node-\($0)") }
+        self.storageGates = Dictionary(uniqueKeysWithValues: ids.map { ($0, GatedExecutor(wrapping: simulation.executor)) })
         for id in ids {
             members[id] = Node(
                 id: id,
@@ -207,6 +210,9 @@ public actor TestCluster {
         }
         let trace = trace
         node.transport = transport
+        var environment = simulation.environment(tracer: { trace.record($0) })
+        let makeExecutor = environment.makeExecutor, gate = storageGates[id]!
+        environment.makeExecutor = { label in label.hasPrefix("raft-storage-") ? gate : makeExecutor(label) }
         node.raft = try await Raft(
             config: config(for: id),
             fsm: node.fsm,
@@ -214,7 +220,7 @@ public actor TestCluster {
             stableStore: node.stores.stableStore,
             snapshotStore: node.stores.snapshotStore,
             transport: transport,
-            environment: simulation.environment(tracer: { trace.record($0) })
+            environment: environment
         )
         members[id] = node
     }
@@ -329,9 +335,27 @@ public actor TestCluster {
         faults.heal()
     }
 
+    /// Makes node `id`'s disk hang: from now on its storage thread starts no work, so its writes
+    /// (and log reads) stay unfinished, as behind an fsync that never returns, until
+    /// ``resumeStorage(of:)``. Only a node whose log or stable store is not a
+    /// ``NonBlockingStore`` has a storage thread; the in-memory stores write inline and never
+    /// stall. Crashing the node or shutting the cluster down resumes it first.
+    public nonisolated func stallStorage(of id: ServerID) {
+        trace.note("stall storage of \(id)")
+        storageGates[id]!.close()
+    }
+
+    /// Lets node `id`'s storage thread do, in order, everything it was given while stalled.
+    public nonisolated func resumeStorage(of id: ServerID) {
+        trace.note("resume storage of \(id)")
+        storageGates[id]!.open()
+    }
+
     /// Stops node `id` as if it crashed, keeping its stores.
     public func crash(_ id: ServerID) async {
         trace.note("crash \(id)")
+        // A node waits for its storage thread to finish as it stops.
+        storageGates[id]!.open()
         guard let raft = members[id]?.raft else { return }
         members[id]?.raft = nil
         for other in ids.compactMap({ members[$0] }) where other.id != id {
@@ -355,6 +379,8 @@ public actor TestCluster {
 
     /// Shuts every node down.
     public func shutdown() async {
+        // A node waits for its storage thread to finish as it stops.
+        for id in ids { storageGates[id]!.open() }
         for id in ids {
             if let raft = members[id]?.raft { await raft.shutdown() }
         }

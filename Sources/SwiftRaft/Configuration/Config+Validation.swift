@@ -59,6 +59,17 @@ extension Config {
         if let window = stagingStabilityWindow, window < .zero {
             throw invalid("StagingStabilityWindow \(window) cannot be negative")
         }
+        if let maxStorageStall {
+            if maxStorageStall <= .zero {
+                throw invalid("MaxStorageStall \(maxStorageStall) must be positive (nil turns the check off)")
+            }
+            if maxStorageStall <= heartbeatTimeout {
+                throw invalid(
+                    "MaxStorageStall \(maxStorageStall) must be greater than HeartbeatTimeout \(heartbeatTimeout):"
+                        + " a write that slow is not a stalled disk"
+                )
+            }
+        }
     }
 
     /// The length of one logical tick of the core: fine enough for every timer to be counted in

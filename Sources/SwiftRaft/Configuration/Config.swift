@@ -73,6 +73,19 @@ public struct Config: Sendable {
     /// its answers to AppendEntries, so a slow FSM slows its server down rather than growing a
     /// queue in memory.
     public var maxApplyBacklog: Int = 8192
+    /// How long the oldest unfinished write to the log and stable stores may stay unfinished
+    /// before this node takes its disk for stalled (default 5 s; nil never does, as in
+    /// hashicorp/raft). A leader with a stalled disk steps down, and a stalled node campaigns for
+    /// nothing until its writes finish: it could commit nothing, since its FSM applies only
+    /// entries durable locally, yet its heartbeats would keep the others from electing a
+    /// healthy leader (hashicorp/raft#503). Checked on every tick of the node (50 ms with the
+    /// defaults, at most ``commitTimeout``), so a stall is noticed at most a tick late.
+    ///
+    /// Keep it well above the slowest write a healthy disk makes (several election timeouts by
+    /// default): a busy disk's slow fsync must not depose its leader, as every election costs
+    /// the cluster its writes for an election timeout or two. Must exceed ``heartbeatTimeout``.
+    /// See "Stalled disks" in Docs/architecture.md.
+    public var maxStorageStall: Duration? = .seconds(5)
     /// How long an RPC to a peer may take before it counts as failed.
     public var rpcTimeout: Duration = .seconds(1)
     /// A staged server (``Raft/addVoterWhenCaughtUp(id:address:prevIndex:timeout:)``) counts as

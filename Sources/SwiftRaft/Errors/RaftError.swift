@@ -48,7 +48,8 @@ public struct RaftError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let logNotFound = Code(.logNotFound)
         /// A ``Config`` value breaks a rule; the message names the field.
         public static let invalidConfig = Code(.invalidConfig)
-        /// A peer did not answer in time.
+        /// A peer did not answer in time, or a call ran out of its timeout (an `apply` whose
+        /// command is already in the log: its message says whether it committed).
         public static let timeout = Code(.timeout)
         /// A peer could not be reached.
         public static let unreachable = Code(.unreachable)

@@ -2,8 +2,8 @@ import DequeModule
 import Synchronization
 
 /// Bounds the proposals a leader holds (``Config/maxPendingApplies``): ``Raft/apply(_:timeout:)``
-/// waits here for room, up to its timeout, exactly as hashicorp/raft's timeout bounds only the
-/// wait to enqueue.
+/// waits here for room, up to its timeout (``RaftError/Code/enqueueTimeout``, as hashicorp/raft's
+/// enqueue timeout); the rest of the timeout bounds the commit, on the node's ticks.
 final class ApplyLimiter: Sendable {
     private struct State {
         var available: Int

@@ -1,13 +1,14 @@
 import Synchronization
 
-/// The caller of one ``Raft/apply(_:timeout:)`` (or barrier), waiting for its command to be
-/// applied: resumed exactly once, by whichever comes first — the FSM's answer, a failure, or the
-/// caller's task being cancelled.
+/// The caller of one ``Raft/apply(_:timeout:)`` (or barrier, or membership change), waiting for
+/// its command to be applied: resumed exactly once, by whichever comes first — the FSM's answer,
+/// a failure, the caller's task being cancelled, or its deadline passing.
 ///
 /// The node and the FSM thread resume it when the command's fate is known; a cancellation
-/// resumes it at once, from the cancelling thread, with an error that says how far the command
-/// had got. The node still tracks the command (and holds its ``Config/maxPendingApplies`` slot)
-/// until it commits or leadership is lost, so cancelling never lets more proposals pile up.
+/// resumes it at once, from the cancelling thread, and a deadline on the node's next tick after
+/// it, each with an error that says how far the command had got. The node still tracks the
+/// command (and holds its ``Config/maxPendingApplies`` slot) until it commits or leadership is
+/// lost, so giving up never lets more proposals pile up.
 ///
 /// The outcome may arrive before the caller attaches its continuation (the FSM thread can apply
 /// the command while the caller is still on its way to waiting): it is kept until then.
@@ -26,8 +27,16 @@ final class ApplyWaiter: Sendable {
     }
 
     private let state = Mutex(State())
+    /// When the caller stops waiting (``RaftClock/now``), if it gave a timeout.
+    let deadline: Duration?
+    /// The caller's whole timeout, for the message.
+    let timeout: Duration?
 
-    init() {}
+    /// A waiter whose caller waits at most `timeout`, counted from `start` (nil: no limit).
+    init(timeout: Duration? = nil, start: Duration = .zero) {
+        self.timeout = timeout
+        self.deadline = timeout.map { start + $0 }
+    }
 
     /// Waits for the command's outcome. A cancelled caller is released at once: with
     /// `CancellationError` if the node had not yet taken the proposal (it then never will), or
@@ -85,6 +94,29 @@ final class ApplyWaiter: Sendable {
             guard state.appending else { return .failure(CancellationError()) }
             return .failure(Self.cancelledError(index: state.index, committed: state.committed))
         }
+    }
+
+    /// The caller's deadline passed after the node appended its command: resume it now, saying
+    /// how far the command had got. The node goes on tracking the command.
+    func timedOut() {
+        complete { state in
+            let at = state.index.map { " at index \($0)" } ?? ""
+            let after = timeout.map { " after \($0)" } ?? ""
+            if state.committed {
+                return .failure(RaftError(.timeout, "timed out\(after) with the command committed\(at): it will be applied"))
+            }
+            return .failure(
+                RaftError(
+                    .timeout,
+                    "timed out\(after) with the command appended\(at): the outcome is unknown, it may still commit and be applied"
+                )
+            )
+        }
+    }
+
+    /// Whether the caller has been answered (or told it gave up): its deadline no longer matters.
+    var isFinished: Bool {
+        state.withLock { $0.done || $0.outcome != nil }
     }
 
     private func complete(_ outcome: (_ state: State) -> Result<ApplyResult, any Error>) {

@@ -13,7 +13,8 @@ struct QueuedConfigurationChange {
 /// and answered like an `apply` once the entry is applied.
 extension NodeLoop {
     /// Queues `change`; its caller holds a ``Config/maxPendingApplies`` slot, released when the
-    /// change is answered. `timeout` bounds the wait for the queue, as hashicorp/raft's does.
+    /// change is answered. `timeout` (what is left of the caller's) bounds the wait for the
+    /// queue, as hashicorp/raft's does; once appended, the caller's deadline takes over.
     func requestConfigurationChange(_ change: ConfigurationChange, prevIndex: UInt64, waiter: ApplyWaiter, timeout: Duration?) {
         guard !isShutdown else {
             applyLimiter.release()
@@ -49,6 +50,7 @@ extension NodeLoop {
                 logger.info("configuration change appended", metadata: ["raft.change": "\(next.change)", "raft.index": "\(index)"])
                 next.waiter.appended(at: index)
                 pendingApplies[index] = PendingApply(term: core.currentTerm, waiter: next.waiter)
+                trackDeadline(of: next.waiter, index: index)
             case .failure(let rejection):
                 applyLimiter.release()
                 next.waiter.resume(with: .failure(error(for: rejection, of: next.change)))

@@ -75,7 +75,8 @@ extension NodeLoop {
                 id: nextPersistID,
                 coreWriteID: ready.writeID,
                 messages: ready.messagesAfterPersist,
-                waiters: bootstrapWaiters
+                waiters: bootstrapWaiters,
+                queuedAt: storageMailbox == nil ? .zero : environment.clock.now
             )
         )
         bootstrapWaiters.removeAll()

@@ -1,3 +1,5 @@
+import HeapModule
+
 /// Starting a cluster and stopping the node, on the loop.
 extension NodeLoop {
     /// The live bootstrap (``Raft/bootstrapCluster(_:)``): answers once the configuration entry
@@ -45,6 +47,7 @@ extension NodeLoop {
             pending.waiter.resume(with: .failure(RaftError.shutdown))
         }
         pendingApplies.removeAll()
+        applyDeadlines = Heap()
         for (_, waiter) in pendingVerifications.sorted(by: { $0.key < $1.key }) { waiter.resume(throwing: RaftError.shutdown) }
         pendingVerifications.removeAll()
         for waiter in bootstrapWaiters { waiter.resume(throwing: RaftError.shutdown) }

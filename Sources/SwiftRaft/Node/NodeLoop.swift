@@ -1,4 +1,5 @@
 import DequeModule
+import HeapModule
 import Logging
 
 /// A node's state and the loop that drives it: every input is posted to ``mailbox`` from any
@@ -84,6 +85,10 @@ final class NodeLoop: @unchecked Sendable {
     /// Callers of ``Raft/addVoterWhenCaughtUp(id:address:prevIndex:timeout:)`` waiting for their
     /// server to become a voter, oldest first.
     var promotionWatches: [PromotionWatch] = []
+    /// Appended proposals whose callers gave a timeout, soonest deadline first; expired on ticks.
+    var applyDeadlines = Heap<ApplyDeadline>()
+    /// Above this many deadlines, the ones whose callers were already answered are dropped.
+    var applyDeadlinesPruneThreshold = NodeLoop.minimumDeadlinePruneThreshold
 
     /// A proposal waiting to be applied.
     struct PendingApply {
@@ -98,6 +103,8 @@ final class NodeLoop: @unchecked Sendable {
         var coreWriteID: UInt64?
         var messages: [OutboundRequest]
         var waiters: [CheckedContinuation<Void, any Error>]
+        /// When the write was handed to storage (``RaftClock/now``), to notice a stalled disk.
+        var queuedAt: Duration
     }
 
     init(
@@ -177,7 +184,10 @@ final class NodeLoop: @unchecked Sendable {
         case .tick:
             tickArmed = false
             guard !isShutdown else { return }
+            // Before the core's tick: a stalled node must not start a campaign on this one.
+            checkStorageStall()
             core.tick()
+            expireApplyDeadlines()
             armTick()
         case .rpc(let rpc): handle(rpc)
         case .response(let response, let context): responseArrived(response, context: context)
@@ -311,6 +321,7 @@ final class NodeLoop: @unchecked Sendable {
         case .success(let indexes):
             waiter.appended(at: indexes.lowerBound)
             pendingApplies[indexes.lowerBound] = PendingApply(term: core.currentTerm, waiter: waiter)
+            trackDeadline(of: waiter, index: indexes.lowerBound)
         case .failure(.notLeader(let leader)):
             applyLimiter.release()
             waiter.resume(with: .failure(RaftError.notLeader(leader)))

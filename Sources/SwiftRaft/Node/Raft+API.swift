@@ -5,10 +5,15 @@ extension Raft {
     /// Replicates `command` and applies it to every FSM; returns once the leader's FSM applied it
     /// (hashicorp/raft's `Apply`).
     ///
-    /// What bounds the wait: `timeout` bounds only the wait for room to queue the command, as in
-    /// hashicorp/raft. The commit itself is bounded by leadership: a leader that cannot reach a
-    /// quorum steps down within ``Config/leaderLeaseTimeout`` and the call fails with
-    /// ``RaftError/Code/leadershipLost``. To give up sooner, cancel the calling task.
+    /// What bounds the wait: `timeout` bounds the whole call, to within one tick of the node
+    /// (50 ms with the default timing): first the wait for room to queue the command
+    /// (``Config/maxPendingApplies``, ``RaftError/Code/enqueueTimeout``), then its commit and
+    /// apply (``RaftError/Code/timeout``). hashicorp/raft's timeout bounds only the first part.
+    /// Without a timeout, the commit is bounded by leadership: a leader that cannot reach a quorum
+    /// steps down within ``Config/leaderLeaseTimeout``, one whose disk stalls within
+    /// ``Config/maxStorageStall``, and the call fails with ``RaftError/Code/leadershipLost`` —
+    /// unless the command had committed on the followers' disks: then it waits for the leader's.
+    /// To give up at a moment of your choosing, cancel the calling task.
     ///
     /// What an error means for the command:
     /// - **Certainly not applied** (thrown before the command entered the log):
@@ -17,29 +22,33 @@ extension Raft {
     ///   ``RaftError/Code/shutdown`` thrown before the call queued, and `CancellationError`.
     /// - **Outcome unknown** (the command is in the log and may still commit, here or under the
     ///   next leader): ``RaftError/Code/leadershipLost``, ``RaftError/Code/cancelled`` (the task
-    ///   was cancelled; the message says whether the command had committed already) and
-    ///   ``RaftError/Code/shutdown`` after it queued. Retry only commands that are safe to apply
+    ///   was cancelled) and ``RaftError/Code/timeout`` (the timeout ran out) — for these two the
+    ///   message gives the command's index and says whether it had committed already (then it
+    ///   will be applied) — and ``RaftError/Code/shutdown`` after it queued. The node keeps
+    ///   tracking a command whose caller gave up, and it holds its ``Config/maxPendingApplies``
+    ///   slot until it commits or leadership is lost. Retry only commands that are safe to apply
     ///   twice, or make them so (a client ID and sequence number the FSM deduplicates).
     ///
     /// - Parameters:
     ///   - command: the bytes handed to ``FSM/apply(_:)`` as ``Log/data``.
-    ///   - timeout: how long to wait for room to queue the command (``Config/maxPendingApplies``).
-    ///     Nil waits as long as needed.
+    ///   - timeout: how long the whole call may take, counted from the call. Nil waits as long
+    ///     as needed.
     /// - Returns: the index the command committed at and the leader FSM's response.
     public func apply(_ command: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
         try await applyLog(data: command, extensions: [], timeout: timeout)
     }
 
     /// Like ``apply(_:timeout:)``, with ``Log/extensions`` as well (hashicorp/raft's `ApplyLog`:
-    /// only data and extensions are taken from the caller).
+    /// only data and extensions are taken from the caller). `timeout` bounds the whole call, as
+    /// ``apply(_:timeout:)``'s does.
     public func applyLog(data: [UInt8], extensions: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {
         let proposal = Proposal(type: .command, data: data, extensions: extensions, appendedAt: environment.clock.wallClockNow)
         return try await propose(proposal, timeout: timeout).outcome()
     }
 
     /// Returns once every entry before it has been applied to this leader's FSM (hashicorp/raft's
-    /// `Barrier`); use it after winning an election to read an FSM that is up to date. Its errors
-    /// mean what ``apply(_:timeout:)``'s do.
+    /// `Barrier`); use it after winning an election to read an FSM that is up to date. `timeout`
+    /// bounds the whole call, and its errors mean what ``apply(_:timeout:)``'s do.
     public func barrier(timeout: Duration? = nil) async throws {
         let proposal = Proposal(type: .barrier, data: [], appendedAt: environment.clock.wallClockNow)
         _ = try await propose(proposal, timeout: timeout).outcome()
@@ -60,12 +69,14 @@ extension Raft {
                     + "can replicate, \(limit) bytes (its maxMessageSize less an AppendEntries' framing)"
             )
         }
-        try await loop.applyLimiter.acquire(timeout: timeout, clock: environment.clock)
+        let clock = environment.clock
+        let started = timeout == nil ? .zero : clock.now
+        try await loop.applyLimiter.acquire(timeout: timeout, clock: clock)
         if Task.isCancelled {
             loop.applyLimiter.release()
             throw CancellationError()
         }
-        let waiter = ApplyWaiter()
+        let waiter = ApplyWaiter(timeout: timeout, start: started)
         guard loop.mailbox.post(.propose(proposal, waiter)) else {
             loop.applyLimiter.release()
             throw RaftError.shutdown

@@ -2,12 +2,15 @@
 /// `RemoveServer`, called on the leader.
 ///
 /// Each appends a configuration entry that takes effect on every server as soon as it is
-/// appended there, and returns its log index once it is committed and applied here. One change
-/// is in flight at a time: a call made while another change is uncommitted waits for it (up to
-/// `timeout`). `prevIndex`, when not 0, makes the call fail unless the latest configuration is
-/// still the one at that index (see ``getConfiguration()``), so two operators cannot undo each
-/// other's change unseen. Errors mean what ``apply(_:timeout:)``'s do; a change that would leave
-/// no voter, or a `prevIndex` that no longer matches, throws ``RaftError/Code/invalidArgument``.
+/// appended there, and returns its log index once it is committed here. One change is in flight
+/// at a time: a call made while another change is uncommitted waits for it. `timeout` bounds the
+/// whole call, as ``apply(_:timeout:)``'s does: ``RaftError/Code/enqueueTimeout`` while the
+/// change waits its turn (it is then never appended), ``RaftError/Code/timeout`` once it is in
+/// the log (it may still commit). `prevIndex`, when not 0, makes the call fail unless the latest
+/// configuration is still the one at that index (see ``getConfiguration()``), so two operators
+/// cannot undo each other's change unseen. Errors mean what ``apply(_:timeout:)``'s do; a change
+/// that would leave no voter, or a `prevIndex` that no longer matches, throws
+/// ``RaftError/Code/invalidArgument``.
 /// A change of the voters that fewer than a quorum of the new voters could carry (the leader,
 /// the voters that answered it within ``Config/leaderLeaseTimeout``, and voters not yet in the
 /// configuration) throws ``RaftError/Code/quorumWouldBeLost`` and changes nothing.
@@ -112,7 +115,7 @@ extension Raft {
         let started = clock.now
         try await loop.applyLimiter.acquire(timeout: timeout, clock: clock)
         let remaining = timeout.map { max($0 - (clock.now - started), .zero) }
-        let waiter = ApplyWaiter()
+        let waiter = ApplyWaiter(timeout: timeout, start: started)
         let posted = loop.mailbox.post(
             .perform { loop in loop.requestConfigurationChange(change, prevIndex: prevIndex, waiter: waiter, timeout: remaining) }
         )
