@@ -26,8 +26,12 @@ final class ApplyWaiter: Sendable {
     }
 
     private let state = Mutex(State())
+    /// When the caller queued the proposal, on the node's clock (`raft.proposal.queued`).
+    let queuedAt: Duration
 
-    init() {}
+    init(queuedAt: Duration = .zero) {
+        self.queuedAt = queuedAt
+    }
 
     /// Waits for the command's outcome. A cancelled caller is released at once: with
     /// `CancellationError` if the node had not yet taken the proposal (it then never will), or

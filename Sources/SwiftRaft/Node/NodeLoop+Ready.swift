@@ -66,14 +66,18 @@ extension NodeLoop {
     /// those answers itself once the write is durable.
     private func persist(_ ready: Ready) {
         nextPersistID += 1
-        persistJobs.append(
-            InFlightPersist(
-                id: nextPersistID,
-                coreWriteID: ready.writeID,
-                messages: ready.messagesAfterPersist,
-                waiters: bootstrapWaiters
-            )
+        var inFlight = InFlightPersist(
+            id: nextPersistID,
+            coreWriteID: ready.writeID,
+            messages: ready.messagesAfterPersist,
+            waiters: bootstrapWaiters
         )
+        if proposalsToPersist > 0 && !ready.entriesToPersist.isEmpty {
+            inFlight.proposals = proposalsToPersist
+            inFlight.appendedAt = roundNow
+            proposalsToPersist = 0
+        }
+        persistJobs.append(inFlight)
         bootstrapWaiters.removeAll()
         let replies = ready.repliesAfterPersist.compactMap { reply -> (rpc: RPC, response: RaftResponse)? in
             responders.removeValue(forKey: reply.token.rawValue).map { ($0, reply.response) }
@@ -83,7 +87,8 @@ extension NodeLoop {
             hardState: ready.hardState,
             truncateFrom: ready.truncateFrom,
             entries: ready.entriesToPersist,
-            replies: replies
+            replies: replies,
+            asLeader: core.currentRole == .leader
         )
         if let storageMailbox {
             storageMailbox.post(.persist(job))
@@ -105,6 +110,7 @@ extension NodeLoop {
     /// proposals, and returns the leadership change to announce, if any.
     private func stateChanged(_ change: Ready.StateChange) -> LeadershipChange? {
         let wasLeader = observed.current.state == .leader
+        countRoleChange(to: change.role)
         logger.info(
             "raft state changed",
             metadata: [
@@ -137,10 +143,17 @@ extension NodeLoop {
     /// Passes committed entries to the FSM with the callers waiting for them.
     private func handOut(_ entries: [Log]) {
         var waiters: [UInt64: ApplyWaiter] = [:]
+        // Read only when a proposal of this leader's is among the entries.
+        var committedAt: Duration?
+        var lastAppendedAt: Duration?
         for entry in entries {
             environment.tracer?(.committed(node: config.localID, index: entry.index, term: entry.term))
             guard let pending = pendingApplies.removeValue(forKey: entry.index) else { continue }
             applyLimiter.release()
+            let now = committedAt ?? environment.clock.now
+            committedAt = now
+            lastAppendedAt = pending.appendedAt
+            metrics.proposalCommitted.record(now - pending.appendedAt)
             if pending.term == entry.term && entry.type == .configuration {
                 // A membership change is done when it commits (as hashicorp/raft answers it),
                 // not when the FSM sees it: a leader that removed itself shuts down right after.
@@ -152,8 +165,9 @@ extension NodeLoop {
                 pending.waiter.resume(with: .failure(RaftError.leadershipLost))
             }
         }
+        if let committedAt, let lastAppendedAt { metrics.commitTime.record(committedAt - lastAppendedAt) }
         if let last = entries.last { observed.update { $0.handedOutIndex = last.index } }
-        let batch = ApplyBatch(entries: entries, waiters: waiters)
+        let batch = ApplyBatch(entries: entries, waiters: waiters, committedAt: committedAt ?? .zero)
         if let applyMailbox {
             applyMailbox.post(.apply(batch))
         } else {

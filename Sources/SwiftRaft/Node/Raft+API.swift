@@ -65,7 +65,7 @@ extension Raft {
             loop.applyLimiter.release()
             throw CancellationError()
         }
-        let waiter = ApplyWaiter()
+        let waiter = ApplyWaiter(queuedAt: environment.clock.now)
         guard loop.mailbox.post(.propose(proposal, waiter)) else {
             loop.applyLimiter.release()
             throw RaftError.shutdown
