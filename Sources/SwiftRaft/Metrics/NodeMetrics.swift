@@ -13,6 +13,9 @@ import CoreMetrics
 final class NodeMetrics: Sendable {
     let factory: any MetricsFactory
     let node: ServerID
+    /// Whether to measure durations at all. Under swift-metrics' no-op backend, which discards
+    /// them, the per-proposal and per-entry paths read no clock for metrics.
+    let timing: Bool
 
     // hashicorp/raft's names.
     let apply: Counter
@@ -44,6 +47,7 @@ final class NodeMetrics: Sendable {
     init(node: ServerID, factory: any MetricsFactory) {
         self.factory = factory
         self.node = node
+        self.timing = !(factory is NOOPMetricsHandler)
         let dimensions = [("node", node.rawValue)]
         func timer(_ label: String) -> Timer { Timer(label: label, dimensions: dimensions, factory: factory) }
         func counter(_ label: String) -> Counter { Counter(label: label, dimensions: dimensions, factory: factory) }

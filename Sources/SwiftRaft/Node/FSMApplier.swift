@@ -106,9 +106,9 @@ final class FSMApplier: Sendable {
             var chunk: [Log] = []
             func flush() {
                 guard !chunk.isEmpty else { return }
-                let started = clock.now
+                let started = metrics.timing ? clock.now : .zero
                 let results = batching.applyBatch(chunk)
-                metrics.fsmApplyBatch.record(clock.now - started)
+                if metrics.timing { metrics.fsmApplyBatch.record(clock.now - started) }
                 metrics.fsmApplyBatchNum.record(chunk.count)
                 precondition(
                     results.count == chunk.count,
@@ -123,13 +123,19 @@ final class FSMApplier: Sendable {
             }
             flush()
         } else {
-            // One clock read per entry: each entry's end is the next one's start.
-            var started = clock.now
-            for entry in batch.entries where entry.type == .command {
-                responses[entry.index] = fsm.apply(entry)
-                let finished = clock.now
-                metrics.fsmApply.record(finished - started)
-                started = finished
+            if metrics.timing {
+                // One clock read per entry: each entry's end is the next one's start.
+                var started = clock.now
+                for entry in batch.entries where entry.type == .command {
+                    responses[entry.index] = fsm.apply(entry)
+                    let finished = clock.now
+                    metrics.fsmApply.record(finished - started)
+                    started = finished
+                }
+            } else {
+                for entry in batch.entries where entry.type == .command {
+                    responses[entry.index] = fsm.apply(entry)
+                }
             }
         }
         if let last = batch.entries.last {
@@ -147,7 +153,7 @@ final class FSMApplier: Sendable {
             status.update { $0.appliedIndex = max($0.appliedIndex, last.index) }
             reportProgress(last.index)
         }
-        let answeredAt = batch.waiters.isEmpty ? Duration.zero : clock.now
+        let answeredAt = batch.waiters.isEmpty || !metrics.timing ? Duration.zero : clock.now
         for entry in batch.entries {
             tracer?(.applied(node: node, index: entry.index, term: entry.term, type: entry.type))
             if let waiter = batch.waiters[entry.index] {

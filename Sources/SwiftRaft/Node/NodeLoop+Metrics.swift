@@ -30,6 +30,13 @@ extension NodeLoop {
             peer.lagEntries.record(lastIndex - min(follower.match, lastIndex))
             peer.lagTime.record(Self.seconds(replicationLag.lag(of: follower.match, now: now)))
         }
+        if peerMetrics.count > followers.count {
+            // A server removed from the configuration is no longer behind: it is gone.
+            for (id, peer) in peerMetrics where !followers.contains(where: { $0.id == id }) {
+                peer.lagEntries.record(0)
+                peer.lagTime.record(0)
+            }
+        }
         ticksUntilContactSample -= 1
         if ticksUntilContactSample <= 0 {
             ticksUntilContactSample = core.options.heartbeatIntervalTicks

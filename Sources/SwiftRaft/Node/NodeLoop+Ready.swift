@@ -74,7 +74,7 @@ extension NodeLoop {
         )
         if proposalsToPersist > 0 && !ready.entriesToPersist.isEmpty {
             inFlight.proposals = proposalsToPersist
-            inFlight.appendedAt = roundNow
+            inFlight.appendedAt = metrics.timing ? roundNow : .zero
             proposalsToPersist = 0
         }
         persistJobs.append(inFlight)
@@ -150,7 +150,7 @@ extension NodeLoop {
             environment.tracer?(.committed(node: config.localID, index: entry.index, term: entry.term))
             guard let pending = pendingApplies.removeValue(forKey: entry.index) else { continue }
             applyLimiter.release()
-            let now = committedAt ?? environment.clock.now
+            let now = committedAt ?? (metrics.timing ? environment.clock.now : .zero)
             committedAt = now
             lastAppendedAt = pending.appendedAt
             metrics.proposalCommitted.record(now - pending.appendedAt)

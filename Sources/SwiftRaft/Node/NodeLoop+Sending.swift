@@ -121,7 +121,7 @@ extension NodeLoop {
             }
         }
         let mailbox = mailbox, context = outbound.context
-        lane.metrics.appendEntriesLogs.increment(by: request.entries.count)
+        if !request.entries.isEmpty { lane.metrics.appendEntriesLogs.increment(by: request.entries.count) }
         if let pipeline = lane.pipeline {
             lane.sentTimes.append(roundNow)
             let path = AppendPath.pipeline(lane.pipelineSerial)

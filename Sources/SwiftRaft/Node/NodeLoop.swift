@@ -302,7 +302,7 @@ final class NodeLoop: @unchecked Sendable {
         guard !isShutdown else { return }
         while let job = persistJobs.first, job.id <= id {
             persistJobs.removeFirst()
-            if job.proposals > 0 { metrics.proposalPersisted.record(environment.clock.now - job.appendedAt) }
+            if job.proposals > 0 && metrics.timing { metrics.proposalPersisted.record(environment.clock.now - job.appendedAt) }
             send(job.messages)
             if let writeID = job.coreWriteID { core.persisted(writeID: writeID) }
             for waiter in job.waiters { waiter.resume() }
@@ -322,7 +322,7 @@ final class NodeLoop: @unchecked Sendable {
         }
         switch core.propose([proposal]) {
         case .success(let indexes):
-            let now = roundNow
+            let now = metrics.timing ? roundNow : .zero
             metrics.proposalQueued.record(now - waiter.queuedAt)
             if proposal.type == .barrier { metrics.barrier.increment() } else { metrics.apply.increment() }
             proposalsToPersist += 1

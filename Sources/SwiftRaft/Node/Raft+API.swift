@@ -65,7 +65,7 @@ extension Raft {
             loop.applyLimiter.release()
             throw CancellationError()
         }
-        let waiter = ApplyWaiter(queuedAt: environment.clock.now)
+        let waiter = ApplyWaiter(queuedAt: loop.metrics.timing ? environment.clock.now : .zero)
         guard loop.mailbox.post(.propose(proposal, waiter)) else {
             loop.applyLimiter.release()
             throw RaftError.shutdown

@@ -126,8 +126,8 @@ final class StorageWorker: Sendable {
     /// (one durable write for term and vote), and each run of appends between truncations as one
     /// `storeLogs` (one sync).
     func write(_ jobs: [PersistJob]) throws {
-        let started = clock.now
-        defer { recordWrite(jobs, started: started) }
+        let started = metrics.timing ? clock.now : .zero
+        defer { if metrics.timing { recordWrite(jobs, started: started) } }
         if let hardState = jobs.last(where: { $0.hardState != nil })?.hardState {
             try StoredHardState.save(hardState, to: stableStore)
         }
