@@ -75,6 +75,32 @@ import Testing
         }
     }
 
+    // A candidacy started by TimeoutNow (a leadership transfer) counts as a role change but not as a heartbeat timeout; the old leader counts its step down.
+    @Test func aLeadershipTransferIsNoHeartbeatTimeout() async throws {
+        let metrics = TestMetrics()
+        try await withMetricsFactory(metrics) {
+            try await TestCluster.run(nodes: 3, seed: 1307) { cluster in
+                let leader = try await cluster.waitForLeader()
+                let old = leader.config.localID
+                let target = try #require(cluster.ids.first { $0 != old })
+                func count(_ label: String, _ id: ServerID) throws -> Int64 {
+                    try metrics.expectCounter(label, Self.node(id)).totalValue
+                }
+                let timeouts = try count("raft.transition.heartbeat_timeout", target)
+                let candidacies = try count("raft.state.candidate", target)
+                let stepDowns = try count("raft.state.follower", old)
+
+                try await leader.leadershipTransfer(to: target)
+                _ = try await cluster.waitForLeader()
+
+                #expect(try count("raft.transition.heartbeat_timeout", target) == timeouts)
+                #expect(try count("raft.state.candidate", target) == candidacies + 1)
+                #expect(try count("raft.state.leader", target) == 1)
+                #expect(try count("raft.state.follower", old) == stepDowns + 1)
+            }
+        }
+    }
+
     // While leading, each follower's AppendEntries and heartbeats are timed and its lag gauged, per peer.
     @Test func replicationToEachFollowerIsTimedAndItsLagGaugedPerPeer() async throws {
         let metrics = TestMetrics()

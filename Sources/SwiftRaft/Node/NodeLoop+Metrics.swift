@@ -31,10 +31,12 @@ extension NodeLoop {
             peer.lagTime.record(Self.seconds(replicationLag.lag(of: follower.match, now: now)))
         }
         if peerMetrics.count > followers.count {
-            // A server removed from the configuration is no longer behind: it is gone.
+            // A server removed from the configuration is no longer behind: it is gone. Its
+            // objects are made afresh (same series) if it comes back.
             for (id, peer) in peerMetrics where !followers.contains(where: { $0.id == id }) {
                 peer.lagEntries.record(0)
                 peer.lagTime.record(0)
+                peerMetrics.removeValue(forKey: id)
             }
         }
         ticksUntilContactSample -= 1
@@ -66,6 +68,8 @@ extension NodeLoop {
         case .leader: metrics.stateLeader.increment()
         }
         timeoutNowReceived = false
+        // Proposals of a leadership that ended are not this node's to time any more.
+        proposalsToPersist = 0
         // Lag is measured against this leadership's own samples.
         replicationLag.reset()
         ticksUntilContactSample = 0
