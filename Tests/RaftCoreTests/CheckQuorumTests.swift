@@ -30,6 +30,22 @@ import RaftCore
         #expect(net.propose("n1", "write") == nil, "a deposed leader refuses writes")
     }
 
+    // The leader's quorum contact age (raft.leader.lastContact) is the quorum-th freshest voter's: one follower cut off leaves it small, a second makes it grow until the lease ends leadership.
+    @Test func quorumContactAgeIsTheQuorumthFreshestVotersAge() throws {
+        var net = TestNetwork(voters: 3)
+        net.elect("n1")
+        net.run(ticks: 7)
+        let heartbeat = UInt64(net["n1"].options.heartbeatIntervalTicks)
+        #expect(try #require(net["n1"].ticksSinceQuorumContact) <= heartbeat)
+        #expect(net["n2"].ticksSinceQuorumContact == nil, "only a leader has one")
+        net.isolate("n3")
+        net.run(ticks: 7)
+        #expect(try #require(net["n1"].ticksSinceQuorumContact) <= heartbeat, "n1 and n2 are a quorum")
+        net.isolate("n2")
+        net.tick(["n1"], times: 3)
+        #expect(try #require(net["n1"].ticksSinceQuorumContact) >= 3)
+    }
+
     // Raft thesis §6.2: a leader that keeps hearing from a quorum keeps leading, though a minority is unreachable.
     @Test func leaderInTouchWithAQuorumKeepsLeading() {
         var net = TestNetwork(voters: 5)

@@ -106,6 +106,18 @@ extension RaftInstance {
         promoteCaughtUpStagedServers()
     }
 
+    /// While leading, ticks since a quorum of voters last answered: the age of the quorum-th
+    /// freshest contact, counting this leader (if a voter) as in contact now. Nil otherwise.
+    /// Check-quorum steps down once it exceeds the lease.
+    public var ticksSinceQuorumContact: UInt64? {
+        guard role == .leader else { return nil }
+        var ages: [UInt64] = isLocalVoter ? [0] : []
+        for peer in peers where peer.server.suffrage == .voter { ages.append(now - peer.lastContact) }
+        guard ages.count >= quorumSize else { return nil }
+        ages.sort()
+        return ages[quorumSize - 1]
+    }
+
     /// Steps down if fewer than a quorum of voters answered within the lease (check-quorum), so a
     /// leader cut off from the majority stops accepting writes it can never commit.
     mutating func checkQuorum() {

@@ -31,11 +31,15 @@ final class ApplyWaiter: Sendable {
     let deadline: Duration?
     /// The caller's whole timeout, for the message.
     let timeout: Duration?
+    /// When the caller queued the proposal, on the node's clock (`raft.proposal.queued`).
+    let queuedAt: Duration
 
-    /// A waiter whose caller waits at most `timeout`, counted from `start` (nil: no limit).
-    init(timeout: Duration? = nil, start: Duration = .zero) {
+    /// A waiter whose caller waits at most `timeout`, counted from `start` (nil: no limit), and
+    /// queued its proposal at `queuedAt`.
+    init(timeout: Duration? = nil, start: Duration = .zero, queuedAt: Duration = .zero) {
         self.timeout = timeout
         self.deadline = timeout.map { start + $0 }
+        self.queuedAt = queuedAt
     }
 
     /// Waits for the command's outcome. A cancelled caller is released at once: with

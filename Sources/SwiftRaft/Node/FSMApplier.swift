@@ -4,6 +4,9 @@ import Synchronization
 struct ApplyBatch: Sendable {
     var entries: [Log]
     var waiters: [UInt64: ApplyWaiter]
+    /// When the leader saw the waiters' entries commit (`raft.proposal.applied`); unused
+    /// without waiters.
+    var committedAt: Duration = .zero
 }
 
 /// Work for the FSM's executor, done in order.
@@ -37,6 +40,8 @@ final class FSMApplier: Sendable {
     let maxBatch: Int
     let tracer: (@Sendable (RaftTraceEvent) -> Void)?
     let snapshotStore: any SnapshotStore
+    let metrics: NodeMetrics
+    let clock: any RaftClock
     /// Set at shutdown: batches not yet applied fail their callers instead.
     private let stopped = Atomic<Bool>(false)
     /// The last entry applied and the configuration in force there: what a snapshot taken now
@@ -57,9 +62,13 @@ final class FSMApplier: Sendable {
         tracer: (@Sendable (RaftTraceEvent) -> Void)?,
         snapshotStore: any SnapshotStore,
         restoredPoint: SnapshotPoint,
+        metrics: NodeMetrics,
+        clock: any RaftClock,
         wakeNode: @escaping @Sendable () -> Void
     ) {
         self.fsm = fsm
+        self.metrics = metrics
+        self.clock = clock
         self.snapshotStore = snapshotStore
         self.appliedPoint = Mutex(restoredPoint)
         self.applied = Atomic(restoredPoint.index)
@@ -97,7 +106,10 @@ final class FSMApplier: Sendable {
             var chunk: [Log] = []
             func flush() {
                 guard !chunk.isEmpty else { return }
+                let started = metrics.timing ? clock.now : .zero
                 let results = batching.applyBatch(chunk)
+                if metrics.timing { metrics.fsmApplyBatch.record(clock.now - started) }
+                metrics.fsmApplyBatchNum.record(chunk.count)
                 precondition(
                     results.count == chunk.count,
                     "BatchingFSM.applyBatch returned \(results.count) responses for \(chunk.count) entries"
@@ -111,8 +123,19 @@ final class FSMApplier: Sendable {
             }
             flush()
         } else {
-            for entry in batch.entries where entry.type == .command {
-                responses[entry.index] = fsm.apply(entry)
+            if metrics.timing {
+                // One clock read per entry: each entry's end is the next one's start.
+                var started = clock.now
+                for entry in batch.entries where entry.type == .command {
+                    responses[entry.index] = fsm.apply(entry)
+                    let finished = clock.now
+                    metrics.fsmApply.record(finished - started)
+                    started = finished
+                }
+            } else {
+                for entry in batch.entries where entry.type == .command {
+                    responses[entry.index] = fsm.apply(entry)
+                }
             }
         }
         if let last = batch.entries.last {
@@ -130,9 +153,11 @@ final class FSMApplier: Sendable {
             status.update { $0.appliedIndex = max($0.appliedIndex, last.index) }
             reportProgress(last.index)
         }
+        let answeredAt = batch.waiters.isEmpty || !metrics.timing ? Duration.zero : clock.now
         for entry in batch.entries {
             tracer?(.applied(node: node, index: entry.index, term: entry.term, type: entry.type))
             if let waiter = batch.waiters[entry.index] {
+                metrics.proposalApplied.record(answeredAt - batch.committedAt)
                 waiter.resume(with: .success(ApplyResult(index: entry.index, response: responses[entry.index] ?? nil)))
             }
         }
@@ -150,12 +175,15 @@ extension FSMApplier {
                 RaftError(.nothingNewToSnapshot, "nothing new to snapshot: the FSM is at \(point.index), the last snapshot at \(newerThan)")
             )
         }
+        let started = clock.now
+        defer { metrics.fsmSnapshot.record(clock.now - started) }
         return Result { CapturedSnapshot(snapshot: try fsm.snapshot(), point: point) }
     }
 
     /// Replaces the FSM's state with the stored snapshot `id`; from then on the FSM is at `point`.
     func restore(id: String, point: SnapshotPoint) -> Result<Void, any Error> {
         guard !stopped.load(ordering: .acquiring) else { return .failure(RaftError.shutdown) }
+        let started = clock.now
         do {
             let (_, source) = try snapshotStore.open(id: id)
             defer { source.close() }
@@ -163,6 +191,7 @@ extension FSMApplier {
         } catch {
             return .failure(error)
         }
+        metrics.fsmRestore.record(clock.now - started)
         appliedPoint.withLock { $0 = point }
         status.update { $0.appliedIndex = point.index }
         reportProgress(point.index)

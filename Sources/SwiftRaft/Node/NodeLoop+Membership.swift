@@ -49,7 +49,7 @@ extension NodeLoop {
             case .success(let index):
                 logger.info("configuration change appended", metadata: ["raft.change": "\(next.change)", "raft.index": "\(index)"])
                 next.waiter.appended(at: index)
-                pendingApplies[index] = PendingApply(term: core.currentTerm, waiter: next.waiter)
+                pendingApplies[index] = PendingApply(term: core.currentTerm, waiter: next.waiter, appendedAt: roundNow)
                 trackDeadline(of: next.waiter, index: index)
             case .failure(let rejection):
                 applyLimiter.release()

@@ -70,15 +70,19 @@ extension NodeLoop {
     /// those answers itself once the write is durable.
     private func persist(_ ready: Ready) {
         nextPersistID += 1
-        persistJobs.append(
-            InFlightPersist(
-                id: nextPersistID,
-                coreWriteID: ready.writeID,
-                messages: ready.messagesAfterPersist,
-                waiters: bootstrapWaiters,
-                queuedAt: storageMailbox == nil ? .zero : environment.clock.now
-            )
+        var inFlight = InFlightPersist(
+            id: nextPersistID,
+            coreWriteID: ready.writeID,
+            messages: ready.messagesAfterPersist,
+            waiters: bootstrapWaiters,
+            queuedAt: storageMailbox == nil ? .zero : environment.clock.now
         )
+        if proposalsToPersist > 0 && !ready.entriesToPersist.isEmpty {
+            inFlight.proposals = proposalsToPersist
+            inFlight.appendedAt = metrics.timing ? roundNow : .zero
+            proposalsToPersist = 0
+        }
+        persistJobs.append(inFlight)
         bootstrapWaiters.removeAll()
         let replies = ready.repliesAfterPersist.compactMap { reply -> (rpc: RPC, response: RaftResponse)? in
             responders.removeValue(forKey: reply.token.rawValue).map { ($0, reply.response) }
@@ -88,7 +92,8 @@ extension NodeLoop {
             hardState: ready.hardState,
             truncateFrom: ready.truncateFrom,
             entries: ready.entriesToPersist,
-            replies: replies
+            replies: replies,
+            asLeader: core.currentRole == .leader
         )
         if let storageMailbox {
             storageMailbox.post(.persist(job))
@@ -117,6 +122,7 @@ extension NodeLoop {
         if change.leader?.id != previous.leader?.id || change.leader?.address != previous.leader?.address {
             observers.notify(.leaderChanged(leader: change.leader, term: change.term), node: config.localID)
         }
+        countRoleChange(to: change.role)
         logger.info(
             "raft state changed",
             metadata: [
@@ -150,11 +156,18 @@ extension NodeLoop {
     /// Passes committed entries to the FSM with the callers waiting for them.
     private func handOut(_ entries: [Log]) {
         var waiters: [UInt64: ApplyWaiter] = [:]
+        // Read only when a proposal of this leader's is among the entries.
+        var committedAt: Duration?
+        var lastAppendedAt: Duration?
         for entry in entries {
             environment.tracer?(.committed(node: config.localID, index: entry.index, term: entry.term))
             if entry.type == .configuration { configurationCommitted(entry) }
             guard let pending = pendingApplies.removeValue(forKey: entry.index) else { continue }
             applyLimiter.release()
+            let now = committedAt ?? (metrics.timing ? environment.clock.now : .zero)
+            committedAt = now
+            lastAppendedAt = pending.appendedAt
+            metrics.proposalCommitted.record(now - pending.appendedAt)
             if pending.term == entry.term && entry.type == .configuration {
                 // A membership change is done when it commits (as hashicorp/raft answers it),
                 // not when the FSM sees it: a leader that removed itself shuts down right after.
@@ -166,8 +179,9 @@ extension NodeLoop {
                 pending.waiter.resume(with: .failure(RaftError.leadershipLost))
             }
         }
+        if let committedAt, let lastAppendedAt { metrics.commitTime.record(committedAt - lastAppendedAt) }
         if let last = entries.last { observed.update { $0.handedOutIndex = last.index } }
-        let batch = ApplyBatch(entries: entries, waiters: waiters)
+        let batch = ApplyBatch(entries: entries, waiters: waiters, committedAt: committedAt ?? .zero)
         if let applyMailbox {
             applyMailbox.post(.apply(batch))
         } else {

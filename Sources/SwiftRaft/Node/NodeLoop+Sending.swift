@@ -4,6 +4,7 @@ import DequeModule
 /// in flight, answers in order), else one request at a time. Loop-confined.
 final class ReplicationLane {
     let peer: Server
+    let metrics: PeerMetrics
     /// Numbers this lane's one-at-a-time sends.
     let serial: UInt64
     var pipeline: (any AppendPipeline)?
@@ -15,10 +16,13 @@ final class ReplicationLane {
     var sentTimes: Deque<Duration> = []
     /// One-at-a-time mode: a request is in flight, and these wait for it.
     var oneInFlight = false
+    /// When the one-at-a-time request in flight was sent.
+    var oneSentAt: Duration = .zero
     var waiting: Deque<OutboundRequest> = []
 
-    init(peer: Server, serial: UInt64, mayPipeline: Bool) {
+    init(peer: Server, serial: UInt64, mayPipeline: Bool, metrics: PeerMetrics) {
         self.peer = peer
+        self.metrics = metrics
         self.serial = serial
         self.mayPipeline = mayPipeline
     }
@@ -39,7 +43,7 @@ extension NodeLoop {
             case .appendEntries:
                 sendAppend(outbound)
             case .heartbeat:
-                sendDirect(outbound, timeout: heartbeatRPCTimeout)
+                sendHeartbeat(outbound)
             case .requestVote, .requestPreVote, .timeoutNow:
                 sendDirect(outbound, timeout: config.rpcTimeout)
             case .installSnapshot:
@@ -72,11 +76,32 @@ extension NodeLoop {
         }
     }
 
+    /// Sends a heartbeat outside the lanes, timing its round trip (`raft.replication.heartbeat`,
+    /// answered ones only, as hashicorp/raft).
+    private func sendHeartbeat(_ outbound: OutboundRequest) {
+        let mailbox = mailbox, context = outbound.context, clock = environment.clock
+        let timer = metrics(for: outbound.target.id).heartbeat
+        let sent = clock.now
+        transport.send(outbound.request, to: outbound.target, timeout: heartbeatRPCTimeout) { result in
+            switch result {
+            case .success(let response):
+                timer.record(clock.now - sent)
+                mailbox.post(.response(response, context))
+            case .failure(let error): mailbox.post(.failed(context, error))
+            }
+        }
+    }
+
     private func lane(for peer: Server) -> ReplicationLane {
         if let existing = lanes[peer.id], existing.peer == peer { return existing }
         if let replaced = lanes[peer.id] { abandon(replaced) }
         nextSerial += 1
-        let lane = ReplicationLane(peer: peer, serial: nextSerial, mayPipeline: config.maxInflightAppends > 1)
+        let lane = ReplicationLane(
+            peer: peer,
+            serial: nextSerial,
+            mayPipeline: config.maxInflightAppends > 1,
+            metrics: metrics(for: peer.id)
+        )
         lanes[peer.id] = lane
         return lane
     }
@@ -96,8 +121,9 @@ extension NodeLoop {
             }
         }
         let mailbox = mailbox, context = outbound.context
+        if !request.entries.isEmpty { lane.metrics.appendEntriesLogs.increment(by: request.entries.count) }
         if let pipeline = lane.pipeline {
-            lane.sentTimes.append(environment.clock.now)
+            lane.sentTimes.append(roundNow)
             let path = AppendPath.pipeline(lane.pipelineSerial)
             pipeline.appendEntries(request) { result in mailbox.post(.appendAnswer(result, context, via: path)) }
             return
@@ -107,6 +133,7 @@ extension NodeLoop {
             return
         }
         lane.oneInFlight = true
+        lane.oneSentAt = roundNow
         let path = AppendPath.oneAtATime(lane.serial)
         transport.send(outbound.request, to: lane.peer, timeout: config.rpcTimeout) { result in
             let answer: Result<AppendEntriesResponse, any Error>
@@ -125,7 +152,8 @@ extension NodeLoop {
         switch path {
         case .pipeline(let serial):
             guard serial == lane.pipelineSerial, lane.pipeline != nil else { return }
-            _ = lane.sentTimes.popFirst()
+            let sent = lane.sentTimes.popFirst()
+            if case .success = result, let sent { lane.metrics.appendEntriesRPC.record(roundNow - sent) }
             if case .failure = result {
                 // Broken: everything still in flight on it fails too. One at a time from here.
                 lane.closePipeline()
@@ -134,6 +162,7 @@ extension NodeLoop {
         case .oneAtATime(let serial):
             guard serial == lane.serial else { return }
             lane.oneInFlight = false
+            if case .success = result { lane.metrics.appendEntriesRPC.record(roundNow - lane.oneSentAt) }
             if case .success = result { lane.mayPipeline = config.maxInflightAppends > 1 }
             let waiting = lane.waiting
             lane.waiting.removeAll()

@@ -84,11 +84,13 @@ extension NodeLoop {
             // Before the caller hears of it: `stats()` must already report it.
             publishStatus()
             observers.notify(.snapshotTaken(meta), node: config.localID)
+            let took = environment.clock.now - started
+            metrics.snapshotTakeSnapshot.record(took)
             logger.info(
                 "snapshot complete",
                 metadata: [
                     "raft.snapshot.id": "\(meta.id)", "raft.snapshot.index": "\(meta.index)",
-                    "raft.snapshot.bytes": "\(meta.size)", "raft.snapshot.duration": "\(environment.clock.now - started)",
+                    "raft.snapshot.bytes": "\(meta.size)", "raft.snapshot.duration": "\(took)",
                 ]
             )
         case .failure(let error as RaftError) where error.code == .nothingNewToSnapshot:

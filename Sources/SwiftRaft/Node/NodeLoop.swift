@@ -39,6 +39,7 @@ final class NodeLoop: @unchecked Sendable {
     /// Where snapshot transfers' tasks run (the snapshot executor, when it can run tasks).
     let snapshotTaskExecutor: (any TaskExecutor)?
     let preVote: Bool
+    let metrics: NodeMetrics
     /// Who is told of leadership changes, peers, failing followers, votes and snapshots.
     let observers = ObserverRegistry()
 
@@ -90,10 +91,27 @@ final class NodeLoop: @unchecked Sendable {
     /// Above this many deadlines, the ones whose callers were already answered are dropped.
     var applyDeadlinesPruneThreshold = NodeLoop.minimumDeadlinePruneThreshold
 
+    // MARK: Metrics (loop-confined)
+
+    /// The clock's time, read at most once per round (see `roundNow`).
+    var roundTime: Duration?
+    /// Replication metrics by follower, made once each.
+    var peerMetrics: [ServerID: PeerMetrics] = [:]
+    var replicationLag = ReplicationLag()
+    var ticksUntilContactSample = 0
+    /// The role last counted in `raft.state.*`.
+    var lastRole: RaftRole = .follower
+    /// Set when this round carried a TimeoutNow: the candidacy it starts is no heartbeat timeout.
+    var timeoutNowReceived = false
+    /// Proposals appended since the last write was queued: the next write carries them.
+    var proposalsToPersist = 0
+
     /// A proposal waiting to be applied.
     struct PendingApply {
         var term: UInt64
         var waiter: ApplyWaiter
+        /// When the loop appended it (`raft.proposal.committed`, `raft.commitTime`).
+        var appendedAt: Duration
     }
 
     /// A write on its way to disk and what waits for it.
@@ -105,6 +123,10 @@ final class NodeLoop: @unchecked Sendable {
         var waiters: [CheckedContinuation<Void, any Error>]
         /// When the write was handed to storage (``RaftClock/now``), to notice a stalled disk.
         var queuedAt: Duration
+        /// Proposals this write makes durable, and when they were appended
+        /// (`raft.proposal.persisted`).
+        var proposals = 0
+        var appendedAt: Duration = .zero
     }
 
     init(
@@ -119,8 +141,10 @@ final class NodeLoop: @unchecked Sendable {
         fsm: any FSM,
         fsmPoint: SnapshotPoint,
         snapshotStore: any SnapshotStore,
-        executors: NodeExecutors
+        executors: NodeExecutors,
+        metrics: NodeMetrics
     ) {
+        self.metrics = metrics
         self.config = config
         self.environment = environment
         self.logger = logger
@@ -140,10 +164,12 @@ final class NodeLoop: @unchecked Sendable {
             tracer: environment.tracer,
             snapshotStore: snapshotStore,
             restoredPoint: fsmPoint,
+            metrics: metrics,
+            clock: environment.clock,
             wakeNode: { [mailbox] in mailbox.post(.perform { _ in }) }
         )
         self.applyMailbox = executors.fsm.map { Mailbox(executor: $0) }
-        self.snapshots = SnapshotWorker(store: snapshotStore, logger: logger, clock: environment.clock)
+        self.snapshots = SnapshotWorker(store: snapshotStore, logger: logger, clock: environment.clock, metrics: metrics)
         self.snapshotMailbox = Mailbox(executor: executors.snapshot)
         self.snapshotTaskExecutor = executors.snapshot as? any TaskExecutor
         self.random = SplitMix64(seed: environment.randomSeed ^ 0x5A4F_5348_4F54)
@@ -171,12 +197,14 @@ final class NodeLoop: @unchecked Sendable {
 
     /// One round: every input waiting, then one ``Ready`` carried out.
     func process(_ inputs: [NodeInput]) {
+        roundTime = nil
         for input in inputs { feed(input) }
         while !isShutdown && carryOutReady() {}
         if !queuedConfigurationChanges.isEmpty {
             startQueuedConfigurationChanges()
             while !isShutdown && carryOutReady() {}
         }
+        timeoutNowReceived = false
     }
 
     private func feed(_ input: NodeInput) {
@@ -189,6 +217,7 @@ final class NodeLoop: @unchecked Sendable {
             core.tick()
             expireApplyDeadlines()
             armTick()
+            if core.currentRole == .leader { sampleLeaderMetrics() }
         case .rpc(let rpc): handle(rpc)
         case .response(let response, let context): responseArrived(response, context: context)
         case .failed(let context, let error): requestFailed(context: context, error: error)
@@ -236,6 +265,7 @@ final class NodeLoop: @unchecked Sendable {
         case .requestPreVote(let request): observers.notify(.preVoteRequested(request), node: config.localID)
         default: break
         }
+        if case .timeoutNow = rpc.request { timeoutNowReceived = true }
         nextToken += 1
         responders[nextToken] = rpc
         core.receive(rpc.request, token: RequestToken(nextToken))
@@ -300,6 +330,7 @@ final class NodeLoop: @unchecked Sendable {
         guard !isShutdown else { return }
         while let job = persistJobs.first, job.id <= id {
             persistJobs.removeFirst()
+            if job.proposals > 0 && metrics.timing { metrics.proposalPersisted.record(environment.clock.now - job.appendedAt) }
             send(job.messages)
             if let writeID = job.coreWriteID { core.persisted(writeID: writeID) }
             for waiter in job.waiters { waiter.resume() }
@@ -319,8 +350,12 @@ final class NodeLoop: @unchecked Sendable {
         }
         switch core.propose([proposal]) {
         case .success(let indexes):
+            let now = metrics.timing ? roundNow : .zero
+            metrics.proposalQueued.record(now - waiter.queuedAt)
+            if proposal.type == .barrier { metrics.barrier.increment() } else { metrics.apply.increment() }
+            proposalsToPersist += 1
             waiter.appended(at: indexes.lowerBound)
-            pendingApplies[indexes.lowerBound] = PendingApply(term: core.currentTerm, waiter: waiter)
+            pendingApplies[indexes.lowerBound] = PendingApply(term: core.currentTerm, waiter: waiter, appendedAt: now)
             trackDeadline(of: waiter, index: indexes.lowerBound)
         case .failure(.notLeader(let leader)):
             applyLimiter.release()

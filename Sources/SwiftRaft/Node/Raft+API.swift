@@ -76,7 +76,7 @@ extension Raft {
             loop.applyLimiter.release()
             throw CancellationError()
         }
-        let waiter = ApplyWaiter(timeout: timeout, start: started)
+        let waiter = ApplyWaiter(timeout: timeout, start: started, queuedAt: loop.metrics.timing ? environment.clock.now : .zero)
         guard loop.mailbox.post(.propose(proposal, waiter)) else {
             loop.applyLimiter.release()
             throw RaftError.shutdown

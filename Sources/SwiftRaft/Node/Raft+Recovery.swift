@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 
 /// Recovering a cluster that lost its quorum for good: hashicorp/raft's `RecoverCluster`.
@@ -50,7 +51,8 @@ extension Raft {
         var logger = config.logger
         logger[metadataKey: "raft.node"] = "\(config.localID)"
         let clock = SystemClock()
-        let storage = StorageWorker(logStore: logStore, stableStore: stableStore, logger: logger, clock: clock)
+        let metrics = NodeMetrics(node: config.localID, factory: MetricsSystem.factory)
+        let storage = StorageWorker(logStore: logStore, stableStore: stableStore, logger: logger, clock: clock, metrics: metrics)
         let loaded = try StartupLoader(
             storage: storage,
             snapshotStore: snapshotStore,
@@ -69,7 +71,7 @@ extension Raft {
 
         let point = SnapshotPoint(index: last.index, term: last.term, configuration: configuration, configurationIndex: 1)
         let captured = CapturedSnapshot(snapshot: try fsm.snapshot(), point: point)
-        let meta = try SnapshotWorker(store: snapshotStore, logger: logger, clock: clock).persist(captured, evenIfNotNewer: true)
+        let meta = try SnapshotWorker(store: snapshotStore, logger: logger, clock: clock, metrics: metrics).persist(captured, evenIfNotNewer: true)
         guard try snapshotStore.list().first?.id == meta.id else {
             throw RaftError(.storage, "the snapshot store does not list the recovery snapshot \(meta.id) as its newest")
         }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import Synchronization
 
@@ -104,7 +105,15 @@ public final class Raft: Sendable {
         )
         self.executors = executors
 
-        let storage = StorageWorker(logStore: logStore, stableStore: stableStore, logger: logger, clock: environment.clock)
+        // The factory in force now: bootstrapped, or bound to this task by `withMetricsFactory`.
+        let metrics = NodeMetrics(node: config.localID, factory: MetricsSystem.factory)
+        let storage = StorageWorker(
+            logStore: logStore,
+            stableStore: stableStore,
+            logger: logger,
+            clock: environment.clock,
+            metrics: metrics
+        )
         let loader = StartupLoader(
             storage: storage,
             snapshotStore: snapshotStore,
@@ -144,7 +153,8 @@ public final class Raft: Sendable {
             fsm: fsm,
             fsmPoint: loaded.fsmPoint,
             snapshotStore: snapshotStore,
-            executors: executors
+            executors: executors,
+            metrics: metrics
         )
         observed.update { status in
             status.appliedIndex = loaded.fsmPoint.index

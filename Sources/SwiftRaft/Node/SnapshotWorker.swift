@@ -9,10 +9,12 @@ final class SnapshotWorker: Sendable {
     let store: any SnapshotStore
     let logger: Logger
     let clock: any RaftClock
+    let metrics: NodeMetrics
     /// The piece of snapshot data read or written at a time, so no snapshot is held whole.
     static let chunkSize = 256 << 10
 
-    init(store: any SnapshotStore, logger: Logger, clock: any RaftClock) {
+    init(store: any SnapshotStore, logger: Logger, clock: any RaftClock, metrics: NodeMetrics) {
+        self.metrics = metrics
         self.store = store
         self.logger = logger
         self.clock = clock
@@ -39,6 +41,8 @@ final class SnapshotWorker: Sendable {
             configuration: point.configuration,
             configurationIndex: point.configurationIndex
         )
+        let created = clock.now
+        metrics.snapshotCreate.record(created - started)
         let counting = CountingSink(sink)
         do {
             try captured.snapshot.persist(to: counting)
@@ -51,6 +55,7 @@ final class SnapshotWorker: Sendable {
             try? sink.cancel()
             throw RaftError(.storage, "the FSM snapshot's persist(to:) returned without closing its sink")
         }
+        metrics.snapshotPersist.record(clock.now - created)
         logger.info(
             "snapshot persisted",
             metadata: [
@@ -88,6 +93,7 @@ final class SnapshotWorker: Sendable {
         guard try store.list().contains(where: { $0.id == meta.id }) else {
             throw RaftError(.storage, "the snapshot store did not keep the installed snapshot \(meta.id) (a DiscardSnapshotStore keeps none)")
         }
+        metrics.snapshotInstall.record(clock.now - started)
         logger.info(
             "installed snapshot written",
             metadata: [

@@ -10,6 +10,9 @@ struct PersistJob: Sendable {
     /// Answers to incoming RPCs (a follower's accepted entries, a granted vote) that may go only
     /// once the write is durable. The storage thread sends them itself, the moment it is.
     var replies: [(rpc: RPC, response: RaftResponse)] = []
+    /// Written by a leader to its own log (`raft.leader.dispatchLog`), else by a follower
+    /// (`raft.rpc.appendEntries.storeLogs`).
+    var asLeader = false
 }
 
 /// Work for the storage executor, done in order.
@@ -30,14 +33,16 @@ final class StorageWorker: Sendable {
     let stableStore: any StableStore
     let logger: Logger
     let clock: any RaftClock
+    let metrics: NodeMetrics
     /// Set after a failed write: the node stops, and nothing more is written.
     private let failed = Atomic<Bool>(false)
 
-    init(logStore: any LogStore, stableStore: any StableStore, logger: Logger, clock: any RaftClock) {
+    init(logStore: any LogStore, stableStore: any StableStore, logger: Logger, clock: any RaftClock, metrics: NodeMetrics) {
         self.logStore = logStore
         self.stableStore = stableStore
         self.logger = logger
         self.clock = clock
+        self.metrics = metrics
     }
 
     /// Carries out one batch on the storage executor and reports to `node`.
@@ -121,6 +126,8 @@ final class StorageWorker: Sendable {
     /// (one durable write for term and vote), and each run of appends between truncations as one
     /// `storeLogs` (one sync).
     func write(_ jobs: [PersistJob]) throws {
+        let started = metrics.timing ? clock.now : .zero
+        defer { if metrics.timing { recordWrite(jobs, started: started) } }
         if let hardState = jobs.last(where: { $0.hardState != nil })?.hardState {
             try StoredHardState.save(hardState, to: stableStore)
         }
@@ -137,6 +144,20 @@ final class StorageWorker: Sendable {
             pending.append(contentsOf: job.entries)
         }
         if !pending.isEmpty { try logStore.storeLogs(pending) }
+    }
+}
+
+extension StorageWorker {
+    /// Times a write that stored entries: a leader's as `raft.leader.dispatchLog`, a follower's
+    /// as `raft.rpc.appendEntries.storeLogs`.
+    private func recordWrite(_ jobs: [PersistJob], started: Duration) {
+        guard jobs.contains(where: { !$0.entries.isEmpty }) else { return }
+        let took = clock.now - started
+        if jobs.contains(where: \.asLeader) {
+            metrics.leaderDispatchLog.record(took)
+        } else {
+            metrics.followerStoreLogs.record(took)
+        }
     }
 }
 
