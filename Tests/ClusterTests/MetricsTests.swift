@@ -183,13 +183,7 @@ import Testing
             try await TestCluster.run(nodes: 3, seed: 1306, configure: SnapshotClusterTests.frequentSnapshots) { cluster in
                 let leader = try await cluster.waitForLeader()
                 let follower = try #require(cluster.ids.first { $0 != leader.config.localID })
-                await cluster.isolate(follower)
-                let behind = try await cluster.raft(follower).lastIndex
-                for command in Self.commands(100) { _ = try await leader.apply(command) }
-                try await cluster.waitUntil("the leader to compact past the follower") {
-                    try await cluster.node(leader.config.localID).stores.logStore.firstIndex() > behind + 1
-                }
-                await cluster.heal()
+                try await SnapshotClusterTests.leaveBehindCompaction(follower, of: leader, in: cluster, applying: Self.commands(100))
                 try await cluster.waitForConvergence()
 
                 #expect(try metrics.expectTimer("raft.snapshot.install", Self.node(follower)).values.count >= 1)

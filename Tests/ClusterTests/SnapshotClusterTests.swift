@@ -20,6 +20,18 @@ import Testing
         (0..<count).map { Array("\(prefix)\($0)".utf8) }
     }
 
+    /// Cuts `follower` off while `leader` applies `commands` and compacts its log past the
+    /// follower's last entry, then heals: the follower can only come back by InstallSnapshot.
+    static func leaveBehindCompaction(_ follower: ServerID, of leader: Raft, in cluster: TestCluster, applying commands: [[UInt8]]) async throws {
+        await cluster.isolate(follower)
+        let behind = try await cluster.raft(follower).lastIndex
+        for command in commands { _ = try await leader.apply(command) }
+        try await cluster.waitUntil("the leader to compact past the follower") {
+            try await cluster.node(leader.config.localID).stores.logStore.firstIndex() > behind + 1
+        }
+        await cluster.heal()
+    }
+
     static func lastSnapshotIndex(_ raft: Raft) -> UInt64 { UInt64(raft.stats()["last_snapshot_index"] ?? "0") ?? 0 }
 
     static func recording(_ fsm: any FSM) throws -> RecordingFSM { try #require(fsm as? RecordingFSM) }
@@ -73,13 +85,7 @@ import Testing
         try await TestCluster.run(nodes: 3, seed: 303, configure: Self.frequentSnapshots) { cluster in
             let leader = try await cluster.waitForLeader()
             let follower = try #require(cluster.ids.first { $0 != leader.config.localID })
-            await cluster.isolate(follower)
-            let behind = try await cluster.raft(follower).lastIndex
-            for command in Self.commands(100) { _ = try await leader.apply(command) }
-            try await cluster.waitUntil("the leader to compact past the follower") {
-                try await cluster.node(leader.config.localID).stores.logStore.firstIndex() > behind + 1
-            }
-            await cluster.heal()
+            try await Self.leaveBehindCompaction(follower, of: leader, in: cluster, applying: Self.commands(100))
             try await cluster.waitForConvergence()
             #expect(!cluster.trace.restores(of: follower).isEmpty)
             #expect(try Self.recording(await cluster.fsm(follower)).commands == Self.commands(100))
