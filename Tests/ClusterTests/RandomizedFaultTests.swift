@@ -46,6 +46,8 @@ import Glibc
             config.snapshotInterval = .milliseconds(10)
             config.trailingLogs = 10
             config.logCacheCapacity = 64
+            // Stalled disks (odd seeds, whose writes take the storage thread) depose a leader.
+            config.maxStorageStall = .milliseconds(200)
         }
         try await TestCluster.run(nodes: nodes, seed: seed, timeLimit: .seconds(600), configure: snapshotOften, makeStores: stores) { cluster in
             let acknowledged = Mutex<[[UInt8]]>([])
@@ -79,7 +81,7 @@ import Glibc
             var removed: ServerID?
             for _ in 0..<40 {
                 try await cluster.sleep(.milliseconds(Int64.random(in: 50...400, using: &random)))
-                switch Int.random(in: 0..<9, using: &random) {
+                switch Int.random(in: 0..<10, using: &random) {
                 case 0:
                     let shuffled = cluster.ids.shuffled(using: &random)
                     let cut = Int.random(in: 1..<nodes, using: &random)
@@ -108,11 +110,27 @@ import Glibc
                     // A membership change: a follower leaves the configuration, or comes back.
                     guard nodes == 5, let leader = await cluster.leaders.first else { break }
                     if let back = removed {
-                        cluster.spawn { _ = try? await leader.addVoter(id: back, address: ServerAddress(back.rawValue), timeout: .milliseconds(100)) }
+                        // Straight back as a voter, or staged until it has caught up.
+                        if Bool.random(using: &random) {
+                            cluster.spawn { _ = try? await leader.addVoter(id: back, address: ServerAddress(back.rawValue), timeout: .milliseconds(100)) }
+                        } else {
+                            cluster.spawn {
+                                _ = try? await leader.addVoterWhenCaughtUp(id: back, address: ServerAddress(back.rawValue), timeout: .milliseconds(300))
+                            }
+                        }
                         removed = nil
                     } else if let victim = cluster.ids.filter({ $0 != leader.config.localID && !crashed.contains($0) }).randomElement(using: &random) {
                         cluster.spawn { _ = try? await leader.removeServer(id: victim, timeout: .milliseconds(100)) }
                         removed = victim
+                    }
+                case 9:
+                    // A disk that stops finishing writes for a while (a leader's steps it down).
+                    guard let victim = cluster.ids.filter({ !crashed.contains($0) }).randomElement(using: &random) else { break }
+                    let stall = Duration.milliseconds(Int64.random(in: 50...600, using: &random))
+                    cluster.stallStorage(of: victim)
+                    cluster.spawn {
+                        try await cluster.sleep(stall)
+                        cluster.resumeStorage(of: victim)
                     }
                 default:
                     cluster.faults.dropProbability = Double.random(in: 0...0.2, using: &random)
@@ -126,6 +144,7 @@ import Glibc
             _ = try? await client.value
             await cluster.heal()
             cluster.faults.dropProbability = 0
+            for id in cluster.ids { cluster.resumeStorage(of: id) }
             for id in crashed { try await cluster.restart(id) }
             // After the repair leadership may still change once (a node left at a higher term by
             // an interrupted election deposes the leader it rejoins), so retry on the new leader.
