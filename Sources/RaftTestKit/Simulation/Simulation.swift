@@ -129,11 +129,24 @@ private final class Driver: @unchecked Sendable {
         let context = Unmanaged.passRetained(self).toOpaque()
         let created = pthread_create(&thread, nil, { context in
             let driver = Unmanaged<Driver>.fromOpaque(context!).takeRetainedValue()
+            Driver.lowerPriority()
             driver.completion(driver.loop())
             return nil
         }, context)
         precondition(created == 0, "pthread_create failed: \(created)")
         pthread_detach(thread)
+    }
+
+    /// Runs this thread below normal priority. A simulation keeps a core busy for as long as it
+    /// runs, and a full test run starts dozens at once; at normal priority they starved the
+    /// threads of tests on real time (a TCP server answering within a 10 s timeout), which waited
+    /// in the run queue behind them. Virtual time does not care how long a simulation waits for a
+    /// core, so it yields to them. On Linux a nice value is a thread's own, and `who` 0 is the
+    /// calling thread.
+    static func lowerPriority() {
+        #if os(Linux)
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        #endif
     }
 
     private func loop() -> Simulation.Failure? {
