@@ -36,7 +36,7 @@ struct NetworkTransportFuzzTests {
                     bytes += mutator.mutatedFrame(&rng)
                     sent += 1
                 }
-                let raw = try await RawPeer.connect(to: server.localAddress)
+                let raw = try await RawPeer.connect(to: server.localAddress, on: server.taskExecutor.eventLoop)
                 // The server may close mid-send once a frame fails; that is the point.
                 try? await raw.send(bytes)
                 await raw.close()

@@ -113,15 +113,28 @@ func makeTransport(_ change: (inout NetworkTransport.Options) -> Void = { _ in }
 }
 
 /// Runs `body` with a client and a server transport, closing both afterwards.
+///
+/// The pair runs on an event loop of its own, not the process-wide one transports share by
+/// default: a full test run drives dozens of pairs at once, and on one shared thread a test that
+/// floods its server (the live fuzz test opens thousands of connections) delayed other tests'
+/// answers past their 10 s timeouts.
 func withTransportPair<T: Sendable>(
     client clientOptions: (inout NetworkTransport.Options) -> Void = { _ in },
     server serverOptions: (inout NetworkTransport.Options) -> Void = { _ in },
     _ body: (NetworkTransport, NetworkTransport) async throws -> T
 ) async throws -> T {
-    let client = try await makeTransport(clientOptions)
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    defer { group.shutdownGracefully { _ in } }
+    let client = try await makeTransport { options in
+        options.eventLoopGroup = group
+        clientOptions(&options)
+    }
     let server: NetworkTransport
     do {
-        server = try await makeTransport(serverOptions)
+        server = try await makeTransport { options in
+            options.eventLoopGroup = group
+            serverOptions(&options)
+        }
     } catch {
         await client.close()
         throw error
@@ -543,11 +556,11 @@ final class RawPeer: Sendable {
         self.box = box
     }
 
-    /// Connects to `address`.
-    static func connect(to address: ServerAddress) async throws -> RawPeer {
+    /// Connects to `address`, on `group` (the process-wide loop unless told otherwise).
+    static func connect(to address: ServerAddress, on group: any EventLoopGroup = NetworkTransport.sharedEventLoopGroup) async throws -> RawPeer {
         let target = try HostAndPort(parsing: address)
         let box = RawBytes()
-        let channel = try await ClientBootstrap(group: NetworkTransport.sharedEventLoopGroup)
+        let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(RawCollector(box: box))
