@@ -37,6 +37,7 @@ struct TestNetwork {
         var applied: [Log] = []
         var stateChanges: [Ready.StateChange] = []
         var verifications: [(token: UInt64, stillLeader: Bool)] = []
+        var readIndexes: [(token: UInt64, result: Result<UInt64, ReadIndexRejection>)] = []
         var warnings: [String] = []
         var seed: UInt64
     }
@@ -416,6 +417,13 @@ struct TestNetwork {
         drain(i)
     }
 
+    /// Asks the leader `id` for a read index under `token`.
+    mutating func requestReadIndex(_ id: ServerID, token: UInt64) {
+        let i = index(of: id)
+        nodes[i].instance.requestReadIndex(token)
+        drain(i)
+    }
+
     // MARK: - Delivery
 
     /// Delivers queued envelopes, in order, until none is left.
@@ -569,6 +577,7 @@ struct TestNetwork {
             if change.role == .leader { noteLeader(id, term: change.term, at: i) }
         }
         nodes[i].verifications += ready.verifications
+        nodes[i].readIndexes += ready.readIndexes
         nodes[i].warnings += ready.warnings
     }
 

@@ -15,6 +15,7 @@ extension RaftInstance {
         // A no-op of the new term lets earlier terms' entries commit (Figure 8) and tells
         // followers who leads.
         appendAsLeader(Proposal(type: .noop, data: []))
+        termStartIndex = window.lastIndex
         sendHeartbeats()
     }
 

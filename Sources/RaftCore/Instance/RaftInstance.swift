@@ -89,6 +89,12 @@ public struct RaftInstance: Sendable {
     var leaseElapsed: UInt64 = 0
     var heartbeatRound: UInt64 = 0
     var pendingVerifications: Deque<(token: UInt64, round: UInt64)> = []
+    /// ReadIndex requests not yet answered, oldest first.
+    var pendingReads: Deque<PendingRead> = []
+    /// The heartbeat round the newest read confirmation uses (0: none yet this leadership).
+    var readRound: UInt64 = 0
+    /// The index of this leader's no-op: reads wait until it commits.
+    var termStartIndex: UInt64 = 0
     /// Peers known to lack the pre-vote RPC.
     var peersWithoutPreVote: Set<ServerID> = []
     /// The leadership transfer under way, if any.
@@ -201,7 +207,10 @@ public struct RaftInstance: Sendable {
     /// Takes everything the shell must now do. Call after feeding inputs; an empty `Ready` means
     /// there is nothing to do.
     public mutating func takeReady() -> Ready {
-        if role == .leader { flushReplication() }
+        if role == .leader {
+            advanceReads()
+            flushReplication()
+        }
         if hardStateDirty {
             ready.hardState = hardState
             hardStateDirty = false
@@ -356,6 +365,7 @@ public struct RaftInstance: Sendable {
         peers.removeAll()
         for pending in pendingVerifications { ready.verifications.append((pending.token, false)) }
         pendingVerifications.removeAll()
+        failPendingReads()
     }
 
     /// Sets the hard state's term for a message from a newer term, without changing role.

@@ -46,6 +46,8 @@ public struct Ready: Sendable {
     public var stateChange: StateChange?
     /// Outcomes of ``RaftInstance/verifyLeader(_:)`` calls: true if a quorum still follows.
     public var verifications: [(token: UInt64, stillLeader: Bool)] = []
+    /// Answers to ``RaftInstance/requestReadIndex(_:)``: the index to read at, or why not.
+    public var readIndexes: [(token: UInt64, result: Result<UInt64, ReadIndexRejection>)] = []
     /// Anomalies worth logging (a peer sent something the core had to ignore).
     public var warnings: [String] = []
     /// This server led, and a committed configuration no longer has it as a voter: it stepped
@@ -94,7 +96,7 @@ public struct Ready: Sendable {
         !needsPersistence && messages.isEmpty && replies.isEmpty && messagesAfterPersist.isEmpty
             && repliesAfterPersist.isEmpty && committedEntries.isEmpty && entryLoads.isEmpty
             && compactThrough == nil && snapshotTransfers.isEmpty && snapshotInstalls.isEmpty
-            && stateChange == nil && verifications.isEmpty && warnings.isEmpty && !removedFromConfiguration
+            && stateChange == nil && verifications.isEmpty && readIndexes.isEmpty && warnings.isEmpty && !removedFromConfiguration
             && leadershipTransferSucceeded == nil && stagedVoterPromotions.isEmpty
     }
 }
