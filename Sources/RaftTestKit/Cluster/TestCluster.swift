@@ -67,6 +67,8 @@ public actor TestCluster {
     public nonisolated let ids: [ServerID]
     /// The gate in front of each node's storage executor (see ``stallStorage(of:)``).
     private nonisolated let storageGates: [ServerID: GatedExecutor]
+    /// The gate in front of each node's FSM executor (see ``stallFSM(of:)``).
+    private nonisolated let fsmGates: [ServerID: GatedExecutor]
 
     /// Runs `body` against a new cluster of `nodes` servers inside a new simulation, then shuts
     /// the cluster down and checks its invariants.
@@ -137,6 +139,7 @@ public actor TestCluster {
         self.makeFSM = makeFSM
         self.ids = (1...max(nodes, 1)).map { ServerID("node-\($0)") }
         self.storageGates = Dictionary(uniqueKeysWithValues: ids.map { ($0, GatedExecutor(wrapping: simulation.executor)) })
+        self.fsmGates = Dictionary(uniqueKeysWithValues: ids.map { ($0, GatedExecutor(wrapping: simulation.executor)) })
         for id in ids {
             members[id] = Node(
                 id: id,
@@ -211,8 +214,12 @@ public actor TestCluster {
         let trace = trace
         node.transport = transport
         var environment = simulation.environment(tracer: { trace.record($0) })
-        let makeExecutor = environment.makeExecutor, gate = storageGates[id]!
-        environment.makeExecutor = { label in label.hasPrefix("raft-storage-") ? gate : makeExecutor(label) }
+        let makeExecutor = environment.makeExecutor, gate = storageGates[id]!, fsmGate = fsmGates[id]!
+        environment.makeExecutor = { label in
+            if label.hasPrefix("raft-storage-") { return gate }
+            if label.hasPrefix("raft-fsm-") { return fsmGate }
+            return makeExecutor(label)
+        }
         node.raft = try await Raft(
             config: config(for: id),
             fsm: node.fsm,
@@ -351,11 +358,26 @@ public actor TestCluster {
         storageGates[id]!.open()
     }
 
+    /// Makes node `id`'s FSM stop applying, as a slow FSM would: committed entries wait for it
+    /// until ``resumeFSM(of:)``. Only an FSM that is not a ``NonBlockingFSM`` has a thread of its
+    /// own to hold. Crashing the node or shutting the cluster down resumes it first.
+    public nonisolated func stallFSM(of id: ServerID) {
+        trace.note("stall FSM of \(id)")
+        fsmGates[id]!.close()
+    }
+
+    /// Lets node `id`'s FSM apply, in order, everything it was given while stalled.
+    public nonisolated func resumeFSM(of id: ServerID) {
+        trace.note("resume FSM of \(id)")
+        fsmGates[id]!.open()
+    }
+
     /// Stops node `id` as if it crashed, keeping its stores.
     public func crash(_ id: ServerID) async {
         trace.note("crash \(id)")
-        // A node waits for its storage thread to finish as it stops.
+        // A node waits for its storage and FSM threads to finish as it stops.
         storageGates[id]!.open()
+        fsmGates[id]!.open()
         guard let raft = members[id]?.raft else { return }
         members[id]?.raft = nil
         for other in ids.compactMap({ members[$0] }) where other.id != id {
@@ -380,7 +402,10 @@ public actor TestCluster {
     /// Shuts every node down.
     public func shutdown() async {
         // A node waits for its storage thread to finish as it stops.
-        for id in ids { storageGates[id]!.open() }
+        for id in ids {
+            storageGates[id]!.open()
+            fsmGates[id]!.open()
+        }
         for id in ids {
             if let raft = members[id]?.raft { await raft.shutdown() }
         }

@@ -7,6 +7,7 @@ extension NodeLoop {
     func carryOutReady() -> Bool {
         let applied = applier.appliedIndex
         core.applied(through: applied)
+        resumeAppliedReads()
         let ready = core.takeReady()
         if core.isWaitingForApplies { applier.wakeOnProgress(after: applied) }
         guard !ready.isEmpty else { return false }
@@ -52,6 +53,7 @@ extension NodeLoop {
                 waiter.resume(throwing: RaftError.notLeader(core.currentLeader))
             }
         }
+        readIndexesAnswered(ready.readIndexes)
         if ready.stateChange != nil || core.latestConfigurationState.index != observedPeersConfigurationIndex {
             observePeers()
         }

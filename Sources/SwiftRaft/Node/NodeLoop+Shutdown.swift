@@ -50,6 +50,7 @@ extension NodeLoop {
         applyDeadlines = Heap()
         for (_, waiter) in pendingVerifications.sorted(by: { $0.key < $1.key }) { waiter.resume(throwing: RaftError.shutdown) }
         pendingVerifications.removeAll()
+        failReads(RaftError.shutdown)
         for waiter in bootstrapWaiters { waiter.resume(throwing: RaftError.shutdown) }
         bootstrapWaiters.removeAll()
         for job in persistJobs {

@@ -78,6 +78,10 @@ final class NodeLoop: @unchecked Sendable {
     var queuedConfigurationChanges: Deque<QueuedConfigurationChange> = []
     /// The caller of a leadership transfer under way.
     var leadershipTransferWaiter: CheckedContinuation<Void, any Error>?
+    /// Callers of ``Raft/readIndex(timeout:)``, by token.
+    var readWaiters: [UInt64: CheckedContinuation<UInt64, any Error>] = [:]
+    /// Confirmed reads waiting for the FSM to apply through their index.
+    var readsAwaitingApply: [(index: UInt64, token: UInt64)] = []
     /// The servers this node replicates to as leader, as observers were last told
     /// (``RaftEvent/peerAdded(_:)``); empty when not leading.
     var observedPeers: [ServerID: Server] = [:]

@@ -1,0 +1,33 @@
+/// Linearizable reads without a log write.
+extension Raft {
+    /// Returns an index through which a read of this node's FSM is linearizable, once this
+    /// node's FSM has applied through it: read the FSM right after the call returns (ReadIndex,
+    /// Raft thesis §6.4).
+    ///
+    /// On the leader: its commit index, confirmed by a quorum acknowledging a heartbeat sent
+    /// after the call (so no other leader can have committed anything newer), and only once an
+    /// entry of its own term has committed. Nothing is written to the log and nothing is synced
+    /// to disk; concurrent calls share one round of heartbeats. Unlike ``barrier(timeout:)``, it
+    /// costs no log entry; unlike ``verifyLeader()`` alone, it also waits for the FSM.
+    ///
+    /// ```swift
+    /// func read(_ raft: Raft, key: String, from store: [String: String]) async throws -> String? {
+    ///     try await raft.readIndex(timeout: .seconds(1))
+    ///     return store[key]   // the FSM's state, which now includes every write acknowledged before the call
+    /// }
+    /// ```
+    ///
+    /// - Parameter timeout: how long to wait for the confirmation and the FSM; nil waits as long
+    ///   as leadership lasts.
+    /// - Throws: ``RaftError/Code/notLeader`` (naming the leader when known) on a follower;
+    ///   ``RaftError/Code/leadershipLost`` when this node stopped leading before a quorum
+    ///   confirmed it; ``RaftError/Code/timeout``; ``RaftError/Code/shutdown``. None of them leaves
+    ///   anything behind: retry, on the leader.
+    @discardableResult
+    public func readIndex(timeout: Duration? = nil) async throws -> UInt64 {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UInt64, any Error>) in
+            let posted = loop.mailbox.post(.perform { loop in loop.requestReadIndex(timeout: timeout, continuation: continuation) })
+            if !posted { continuation.resume(throwing: RaftError.shutdown) }
+        }
+    }
+}
