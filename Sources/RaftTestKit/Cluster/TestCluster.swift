@@ -73,6 +73,12 @@ public actor TestCluster {
     /// Runs `body` against a new cluster of `nodes` servers inside a new simulation, then shuts
     /// the cluster down and checks its invariants.
     ///
+    /// The checks compare every node's log with every entry any node committed, so a body that
+    /// partitions the cluster should heal it and ``waitForConvergence(timeout:)`` before it
+    /// returns: a leader deposed by the last partition may still hold entries it appended and
+    /// never committed where the new leader committed others, which is legal until the new leader
+    /// repairs its log, and is reported as a lost committed entry.
+    ///
     /// - Parameters:
     ///   - nodes: how many servers.
     ///   - seed: the seed of the whole run.
