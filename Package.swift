@@ -10,6 +10,7 @@
 //   CMsgPack              the system library msgpack-c (Debian: libmsgpack-dev)
 //   CCRC32C               CRC-32C with the CPU's instruction, for the file stores' checksums
 //   RaftTestKit  deterministic simulation, cluster harness, invariant checks, conformance suites
+//   RaftServiceLifecycle  a node as a swift-service-lifecycle Service (graceful shutdown)
 //   raft-demo    a 3-node cluster over TCP with file stores: elects, replicates, loses its leader,
 //                re-elects, restarts the old leader from its files
 
@@ -30,6 +31,7 @@ let package = Package(
         .library(name: "RaftFileStores", targets: ["RaftFileStores"]),
         .library(name: "RaftNetworkTransport", targets: ["RaftNetworkTransport"]),
         .library(name: "RaftTestKit", targets: ["RaftTestKit"]),
+        .library(name: "RaftServiceLifecycle", targets: ["RaftServiceLifecycle"]),
         .executable(name: "raft-demo", targets: ["RaftDemo"]),
     ],
     dependencies: [
@@ -37,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -53,6 +56,11 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "RaftServiceLifecycle",
+            dependencies: ["SwiftRaft", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strictSettings
         ),
         .target(name: "CCRC32C"),
@@ -97,6 +105,15 @@ let package = Package(
         ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "SwiftRaft"], swiftSettings: strictSettings),
         .testTarget(name: "SwiftRaftTests", dependencies: ["SwiftRaft", "RaftTestKit"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "RaftServiceLifecycleTests",
+            dependencies: [
+                "RaftServiceLifecycle", "SwiftRaft", "RaftTestKit",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "ClusterTests",
             dependencies: [
