@@ -40,6 +40,9 @@ struct Options {
     var snapshotThreshold: UInt64 = 8192
     var snapshotInterval: Duration = .seconds(120)
     var trailingLogs: UInt64 = 10240
+    /// `write`: closed-loop `apply` calls; `read`: closed-loop `readIndex` calls on the leader
+    /// (linearizable reads that write nothing to the log).
+    var workload = "write"
 
     static let usage = """
         usage: raft-bench [--nodes 3] [--transport inmem|tcp] [--store inmem|file] [--fsm thread|inline]
@@ -49,7 +52,7 @@ struct Options {
                           [--commit-timeout 50ms] [--inmem-timeout 10s] [--apply-timeout 10s]
                           [--log-level error] [--label TEXT]
                           [--fsm-bytes 0] [--snapshot-threshold 8192] [--snapshot-interval 120s]
-                          [--trailing-logs 10240]
+                          [--trailing-logs 10240] [--workload write|read]
 
         Starts a cluster of --nodes swift-raft nodes in this process, drives the leader with
         --inflight concurrent closed-loop apply() calls of --payload bytes for --warmup plus
@@ -63,6 +66,8 @@ struct Options {
         --fsm-bytes makes each FSM's snapshot that many bytes larger (written in 1 MiB pieces), and
         the snapshot flags set hashicorp/raft's SnapshotThreshold, SnapshotInterval and TrailingLogs:
         with --store file and a small threshold, applies are measured while snapshots are persisted.
+        --workload read drives readIndex() instead of apply(): linearizable reads on the leader, which
+        append nothing to the log (log_entries_in_window reports it).
         """
 
     /// Parses `arguments` (without the program name).
@@ -93,6 +98,7 @@ struct Options {
             case "snapshot-threshold": options.snapshotThreshold = UInt64(try CommandLineFlags.integer(value, name, minimum: 1))
             case "snapshot-interval": options.snapshotInterval = try CommandLineFlags.duration(value, name)
             case "trailing-logs": options.trailingLogs = UInt64(try CommandLineFlags.integer(value, name, minimum: 0))
+            case "workload": options.workload = value
             default: throw UsageError("unknown flag --\(name)")
             }
         }
@@ -101,6 +107,9 @@ struct Options {
         }
         guard ["inmem", "file"].contains(options.store) else {
             throw UsageError("--store must be inmem or file")
+        }
+        guard ["write", "read"].contains(options.workload) else {
+            throw UsageError("--workload must be write or read")
         }
         guard ["thread", "inline"].contains(options.fsm) else {
             throw UsageError("--fsm must be thread or inline")

@@ -41,6 +41,7 @@ func closedLoop(
     leader: Raft,
     payload: [UInt8],
     timeout: Duration,
+    reads: Bool,
     window: Range<UInt64>,
     state: LoadState
 ) async -> [UInt64] {
@@ -49,7 +50,11 @@ func closedLoop(
     while !state.stop.load(ordering: .relaxed) {
         let start = monotonicNanoseconds()
         do {
-            _ = try await leader.apply(payload, timeout: timeout)
+            if reads {
+                _ = try await leader.readIndex(timeout: timeout)
+            } else {
+                _ = try await leader.apply(payload, timeout: timeout)
+            }
             let end = monotonicNanoseconds()
             if window.contains(end) { latencies.append(end - start) }
         } catch {
@@ -162,10 +167,11 @@ func run(_ options: Options) async -> Int32 {
     let raft = leader.raft
     let timeout = options.applyTimeout
     let inflight = options.inflight
+    let reads = options.workload == "read"
 
     async let perWorker: [[UInt64]] = withTaskGroup(of: [UInt64].self) { group in
         for _ in 0..<inflight {
-            group.addTask { await closedLoop(leader: raft, payload: payload, timeout: timeout, window: window, state: state) }
+            group.addTask { await closedLoop(leader: raft, payload: payload, timeout: timeout, reads: reads, window: window, state: state) }
         }
         var all: [[UInt64]] = []
         for await latencies in group { all.append(latencies) }
@@ -174,8 +180,10 @@ func run(_ options: Options) async -> Int32 {
 
     await sleep(until: windowStart)
     let cpuBefore = CPUSample.take()
+    let lastIndexBefore = raft.lastIndex
     await sleep(until: windowEnd)
     let cpuAfter = CPUSample.take()
+    let lastIndexAfter = raft.lastIndex
     let leaderAtWindowEnd = raft.state == .leader
     state.stop.store(true, ordering: .relaxed)
 
@@ -207,6 +215,8 @@ func run(_ options: Options) async -> Int32 {
     json.add("mean_us", round1(ops > 0 ? sum / Double(ops) / 1e3 : 0))
     json.add("max_us", round1(Double(latencies.last ?? 0) / 1e3))
     json.add("ops", ops)
+    json.add("workload", options.workload)
+    json.add("log_entries_in_window", Int(lastIndexAfter - lastIndexBefore))
     json.add("errors", state.errors.load(ordering: .relaxed))
     json.add("duration_s", options.duration)
     json.add("warmup_s", options.warmup)
