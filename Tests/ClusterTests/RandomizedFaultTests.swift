@@ -8,9 +8,10 @@ import Glibc
 #endif
 
 /// Many seeds of random faults under constant load — partitions, crashes, drops, delays,
-/// leadership transfers and (with five nodes) voters leaving and rejoining the configuration —
-/// with frequent snapshots, each checked for every safety invariant and for every acknowledged write applied exactly once on every node,
-/// across restarts and snapshot installs.
+/// stalled disks, leadership transfers and (with five nodes) voters leaving and rejoining the
+/// configuration — with frequent snapshots, each checked for every safety invariant, for every
+/// acknowledged write applied exactly once on every node across restarts and snapshot installs,
+/// and for linearizable reads (`readIndex` never answers without the writes acknowledged before it).
 ///
 /// The default seed count suits CI; set `RAFT_SIM_SEEDS` (and optionally `RAFT_SIM_FIRST_SEED`)
 /// for longer soaks, e.g. `RAFT_SIM_SEEDS=2000 swift test --filter RandomizedFaultTests`.
@@ -73,6 +74,30 @@ import Glibc
                     } else {
                         try await cluster.sleep(.milliseconds(10))
                     }
+                }
+            }
+
+            // A reader that asks whoever leads for a linearizable read: once `readIndex` returns,
+            // that node's FSM must hold every write acknowledged before the read began. The one
+            // client writes in order, so holding the newest of them is holding them all.
+            let staleReads = Mutex<[String]>([])
+            let confirmedReads = Mutex(0)
+            let reader = cluster.spawn {
+                while !stop.withLock({ $0 }) {
+                    let newest = acknowledged.withLock { $0.last }
+                    if let leader = await cluster.leaders.first,
+                        (try? await leader.readIndex(timeout: .milliseconds(100))) != nil,
+                        // A node restarted since has a new FSM, which proves nothing.
+                        (try? await cluster.raft(leader.config.localID)) === leader
+                    {
+                        confirmedReads.withLock { $0 += 1 }
+                        let fsm = try #require(await cluster.fsm(leader.config.localID) as? RecordingFSM)
+                        if let newest, !fsm.commands.reversed().contains(newest) {
+                            let command = String(decoding: newest, as: UTF8.self)
+                            staleReads.withLock { $0.append("\(leader.config.localID) read without \(command)") }
+                        }
+                    }
+                    try await cluster.sleep(.milliseconds(7))
                 }
             }
 
@@ -142,6 +167,9 @@ import Glibc
             // Repair everything, let the cluster settle, and check.
             stop.withLock { $0 = true }
             _ = try? await client.value
+            try await reader.value
+            #expect(staleReads.withLock { $0 }.isEmpty, "stale reads (seed \(seed)): \(staleReads.withLock { $0 })")
+            #expect(confirmedReads.withLock { $0 } > 0, "no read was ever confirmed (seed \(seed))")
             await cluster.heal()
             cluster.faults.dropProbability = 0
             for id in cluster.ids { cluster.resumeStorage(of: id) }
