@@ -63,7 +63,21 @@ extension Raft {
             tracer: nil
         ).load()
         let entries = loaded.restored.entries
-        applyForRecovery(entries, to: fsm, batchSize: config.maxAppendEntries)
+        // Through the node's own applier, so the FSM sees the log exactly as a running node
+        // would hand it over (which entry types, in which batches).
+        let applier = FSMApplier(
+            fsm: fsm,
+            node: config.localID,
+            status: NodeStatus(),
+            maxBatch: config.maxAppendEntries,
+            tracer: nil,
+            snapshotStore: snapshotStore,
+            restoredPoint: loaded.fsmPoint,
+            metrics: metrics,
+            clock: clock,
+            wakeNode: {}
+        )
+        applier.apply(ApplyBatch(entries: entries, waiters: [:]))
         let last = entries.last.map { (index: $0.index, term: $0.term) } ?? (index: loaded.fsmPoint.index, term: loaded.fsmPoint.term)
         guard last.index > 0 else {
             throw RaftError(.invalidArgument, "nothing to recover: the stores hold a term but no log entry or snapshot")
@@ -87,21 +101,5 @@ extension Raft {
             ]
         )
         return meta
-    }
-
-    /// Applies the log's commands to `fsm` in order, in batches for a ``BatchingFSM`` (which
-    /// also sees configuration entries, as when the node runs).
-    private static func applyForRecovery(_ entries: [Log], to fsm: any FSM, batchSize: Int) {
-        guard let batching = fsm as? any BatchingFSM else {
-            for entry in entries where entry.type == .command { _ = fsm.apply(entry) }
-            return
-        }
-        let applicable = entries.filter { $0.type == .command || $0.type == .configuration }
-        var start = 0
-        while start < applicable.count {
-            let end = min(start + max(batchSize, 1), applicable.count)
-            _ = batching.applyBatch(Array(applicable[start..<end]))
-            start = end
-        }
     }
 }
