@@ -78,16 +78,24 @@ extension RaftInstance {
     /// Resolves the verifications a quorum has acknowledged. Returns true if none remain.
     @discardableResult
     mutating func resolveVerifications() -> Bool {
+        guard !pendingVerifications.isEmpty else { return true }
+        let confirmed = confirmedHeartbeatRound()
         while let pending = pendingVerifications.first {
-            var acknowledged = isLocalVoter ? 1 : 0
-            for peer in peers where peer.server.suffrage == .voter && peer.acknowledgedRound >= pending.round {
-                acknowledged += 1
-            }
-            guard acknowledged >= quorumSize else { return false }
+            guard pending.round <= confirmed else { return false }
             pendingVerifications.removeFirst()
             ready.verifications.append((pending.token, true))
         }
         return true
+    }
+
+    /// The newest heartbeat round a quorum of voters has acknowledged (this leader counting
+    /// itself for every round, when it is a voter).
+    func confirmedHeartbeatRound() -> UInt64 {
+        var rounds = peers.filter { $0.server.suffrage == .voter }.map(\.acknowledgedRound)
+        if isLocalVoter { rounds.append(heartbeatRound) }
+        guard rounds.count >= quorumSize else { return 0 }
+        rounds.sort(by: >)
+        return rounds[quorumSize - 1]
     }
 
     // MARK: - Time

@@ -68,16 +68,6 @@ extension RaftInstance {
         }
     }
 
-    /// The newest heartbeat round a quorum of voters has acknowledged (this leader counting
-    /// itself for every round, when it is a voter).
-    func confirmedHeartbeatRound() -> UInt64 {
-        var rounds = peers.filter { $0.server.suffrage == .voter }.map(\.acknowledgedRound)
-        if isLocalVoter { rounds.append(heartbeatRound) }
-        guard rounds.count >= quorumSize else { return 0 }
-        rounds.sort(by: >)
-        return rounds[quorumSize - 1]
-    }
-
     /// Fails every pending read: this server no longer leads.
     mutating func failPendingReads() {
         for read in pendingReads { ready.readIndexes.append((read.token, .failure(.leadershipLost))) }
