@@ -7,12 +7,7 @@ extension NodeLoop {
         nextToken += 1
         let token = nextToken
         readWaiters[token] = continuation
-        if let timeout {
-            let mailbox = mailbox
-            environment.clock.schedule(after: timeout) {
-                mailbox.post(.perform { loop in loop.readTimedOut(token, after: timeout) })
-            }
-        }
+        if let timeout { trackDeadline(environment.clock.now + timeout, of: .read(token: token)) }
         core.requestReadIndex(token)
     }
 
@@ -48,10 +43,11 @@ extension NodeLoop {
         if !readsAwaitingApply.isEmpty { applier.wakeOnProgress(after: applied) }
     }
 
-    private func readTimedOut(_ token: UInt64, after timeout: Duration) {
+    /// The read's timeout ran out (``expireCallDeadlines()``); a read answered already is left be.
+    func readTimedOut(_ token: UInt64) {
         guard let waiter = readWaiters.removeValue(forKey: token) else { return }
         readsAwaitingApply.removeAll { $0.token == token }
-        waiter.resume(throwing: RaftError(.timeout, "read not confirmed and applied within \(timeout); nothing was read"))
+        waiter.resume(throwing: RaftError(.timeout, "read not confirmed and applied within its timeout; nothing was read"))
     }
 
     /// Fails every read (the node shuts down).

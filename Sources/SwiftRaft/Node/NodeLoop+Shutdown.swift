@@ -47,7 +47,7 @@ extension NodeLoop {
             pending.waiter.resume(with: .failure(RaftError.shutdown))
         }
         pendingApplies.removeAll()
-        applyDeadlines = Heap()
+        callDeadlines = Heap()
         for (_, waiter) in pendingVerifications.sorted(by: { $0.key < $1.key }) { waiter.resume(throwing: RaftError.shutdown) }
         pendingVerifications.removeAll()
         failReads(RaftError.shutdown)

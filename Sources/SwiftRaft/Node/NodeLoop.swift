@@ -90,10 +90,10 @@ final class NodeLoop: @unchecked Sendable {
     /// Callers of ``Raft/addVoterWhenCaughtUp(id:address:prevIndex:timeout:)`` waiting for their
     /// server to become a voter, oldest first.
     var promotionWatches: [PromotionWatch] = []
-    /// Appended proposals whose callers gave a timeout, soonest deadline first; expired on ticks.
-    var applyDeadlines = Heap<ApplyDeadline>()
+    /// Calls in progress whose callers gave a timeout, soonest deadline first; expired on ticks.
+    var callDeadlines = Heap<CallDeadline>()
     /// Above this many deadlines, the ones whose callers were already answered are dropped.
-    var applyDeadlinesPruneThreshold = NodeLoop.minimumDeadlinePruneThreshold
+    var callDeadlinesPruneThreshold = NodeLoop.minimumDeadlinePruneThreshold
 
     // MARK: Metrics (loop-confined)
 
@@ -219,7 +219,7 @@ final class NodeLoop: @unchecked Sendable {
             // Before the core's tick: a stalled node must not start a campaign on this one.
             checkStorageStall()
             core.tick()
-            expireApplyDeadlines()
+            expireCallDeadlines()
             armTick()
             if core.currentRole == .leader { sampleLeaderMetrics() }
         case .rpc(let rpc): handle(rpc)

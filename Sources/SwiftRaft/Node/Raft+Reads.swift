@@ -17,8 +17,8 @@ extension Raft {
     /// }
     /// ```
     ///
-    /// - Parameter timeout: how long to wait for the confirmation and the FSM; nil waits as long
-    ///   as leadership lasts. Cancelling the calling task does not end the wait sooner: a read
+    /// - Parameter timeout: how long to wait for the confirmation and the FSM, to within one tick
+    ///   of the node (as `apply`'s); nil waits as long as leadership lasts. Cancelling the calling task does not end the wait sooner: a read
     ///   that must give up at a moment of its own passes a timeout.
     /// - Throws: ``RaftError/Code/notLeader`` (naming the leader when known) on a follower;
     ///   ``RaftError/Code/leadershipLost`` when this node stopped leading before a quorum
