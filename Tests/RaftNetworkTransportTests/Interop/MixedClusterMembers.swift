@@ -316,6 +316,41 @@ struct GoMember {
         process = try GoPeerProcess("node", arguments)
     }
 
+    /// `go-1` … `go-<count>` on free loopback ports, as configuration members.
+    static func servers(_ count: Int) throws -> [Server] {
+        try (1...count).map { Server(id: ServerID("go-\($0)"), address: try freeLoopbackAddress()) }
+    }
+
+    /// Starts a Go node for each of `servers` (data in `directory`/<id>), the first bootstrapping
+    /// `configuration` when given one, and waits until every one listens. Kills them all if one
+    /// fails to come up; the caller kills them when done.
+    static func start(
+        _ servers: [Server],
+        bootstrappingFirstWith configuration: Configuration?,
+        in directory: String,
+        snapshots: SnapshotSettings? = nil
+    ) async throws -> [GoMember] {
+        var started: [GoMember] = []
+        do {
+            for (offset, server) in servers.enumerated() {
+                started.append(
+                    try GoMember(
+                        id: server.id.rawValue,
+                        address: server.address,
+                        bootstrapping: offset == 0 ? configuration : nil,
+                        dataDirectory: directory + "/" + server.id.rawValue,
+                        snapshots: snapshots
+                    )
+                )
+            }
+            for member in started { try await member.waitUntilListening() }
+            return started
+        } catch {
+            started.forEach { $0.process.kill() }
+            throw error
+        }
+    }
+
     /// The same node started again from its data directory.
     func restarted() throws -> GoMember {
         try GoMember(

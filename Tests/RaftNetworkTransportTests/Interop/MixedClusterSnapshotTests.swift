@@ -38,23 +38,13 @@ struct MixedClusterSnapshotTests {
         defer { directory.remove() }
         let swiftLog = LogCollector()
         let swift = SwiftMember(id: "swift-1", address: try freeLoopbackAddress(), logCollector: swiftLog)
-        let goIDs = ["go-1", "go-2"]
-        let goAddresses = try goIDs.map { _ in try freeLoopbackAddress() }
-        let configuration = Configuration(
-            servers: zip(goIDs, goAddresses).map { Server(id: ServerID($0), address: $1) } + [swift.server]
-        )
+        let goServers = try GoMember.servers(2)
+        let configuration = Configuration(servers: goServers + [swift.server])
         try await swift.start(bootstrapping: nil)
-        let go = try zip(goIDs, goAddresses).enumerated().map { offset, member in
-            try GoMember(
-                id: member.0,
-                address: member.1,
-                bootstrapping: offset == 0 ? configuration : nil,
-                dataDirectory: directory.path + "/" + member.0,
-                snapshots: Self.compactingSettings
-            )
-        }
+        let go = try await GoMember.start(
+            goServers, bootstrappingFirstWith: configuration, in: directory.path, snapshots: Self.compactingSettings
+        )
         defer { go.forEach { $0.process.kill() } }
-        for member in go { try await member.waitUntilListening() }
         let leader = try await GoMember.waitForLeader(among: go)
         #expect(leader.id == "go-1", "only go-1 was bootstrapped")
 

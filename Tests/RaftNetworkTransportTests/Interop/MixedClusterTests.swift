@@ -20,15 +20,10 @@ struct MixedClusterTests {
         let directory = try TemporaryDirectory(prefix: "swift-raft-interop")
         defer { directory.remove() }
         let swift = SwiftMember(id: "swift-1", address: try freeLoopbackAddress())
-        let goIDs = ["go-1", "go-2"]
-        let goAddresses = try goIDs.map { _ in try freeLoopbackAddress() }
-        let configuration = Configuration(servers: [swift.server]
-            + zip(goIDs, goAddresses).map { Server(id: ServerID($0), address: $1) })
-        let go = try zip(goIDs, goAddresses).map {
-            try GoMember(id: $0, address: $1, bootstrapping: nil, dataDirectory: directory.path + "/" + $0)
-        }
+        let goServers = try GoMember.servers(2)
+        let configuration = Configuration(servers: [swift.server] + goServers)
+        let go = try await GoMember.start(goServers, bootstrappingFirstWith: nil, in: directory.path)
         defer { go.forEach { $0.process.kill() } }
-        for member in go { try await member.waitUntilListening() }
 
         try await swift.start(bootstrapping: configuration)
         try await swift.waitUntilLeader()

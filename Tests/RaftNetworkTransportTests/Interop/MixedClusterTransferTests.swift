@@ -20,15 +20,10 @@ struct MixedClusterTransferTests {
         let directory = try TemporaryDirectory(prefix: "swift-raft-interop")
         defer { directory.remove() }
         let swift = SwiftMember(id: "swift-1", address: try freeLoopbackAddress())
-        let goIDs = ["go-1", "go-2"]
-        let goAddresses = try goIDs.map { _ in try freeLoopbackAddress() }
-        let configuration = Configuration(servers: [swift.server]
-            + zip(goIDs, goAddresses).map { Server(id: ServerID($0), address: $1) })
-        let go = try zip(goIDs, goAddresses).map {
-            try GoMember(id: $0, address: $1, bootstrapping: nil, dataDirectory: directory.path + "/" + $0)
-        }
+        let goServers = try GoMember.servers(2)
+        let configuration = Configuration(servers: [swift.server] + goServers)
+        let go = try await GoMember.start(goServers, bootstrappingFirstWith: nil, in: directory.path)
         defer { go.forEach { $0.process.kill() } }
-        for member in go { try await member.waitUntilListening() }
 
         // Only the Swift node is bootstrapped, so it leads; everyone holds the first 200 commands.
         try await swift.start(bootstrapping: configuration)
@@ -51,7 +46,7 @@ struct MixedClusterTransferTests {
         try await withDeadline(.seconds(10), "the Swift node to follow go-2") {
             while raft.leader?.id != "go-2" { try await Task.sleep(for: .milliseconds(20)) }
         }
-        #expect(raft.leader?.address == goAddresses[1])
+        #expect(raft.leader?.address == goServers[1].address)
 
         // Writes go on through the new Go leader, and reach every node.
         #expect(try await target.send("apply 200 go") == "ok applied=200 errors=0")
@@ -71,20 +66,11 @@ struct MixedClusterTransferTests {
         let directory = try TemporaryDirectory(prefix: "swift-raft-interop")
         defer { directory.remove() }
         let swift = SwiftMember(id: "swift-1", address: try freeLoopbackAddress())
-        let goIDs = ["go-1", "go-2"]
-        let goAddresses = try goIDs.map { _ in try freeLoopbackAddress() }
-        let configuration = Configuration(
-            servers: zip(goIDs, goAddresses).map { Server(id: ServerID($0), address: $1) } + [swift.server]
-        )
+        let goServers = try GoMember.servers(2)
+        let configuration = Configuration(servers: goServers + [swift.server])
         try await swift.start(bootstrapping: nil)
-        let go = try zip(goIDs, goAddresses).enumerated().map { offset, member in
-            try GoMember(
-                id: member.0, address: member.1, bootstrapping: offset == 0 ? configuration : nil,
-                dataDirectory: directory.path + "/" + member.0
-            )
-        }
+        let go = try await GoMember.start(goServers, bootstrappingFirstWith: configuration, in: directory.path)
         defer { go.forEach { $0.process.kill() } }
-        for member in go { try await member.waitUntilListening() }
 
         // Only go-1 is bootstrapped, so it leads; everyone holds the first 200 commands.
         let leader = try await GoMember.waitForLeader(among: go)
