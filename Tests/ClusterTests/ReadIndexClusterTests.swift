@@ -84,17 +84,36 @@ import Testing
         }
     }
 
-    // A follower refuses, naming the leader to ask.
-    @Test func aFollowerRefusesNamingTheLeader() async throws {
-        try await TestCluster.run(nodes: 3, seed: 1402) { cluster in
+    // A follower asks the leader for the read index and waits for its own FSM: a read there sees every write acknowledged before the call.
+    @Test func aFollowerReadSeesEveryWriteAcknowledgedBeforeIt() async throws {
+        try await TestCluster.run(nodes: 3, seed: 1402, makeFSM: { _ in KeyValueFSM() }) { cluster in
             let leader = try await cluster.waitForLeader()
             try await cluster.waitForConvergence()
-            let follower = try await cluster.raft(try #require(cluster.ids.first { $0 != leader.config.localID }))
-            await #expect {
-                try await follower.readIndex()
-            } throws: { error in
-                (error as? RaftError)?.code == .notLeader && (error as? RaftError)?.leader?.id == leader.config.localID
+            let followers = cluster.ids.filter { $0 != leader.config.localID }
+            for (step, id) in followers.enumerated() {
+                let written = try await leader.apply(Array("put x \(step)".utf8))
+                let follower = try await cluster.raft(id)
+                let index = try await follower.readIndex()
+                #expect(index >= written.index)
+                #expect(follower.appliedIndex >= index)
+                #expect(try Self.value(of: "x", in: await cluster.fsm(id)) == "\(step)")
             }
+        }
+    }
+
+    // A follower cut off from its leader cannot have its read confirmed: the call fails instead of answering from a stale FSM.
+    @Test func aFollowerCutOffFromItsLeaderNeverServesAStaleRead() async throws {
+        try await TestCluster.run(nodes: 3, seed: 1405, makeFSM: { _ in KeyValueFSM() }) { cluster in
+            let leader = try await cluster.waitForLeader()
+            try await cluster.waitForConvergence()
+            let id = try #require(cluster.ids.first { $0 != leader.config.localID })
+            let follower = try await cluster.raft(id)
+            await cluster.isolate(id)
+            _ = try await leader.apply(Array("put x 1".utf8))
+            await #expect(throws: RaftError.self) { try await follower.readIndex(timeout: .milliseconds(500)) }
+            #expect(try Self.value(of: "x", in: await cluster.fsm(id)) == nil)
+            await cluster.heal()
+            try await cluster.waitForConvergence()
         }
     }
 
@@ -116,6 +135,54 @@ import Testing
         }
     }
 
+    // With lease reads a leader answers from its lease without a round trip: cut off from everyone, it still answers at once while the lease lasts (no other leader can exist yet), and not after.
+    @Test func underItsLeaseALeaderAnswersWithoutHearingFromAnyone() async throws {
+        try await TestCluster.run(nodes: 3, seed: 1407, configure: { config in
+            config.leaseReads = true
+            config.maxClockDrift = .milliseconds(5)
+        }, makeFSM: { _ in KeyValueFSM() }) { cluster in
+            let leader = try await cluster.waitForLeader()
+            _ = try await leader.apply(Array("put x 1".utf8))
+            try await cluster.waitForConvergence()
+            await cluster.isolate(leader.config.localID)
+            let index = try await leader.readIndex(timeout: .milliseconds(5))
+            #expect(index >= 1)
+            #expect(try Self.value(of: "x", in: await cluster.fsm(leader.config.localID)) == "1")
+            try await cluster.sleep(leader.config.heartbeatTimeout)
+            await #expect(throws: RaftError.self) { try await leader.readIndex(timeout: .milliseconds(5)) }
+            await cluster.heal()
+            try await cluster.waitForConvergence()
+        }
+    }
+
+    // A leader paused past its lease (SIGSTOP, a long GC-like stall) wakes up believing it leads, with acknowledgements that look fresh to its tick count; the lease is measured by the clock when the read is answered, so the read is not served from the lease, and the deposed leader serves nothing stale.
+    @Test func aLeaderPausedPastItsLeaseServesNoStaleLeaseRead() async throws {
+        try await TestCluster.run(nodes: 3, seed: 1406, configure: { config in
+            config.leaseReads = true
+            config.maxClockDrift = .milliseconds(5)
+        }, makeFSM: { _ in KeyValueFSM() }) { cluster in
+            let old = try await cluster.waitForLeader()
+            _ = try await old.apply(Array("put x 1".utf8))
+            try await cluster.waitForConvergence()
+            try await old.readIndex()
+            await cluster.isolate(old.config.localID)
+            cluster.pause(old.config.localID)
+            let others = cluster.ids.filter { $0 != old.config.localID }
+            let new = try await cluster.waitForLeader(among: others)
+            _ = try await new.apply(Array("put x 2".utf8))
+            let staleRead = cluster.spawn { () async throws -> String? in
+                try await old.readIndex(timeout: .milliseconds(500))
+                return try Self.value(of: "x", in: await cluster.fsm(old.config.localID))
+            }
+            // Let the read reach the paused node's mailbox before it wakes.
+            try await cluster.sleep(.milliseconds(1))
+            cluster.resume(old.config.localID)
+            await #expect(throws: RaftError.self) { try await staleRead.value }
+            await cluster.heal()
+            try await cluster.waitForConvergence()
+        }
+    }
+
     // A read that cannot be confirmed in time fails with timeout, and leaves nothing behind.
     @Test func aReadThatCannotBeConfirmedInTimeTimesOut() async throws {
         try await TestCluster.run(nodes: 3, seed: 1404, configure: { $0.leaderLeaseTimeout = .milliseconds(50) }) { cluster in
@@ -128,11 +195,14 @@ import Testing
         }
     }
 
-    // Concurrent writers and readers on whoever leads, through partitions of the leader: the history of puts and reads is linearizable.
-    @Test(arguments: [1411, 1412, 1413] as [UInt64])
-    func readsAndWritesThroughLeaderChangesAreLinearizable(seed: UInt64) async throws {
+    // Concurrent writers on whoever leads and readers on every server, through partitions of the leader, with ReadIndex rounds or leases: the history of puts and reads is linearizable.
+    @Test(arguments: [(1411, false), (1412, false), (1413, true), (1414, true)] as [(UInt64, Bool)])
+    func readsAndWritesThroughLeaderChangesAreLinearizable(seed: UInt64, leaseReads: Bool) async throws {
         let recorder = HistoryRecorder()
-        try await TestCluster.run(nodes: 3, seed: seed, makeFSM: { _ in KeyValueFSM() }) { cluster in
+        try await TestCluster.run(nodes: 3, seed: seed, configure: { config in
+            config.leaseReads = leaseReads
+            config.maxClockDrift = .milliseconds(5)
+        }, makeFSM: { _ in KeyValueFSM() }) { cluster in
             _ = try await cluster.waitForLeader()
             let stop = Mutex(false)
             var clients: [Task<Void, any Error>] = []
@@ -159,10 +229,12 @@ import Testing
                                     recorder.complete(pending, .unknown)
                                 }
                             } else {
+                                // Any server: a follower forwards the read to its leader.
+                                let reader = try await cluster.raft(cluster.ids[(client + step / 2) % cluster.ids.count])
                                 let pending = recorder.invoke(client: client, .get(key: key))
                                 do {
-                                    try await leader.readIndex(timeout: .milliseconds(200))
-                                    recorder.complete(pending, .ok(value: try Self.value(of: key, in: await cluster.fsm(leader.config.localID))))
+                                    try await reader.readIndex(timeout: .milliseconds(200))
+                                    recorder.complete(pending, .ok(value: try Self.value(of: key, in: await cluster.fsm(reader.config.localID))))
                                 } catch {
                                     recorder.complete(pending, .fail)
                                 }

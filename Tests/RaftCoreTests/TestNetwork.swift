@@ -26,6 +26,8 @@ struct TestNetwork {
         var incarnation = 0
         /// Whether the node answers pre-vote requests (hashicorp/raft before 1.7 does not).
         var supportsPreVote = true
+        /// Whether the node knows the ReadIndex RPC (hashicorp/raft does not).
+        var supportsReadIndex = true
         /// Term, vote and log as they would be on disk.
         var durableHardState = HardState()
         var durableLog: [Log] = []
@@ -417,11 +419,16 @@ struct TestNetwork {
         drain(i)
     }
 
-    /// Asks the leader `id` for a read index under `token`.
-    mutating func requestReadIndex(_ id: ServerID, token: UInt64) {
+    /// Asks `id` for a read index under `token` (a follower forwards it to its leader).
+    mutating func requestReadIndex(_ id: ServerID, token: UInt64, leaseHolds: Bool = false) {
         let i = index(of: id)
-        nodes[i].instance.requestReadIndex(token)
+        nodes[i].instance.requestReadIndex(token, leaseHolds: leaseHolds)
         drain(i)
+    }
+
+    /// Makes `id` answer ReadIndex requests as a server that does not know the RPC.
+    mutating func withoutReadIndex(_ id: ServerID) {
+        nodes[index(of: id)].supportsReadIndex = false
     }
 
     // MARK: - Delivery
@@ -494,6 +501,18 @@ struct TestNetwork {
                         from: envelope.to,
                         to: envelope.from,
                         payload: .failure(.preVoteUnsupported),
+                        context: envelope.context,
+                        requesterIncarnation: envelope.requesterIncarnation
+                    )
+                )
+                return
+            }
+            if case .readIndex = request, !nodes[target].supportsReadIndex {
+                queue.append(
+                    Envelope(
+                        from: envelope.to,
+                        to: envelope.from,
+                        payload: .failure(.unsupportedByPeer),
                         context: envelope.context,
                         requesterIncarnation: envelope.requesterIncarnation
                     )

@@ -90,6 +90,7 @@ enum Golden {
             case .installSnapshot: return .installSnapshot(InstallSnapshotResponse(header: Golden.emptyHeader, term: 0, success: false))
             case .timeoutNow: return .timeoutNow(TimeoutNowResponse(header: Golden.emptyHeader))
             case .requestPreVote: return .requestPreVote(RequestPreVoteResponse(header: Golden.emptyHeader, term: 0, granted: false))
+            case .readIndex: return .readIndex(ReadIndexResponse(header: Golden.emptyHeader, term: 0, readIndex: 0))
             }
         }
     }

@@ -23,6 +23,8 @@ enum MsgpackCReference {
             }
         case .requestPreVote:
             return try withObject(bytes, limits: limits) { root throws(WireError) in .requestPreVote(try decodeRequestPreVoteRequest(root)) }
+        case .readIndex:
+            return try withObject(bytes, limits: limits) { root throws(WireError) in .readIndex(try decodeReadIndexRequest(root)) }
         }
     }
 
@@ -35,6 +37,7 @@ enum MsgpackCReference {
             case .installSnapshot: return .installSnapshot(try decodeInstallSnapshotResponse(root))
             case .timeoutNow: return .timeoutNow(TimeoutNowResponse(header: try decodeHeaderOnly(root, "TimeoutNowResponse")))
             case .requestPreVote: return .requestPreVote(try decodeRequestPreVoteResponse(root))
+            case .readIndex: return .readIndex(try decodeReadIndexResponse(root))
             }
         }
     }
@@ -187,6 +190,41 @@ enum MsgpackCReference {
             case "Peers": r.peers = try value.byteArray("RequestVoteResponse.Peers")
             case "ProtocolVersion": r.header.protocolVersion = try value.int("RequestVoteResponse.ProtocolVersion")
             case "Term": r.term = try value.uint64("RequestVoteResponse.Term")
+            default: break
+            }
+        }
+        return r
+    }
+
+    fileprivate static func decodeReadIndexRequest(_ root: msgpack_object) throws(WireError) -> ReadIndexRequest {
+        var r = ReadIndexRequest(header: RPCHeader(protocolVersion: 0), term: 0)
+        try root.forEachField("ReadIndexRequest") { key, value throws(WireError) in
+            switch key {
+            case "Addr": r.header.address = ServerAddress(try value.string("ReadIndexRequest.Addr"))
+            case "ID": r.header.id = ServerID(try value.string("ReadIndexRequest.ID"))
+            case "ProtocolVersion": r.header.protocolVersion = try value.int("ReadIndexRequest.ProtocolVersion")
+            case "Term": r.term = try value.uint64("ReadIndexRequest.Term")
+            default: break
+            }
+        }
+        return r
+    }
+
+    fileprivate static func decodeReadIndexResponse(_ root: msgpack_object) throws(WireError) -> ReadIndexResponse {
+        var r = ReadIndexResponse(header: RPCHeader(protocolVersion: 0), term: 0, readIndex: 0)
+        try root.forEachField("ReadIndexResponse") { key, value throws(WireError) in
+            switch key {
+            case "Addr": r.header.address = ServerAddress(try value.string("ReadIndexResponse.Addr"))
+            case "ID": r.header.id = ServerID(try value.string("ReadIndexResponse.ID"))
+            case "ProtocolVersion": r.header.protocolVersion = try value.int("ReadIndexResponse.ProtocolVersion")
+            case "ReadIndex": r.readIndex = try value.uint64("ReadIndexResponse.ReadIndex")
+            case "Refusal":
+                let code = try value.uint64("ReadIndexResponse.Refusal")
+                guard code == 0 || UInt8(exactly: code).flatMap(ReadIndexResponse.Refusal.init(rawValue:)) != nil else {
+                    throw .valueOutOfRange(field: "ReadIndexResponse.Refusal", value: "\(code)")
+                }
+                r.refusal = UInt8(exactly: code).flatMap(ReadIndexResponse.Refusal.init(rawValue:))
+            case "Term": r.term = try value.uint64("ReadIndexResponse.Term")
             default: break
             }
         }

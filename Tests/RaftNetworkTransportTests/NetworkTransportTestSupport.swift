@@ -207,6 +207,8 @@ func answer(to request: RaftRequest, from server: ServerAddress, snapshotBytes: 
         )
     case .timeoutNow:
         return .timeoutNow(TimeoutNowResponse(header: header(server)))
+    case .readIndex(let request):
+        return .readIndex(ReadIndexResponse(header: header(server), term: request.term + 1, readIndex: request.term + 40))
     }
 }
 

@@ -414,11 +414,13 @@ struct OnePassDecodingTests {
                     case .request(.installSnapshot(let r)): header = r.header
                     case .request(.timeoutNow(let r)): header = r.header
                     case .request(.requestPreVote(let r)): header = r.header
+                    case .request(.readIndex(let r)): header = r.header
                     case .response(.appendEntries(let r)): header = r.header
                     case .response(.requestVote(let r)): header = r.header
                     case .response(.installSnapshot(let r)): header = r.header
                     case .response(.timeoutNow(let r)): header = r.header
                     case .response(.requestPreVote(let r)): header = r.header
+                    case .response(.readIndex(let r)): header = r.header
                     }
                     #expect(header == RPCHeader(protocolVersion: 3, id: ServerID(s), address: ServerAddress(s)), "\(kind) \(hexString(form))")
                     #expect(Outcome { try decode(kind, value) } == Outcome { try reference(kind, value) }, "\(kind) \(hexString(form))")
@@ -536,6 +538,10 @@ struct StructGenerator {
             return header + [("Term", .integer), ("Granted", .bool)]
         case (.installSnapshot, false):
             return header + [("Term", .integer), ("Success", .bool)]
+        case (.readIndex, true):
+            return header + [("Term", .integer)]
+        case (.readIndex, false):
+            return header + [("Term", .integer), ("ReadIndex", .integer), ("Refusal", .integer)]
         }
     }
 

@@ -152,6 +152,8 @@ final class Peer: Sendable {
             )
         case .timeoutNow:
             return ("TimeoutNow", .timeoutNow(TimeoutNowResponse(header: header)))
+        case .readIndex(let request):
+            return ("ReadIndex \(request.term)", .readIndex(ReadIndexResponse(header: header, term: request.term, readIndex: request.term)))
         }
     }
 }

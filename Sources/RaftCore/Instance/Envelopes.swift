@@ -8,6 +8,10 @@ public enum RaftRequest: Hashable, Sendable {
     /// The snapshot's bytes travel beside the request (the transport streams them); the core
     /// sees only the request.
     case installSnapshot(InstallSnapshotRequest)
+    /// A follower asks the leader for a read index (swift-raft only: a hashicorp/raft server
+    /// closes the connection on it, which transports report as
+    /// ``RequestFailure/unsupportedByPeer``).
+    case readIndex(ReadIndexRequest)
 }
 
 /// An RPC response, as the core sees it and as transports carry it.
@@ -17,6 +21,7 @@ public enum RaftResponse: Hashable, Sendable {
     case requestPreVote(RequestPreVoteResponse)
     case timeoutNow(TimeoutNowResponse)
     case installSnapshot(InstallSnapshotResponse)
+    case readIndex(ReadIndexResponse)
 }
 
 /// Names an incoming request whose reply the core produces, possibly in a later ``Ready``.
@@ -46,6 +51,7 @@ public struct RequestContext: Hashable, Sendable {
         case requestPreVote
         case timeoutNow
         case installSnapshot
+        case readIndex
     }
 
     /// The kind of request.
@@ -63,8 +69,12 @@ public struct RequestContext: Hashable, Sendable {
     public var bytes: Int = 0
     /// The follower's replication epoch when sent.
     public var epoch: UInt64 = 0
-    /// The leader's heartbeat round when sent, for ``RaftInstance/verifyLeader(_:)``.
+    /// The leader's heartbeat round when sent, for ``RaftInstance/verifyLeader(_:)``. For a
+    /// read index request: the batch of reads it asks for.
     public var round: UInt64 = 0
+    /// The sender's tick count when sent: a leader's lease runs from the sending of the newest
+    /// request a quorum acknowledged (``RaftInstance/leaseBasis``).
+    public var sentAt: UInt64 = 0
 }
 
 /// A request the core wants sent.
@@ -92,6 +102,9 @@ public enum RequestFailure: Hashable, Sendable {
     /// The peer does not know the pre-vote RPC (hashicorp/raft before 1.7). It is counted as a
     /// grant, as hashicorp/raft 1.7 does, so a mixed cluster can still elect.
     case preVoteUnsupported
+    /// The peer does not know the request at all (a hashicorp/raft server asked for a read
+    /// index): a transport reports a request of a kind swift-raft added this way.
+    case unsupportedByPeer
 }
 
 /// Entries the leader needs from the log store because they are no longer in memory.

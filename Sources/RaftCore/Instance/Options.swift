@@ -54,6 +54,15 @@ extension RaftInstance {
         /// in a lucky moment.
         public var stagingStabilityTicks: Int? = nil
 
+        /// For this many ticks after the instance is created, it refuses votes and pre-votes
+        /// (leadership transfers aside): a server that answered a leader just before it restarted
+        /// must keep refusing, for as long as its leader stickiness would have, because that
+        /// leader's lease (``RaftInstance/leaseBasis``) counts on it. 0 turns it off; the shell
+        /// sets ``heartbeatTimeoutTicks``. A freshly started cluster loses nothing by it (no
+        /// campaign starts sooner); an election that needs a just-restarted voter waits for it
+        /// at most that long.
+        public var voteRefusalTicksAfterStart: Int = 0
+
         /// Creates options with hashicorp/raft's default timing at a 50 ms tick.
         public init(localID: ServerID, localAddress: ServerAddress) {
             self.localID = localID

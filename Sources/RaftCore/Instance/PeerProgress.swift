@@ -31,6 +31,9 @@ struct PeerProgress: Sendable {
     var heartbeatInFlight = false
     /// Highest heartbeat round this follower acknowledged in the current term.
     var acknowledgedRound: UInt64 = 0
+    /// The tick at which the newest AppendEntries or heartbeat this follower answered in this
+    /// term was sent (``RaftInstance/leaseBasis``); nil before its first answer.
+    var acknowledgedSentAt: UInt64?
     /// Highest commit index this follower can have learned from what was sent to it: a request
     /// lets it commit only up to the last entry the request covers.
     var sentCommit: UInt64 = 0

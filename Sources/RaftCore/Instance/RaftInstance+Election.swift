@@ -178,7 +178,7 @@ extension RaftInstance {
         if !latestConfiguration.servers.isEmpty && !latestConfiguration.contains(candidate.id) {
             return
         }
-        if hasLiveLeader && leader?.id != candidate.id && !request.leadershipTransfer {
+        if (hasLiveLeader && leader?.id != candidate.id || isNewlyStarted) && !request.leadershipTransfer {
             return
         }
         if request.term < hardState.currentTerm { return }
@@ -212,7 +212,7 @@ extension RaftInstance {
         }
         guard let candidate else { return }
         if !latestConfiguration.servers.isEmpty && !latestConfiguration.contains(candidate.id) { return }
-        if hasLiveLeader && leader?.id != candidate.id { return }
+        if hasLiveLeader && leader?.id != candidate.id || isNewlyStarted { return }
         if request.term < hardState.currentTerm { return }
         if !latestConfiguration.servers.isEmpty && !latestConfiguration.isVoter(candidate.id) { return }
         guard isUpToDate(lastLogIndex: request.lastLogIndex, lastLogTerm: request.lastLogTerm) else { return }

@@ -13,6 +13,7 @@ extension RaftInstance {
         case .requestPreVote(let request): handleRequestPreVote(request, token: token)
         case .timeoutNow(let request): handleTimeoutNow(request, token: token)
         case .installSnapshot(let request): handleInstallSnapshot(request, token: token)
+        case .readIndex(let request): receiveReadIndex(request, token: token, leaseHolds: false)
         }
     }
 
@@ -27,6 +28,8 @@ extension RaftInstance {
             receiveVoteResponse(granted: response.granted, term: response.term, context: context, phase: .preVote)
         case .installSnapshot(let response):
             receiveInstallSnapshotResponse(response, context: context)
+        case .readIndex(let response):
+            receiveReadIndexResponse(response, context: context)
         case .timeoutNow:
             break
         }
@@ -38,6 +41,7 @@ extension RaftInstance {
         case .appendEntries, .heartbeat: appendRequestFailed(context: context)
         case .requestVote, .requestPreVote: voteRequestFailed(context: context, reason: reason)
         case .installSnapshot: snapshotTransferFailed(context: context)
+        case .readIndex: readIndexRequestFailed(context: context, reason: reason)
         case .timeoutNow: break
         }
     }

@@ -11,6 +11,7 @@ extension RaftInstance {
         heartbeatElapsed = 0
         leaseElapsed = 0
         peers = []
+        leaseForfeited = false
         syncPeersWithConfiguration()
         // A no-op of the new term lets earlier terms' entries commit (Figure 8) and tells
         // followers who leads.
@@ -98,6 +99,27 @@ extension RaftInstance {
         return rounds[quorumSize - 1]
     }
 
+    /// The tick from which this leader's lease runs: when the newest request that a quorum of
+    /// voters has answered in this term was sent (this leader counting itself at `now`). nil
+    /// when no lease holds: not leading, no entry of this term committed yet (the commit index
+    /// may lag an earlier leader's), or TimeoutNow sent this term (the transfer target's
+    /// election ignores the voters' leader stickiness).
+    ///
+    /// Why it is a lease: a voter that answered a request refuses to vote for anyone else for a
+    /// heartbeat timeout after it got it (leader stickiness, and for a heartbeat timeout after it
+    /// starts), and it got it after it was sent. No other leader can be elected without one of a
+    /// quorum, so none exists before this tick plus the heartbeat timeout, less the voters'
+    /// one-tick granularity, as long as clocks run at about the same rate. The shell turns ticks
+    /// into time and subtracts a clock-drift bound (``Config/leaseReads``).
+    public var leaseBasis: UInt64? {
+        guard hasCommittedInOwnTerm, !leaseForfeited else { return nil }
+        var sentAt = peers.filter { $0.server.suffrage == .voter }.compactMap(\.acknowledgedSentAt)
+        if isLocalVoter { sentAt.append(now) }
+        guard sentAt.count >= quorumSize else { return nil }
+        sentAt.sort(by: >)
+        return sentAt[quorumSize - 1]
+    }
+
     // MARK: - Time
 
     mutating func tickLeader() {
@@ -156,7 +178,8 @@ extension RaftInstance {
                 kind: .heartbeat,
                 peer: peers[index].server.id,
                 term: hardState.currentTerm,
-                round: heartbeatRound
+                round: heartbeatRound,
+                sentAt: now
             )
             ready.messages.append(OutboundRequest(target: peers[index].server, request: .appendEntries(request), context: context))
         }
@@ -236,7 +259,8 @@ extension RaftInstance {
             lastIndex: lastIndex,
             bytes: bytes,
             epoch: peers[index].epoch,
-            round: heartbeatRound
+            round: heartbeatRound,
+            sentAt: now
         )
         peers[index].inflight.append((lastIndex, bytes))
         peers[index].inflightBytes += bytes
@@ -337,6 +361,7 @@ extension RaftInstance {
         else { return }
         peers[index].lastContact = now
         peers[index].acknowledgedRound = max(peers[index].acknowledgedRound, context.round)
+        peers[index].acknowledgedSentAt = max(peers[index].acknowledgedSentAt ?? 0, context.sentAt)
         if context.kind == .heartbeat {
             peers[index].heartbeatInFlight = false
             resolveVerifications()

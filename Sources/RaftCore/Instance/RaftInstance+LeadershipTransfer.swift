@@ -53,6 +53,7 @@ extension RaftInstance {
             peers[index].match >= window.lastIndex
         else { return }
         leadershipTransfer?.timeoutNowSent = true
+        leaseForfeited = true
         let context = RequestContext(kind: .timeoutNow, peer: transfer.target, term: hardState.currentTerm)
         ready.messages.append(
             OutboundRequest(target: peers[index].server, request: .timeoutNow(TimeoutNowRequest(header: header)), context: context)

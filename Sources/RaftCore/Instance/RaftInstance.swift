@@ -95,6 +95,11 @@ public struct RaftInstance: Sendable {
     var readRound: UInt64 = 0
     /// The index of this leader's no-op: reads wait until it commits.
     var termStartIndex: UInt64 = 0
+    /// Set once this leader sent TimeoutNow in its term: the target's election bypasses the
+    /// voters' leader stickiness, so this leader's lease (``leaseBasis``) no longer holds.
+    var leaseForfeited = false
+    /// A follower's reads forwarded to the leader.
+    var forwardedReads = ForwardedReads()
     /// Peers known to lack the pre-vote RPC.
     var peersWithoutPreVote: Set<ServerID> = []
     /// The leadership transfer under way, if any.
@@ -199,6 +204,8 @@ public struct RaftInstance: Sendable {
     public func ticksSinceContact(with peer: ServerID) -> UInt64? {
         peers.first { $0.server.id == peer }.map { now - $0.lastContact }
     }
+    /// Ticks since this instance was created (``tick()`` calls).
+    public var currentTick: UInt64 { now }
     /// Ticks since the leader was last heard from, or nil if never.
     public var ticksSinceLeaderContact: UInt64? { lastLeaderContact.map { now - $0 } }
 
@@ -207,6 +214,7 @@ public struct RaftInstance: Sendable {
     /// Takes everything the shell must now do. Call after feeding inputs; an empty `Ready` means
     /// there is nothing to do.
     public mutating func takeReady() -> Ready {
+        if role != .follower { reassignForwardedReads() }
         if role == .leader {
             advanceReads()
             flushReplication()
@@ -451,6 +459,12 @@ public struct RaftInstance: Sendable {
         guard leader != nil, let contact = lastLeaderContact else { return false }
         return now - contact < UInt64(options.heartbeatTimeoutTicks)
     }
+
+    /// Whether this server started too recently to vote (``Options/voteRefusalTicksAfterStart``):
+    /// it may have answered a leader just before it restarted, and that leader's lease
+    /// (``leaseBasis``) counts on it refusing votes for a heartbeat timeout after the answer,
+    /// which a restart would otherwise forget.
+    var isNewlyStarted: Bool { now < UInt64(options.voteRefusalTicksAfterStart) }
 
     /// The term of the entry at `index`, from memory or from the snapshot's last entry; nil when
     /// only the log store knows it.

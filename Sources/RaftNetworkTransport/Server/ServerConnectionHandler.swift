@@ -112,7 +112,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             } else {
                 decoded.append(rpc)
             }
-        case .requestVote, .requestPreVote, .timeoutNow:
+        case .requestVote, .requestPreVote, .timeoutNow, .readIndex:
             pending.append(Pending(type: request.type, snapshot: nil))
             decoded.append(RPC(request: request, responder: respond))
         case .installSnapshot(let message):

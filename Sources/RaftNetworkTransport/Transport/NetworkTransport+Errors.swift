@@ -35,6 +35,15 @@ extension NetworkTransport {
                     "\(target) closed the connection on RequestPreVote: it predates pre-vote (hashicorp/raft < 1.7)"
                 )
             }
+            if rpc == .readIndex && !answerStarted {
+                // hashicorp/raft closes the connection on a type byte it does not know; so does
+                // a swift-raft server that crashed meanwhile, which the caller's retry will tell.
+                return RaftError(
+                    .unsupportedProtocol,
+                    "\(target) closed the connection on ReadIndex without answering: it does not know the RPC"
+                        + " (hashicorp/raft has none), or it went down"
+                )
+            }
             return RaftError(.unreachable, "connection to \(target) closed before the \(rpc) answer arrived")
         case ClientCallError.malformed(let wireError):
             return RaftError(.corrupt, "malformed \(rpc) answer from \(target): \(wireError)")

@@ -15,6 +15,11 @@ enum RPCType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     /// ``RequestPreVoteRequest`` (hashicorp/raft 1.7.0 and later; older servers close the
     /// connection when they read this byte).
     case requestPreVote = 4
+    /// ``ReadIndexRequest``: swift-raft's own RPC, a follower asking the leader for a read index.
+    /// hashicorp/raft knows no such byte and closes the connection, which the client reports as
+    /// ``SwiftRaft/RaftError/Code/unsupportedProtocol``. The value sits far above hashicorp's
+    /// sequence (0–4 so far) so that an RPC hashicorp/raft adds later cannot collide with it.
+    case readIndex = 0x52
 
     /// The hashicorp/raft name of the RPC, for logs and errors.
     var description: String {
@@ -24,6 +29,7 @@ enum RPCType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
         case .installSnapshot: return "InstallSnapshot"
         case .timeoutNow: return "TimeoutNow"
         case .requestPreVote: return "RequestPreVote"
+        case .readIndex: return "ReadIndex"
         }
     }
 }

@@ -64,6 +64,8 @@ final class WireDecoder {
             }
         case .requestPreVote:
             return try decode(bytes) { reader throws(MessagePackFrameReader.Stop) in .requestPreVote(try Self.requestPreVoteRequest(&reader)) }
+        case .readIndex:
+            return try decode(bytes) { reader throws(MessagePackFrameReader.Stop) in .readIndex(try Self.readIndexRequest(&reader)) }
         }
     }
 
@@ -76,6 +78,7 @@ final class WireDecoder {
             case .installSnapshot: return .installSnapshot(try Self.installSnapshotResponse(&reader))
             case .timeoutNow: return .timeoutNow(TimeoutNowResponse(header: try Self.headerOnly(&reader, "TimeoutNowResponse")))
             case .requestPreVote: return .requestPreVote(try Self.requestPreVoteResponse(&reader))
+            case .readIndex: return .readIndex(try Self.readIndexResponse(&reader))
             }
         }
         return try MessagePackFrameReader.decodeWhole(bytes, result)
@@ -226,6 +229,43 @@ final class WireDecoder {
             case "ID": r.header.id = ServerID(try reader.string(value, "RequestPreVoteResponse.ID"))
             case "ProtocolVersion": r.header.protocolVersion = try value.int("RequestPreVoteResponse.ProtocolVersion")
             case "Term": r.term = try value.uint64("RequestPreVoteResponse.Term")
+            default: return false
+            }
+            return true
+        }
+        return r
+    }
+
+    private static func readIndexRequest(_ reader: inout Reader) throws(Stop) -> ReadIndexRequest {
+        var r = ReadIndexRequest(header: RPCHeader(protocolVersion: 0), term: 0)
+        try reader.readStruct("ReadIndexRequest", depth: 0) { key, value, reader throws(Stop) in
+            switch key {
+            case "Addr": r.header.address = ServerAddress(try reader.string(value, "ReadIndexRequest.Addr"))
+            case "ID": r.header.id = ServerID(try reader.string(value, "ReadIndexRequest.ID"))
+            case "ProtocolVersion": r.header.protocolVersion = try value.int("ReadIndexRequest.ProtocolVersion")
+            case "Term": r.term = try value.uint64("ReadIndexRequest.Term")
+            default: return false
+            }
+            return true
+        }
+        return r
+    }
+
+    private static func readIndexResponse(_ reader: inout Reader) throws(Stop) -> ReadIndexResponse {
+        var r = ReadIndexResponse(header: RPCHeader(protocolVersion: 0), term: 0, readIndex: 0)
+        try reader.readStruct("ReadIndexResponse", depth: 0) { key, value, reader throws(Stop) in
+            switch key {
+            case "Addr": r.header.address = ServerAddress(try reader.string(value, "ReadIndexResponse.Addr"))
+            case "ID": r.header.id = ServerID(try reader.string(value, "ReadIndexResponse.ID"))
+            case "ProtocolVersion": r.header.protocolVersion = try value.int("ReadIndexResponse.ProtocolVersion")
+            case "ReadIndex": r.readIndex = try value.uint64("ReadIndexResponse.ReadIndex")
+            case "Refusal":
+                let code = try value.uint8("ReadIndexResponse.Refusal")
+                guard code == 0 || ReadIndexResponse.Refusal(rawValue: code) != nil else {
+                    throw .field(.valueOutOfRange(field: "ReadIndexResponse.Refusal", value: "\(code)"))
+                }
+                r.refusal = ReadIndexResponse.Refusal(rawValue: code)
+            case "Term": r.term = try value.uint64("ReadIndexResponse.Term")
             default: return false
             }
             return true

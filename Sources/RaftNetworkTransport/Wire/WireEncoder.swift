@@ -58,6 +58,7 @@ final class WireEncoder {
         case .installSnapshot(let r): pack(r)
         case .timeoutNow(let r): pack(r)
         case .requestPreVote(let r): pack(r)
+        case .readIndex(let r): pack(r)
         }
         flush(into: &buffer)
     }
@@ -83,6 +84,7 @@ final class WireEncoder {
         case .installSnapshot(let r): pack(r)
         case .timeoutNow(let r): pack(r)
         case .requestPreVote(let r): pack(r)
+        case .readIndex(let r): pack(r)
         case nil: msgpack_pack_nil(packer)
         }
         flush(into: &buffer)
@@ -210,6 +212,26 @@ final class WireEncoder {
         key("ID"); packRaw(r.header.id.rawValue)
         key("ProtocolVersion"); msgpack_pack_int64(packer, Int64(r.header.protocolVersion))
         key("Success"); packBool(r.success)
+        key("Term"); msgpack_pack_uint64(packer, r.term)
+    }
+
+    // swift-raft's own ReadIndex, in the same style: Go-like field names in byte order.
+
+    private func pack(_ r: ReadIndexRequest) {
+        msgpack_pack_map(packer, 4)
+        key("Addr"); packRaw(r.header.address.rawValue)
+        key("ID"); packRaw(r.header.id.rawValue)
+        key("ProtocolVersion"); msgpack_pack_int64(packer, Int64(r.header.protocolVersion))
+        key("Term"); msgpack_pack_uint64(packer, r.term)
+    }
+
+    private func pack(_ r: ReadIndexResponse) {
+        msgpack_pack_map(packer, 6)
+        key("Addr"); packRaw(r.header.address.rawValue)
+        key("ID"); packRaw(r.header.id.rawValue)
+        key("ProtocolVersion"); msgpack_pack_int64(packer, Int64(r.header.protocolVersion))
+        key("ReadIndex"); msgpack_pack_uint64(packer, r.readIndex)
+        key("Refusal"); msgpack_pack_uint64(packer, UInt64(r.refusal?.rawValue ?? 0))
         key("Term"); msgpack_pack_uint64(packer, r.term)
     }
 

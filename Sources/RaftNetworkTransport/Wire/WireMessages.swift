@@ -13,6 +13,7 @@ extension RaftRequest {
         case .installSnapshot: return .installSnapshot
         case .timeoutNow: return .timeoutNow
         case .requestPreVote: return .requestPreVote
+        case .readIndex: return .readIndex
         }
     }
 }
@@ -27,6 +28,7 @@ extension RaftResponse {
         case .installSnapshot: return .installSnapshot
         case .timeoutNow: return .timeoutNow
         case .requestPreVote: return .requestPreVote
+        case .readIndex: return .readIndex
         }
     }
 }

@@ -69,6 +69,8 @@ public actor TestCluster {
     private nonisolated let storageGates: [ServerID: GatedExecutor]
     /// The gate in front of each node's FSM executor (see ``stallFSM(of:)``).
     private nonisolated let fsmGates: [ServerID: GatedExecutor]
+    /// The gate in front of each node's loop and snapshot executors (see ``pause(_:)``).
+    private nonisolated let loopGates: [ServerID: GatedExecutor]
 
     /// Runs `body` against a new cluster of `nodes` servers inside a new simulation, then shuts
     /// the cluster down and checks its invariants.
@@ -146,6 +148,7 @@ public actor TestCluster {
         self.ids = (1...max(nodes, 1)).map { ServerID("node-\($0)") }
         self.storageGates = Dictionary(uniqueKeysWithValues: ids.map { ($0, GatedExecutor(wrapping: simulation.executor)) })
         self.fsmGates = Dictionary(uniqueKeysWithValues: ids.map { ($0, GatedExecutor(wrapping: simulation.executor)) })
+        self.loopGates = Dictionary(uniqueKeysWithValues: ids.map { ($0, GatedExecutor(wrapping: simulation.executor)) })
         for id in ids {
             members[id] = Node(
                 id: id,
@@ -220,11 +223,12 @@ public actor TestCluster {
         let trace = trace
         node.transport = transport
         var environment = simulation.environment(tracer: { trace.record($0) })
-        let makeExecutor = environment.makeExecutor, gate = storageGates[id]!, fsmGate = fsmGates[id]!
+        let gate = storageGates[id]!, fsmGate = fsmGates[id]!, loopGate = loopGates[id]!
         environment.makeExecutor = { label in
             if label.hasPrefix("raft-storage-") { return gate }
             if label.hasPrefix("raft-fsm-") { return fsmGate }
-            return makeExecutor(label)
+            // The loop (`raft-<id>`) and the snapshot worker.
+            return loopGate
         }
         node.raft = try await Raft(
             config: config(for: id),
@@ -378,10 +382,28 @@ public actor TestCluster {
         fsmGates[id]!.open()
     }
 
+    /// Freezes node `id` as SIGSTOP would: its loop, disk, FSM and snapshot work all wait, in
+    /// order, while the rest of the cluster and virtual time go on; messages to it queue up and
+    /// its timers' work waits too. ``resume(_:)`` lets it run again, in the state it was in: the
+    /// way to test what a node that was paused believes when it wakes (that it still leads, say).
+    /// Crashing it or shutting the cluster down resumes it first.
+    public nonisolated func pause(_ id: ServerID) {
+        trace.note("pause \(id)")
+        for gate in [loopGates[id]!, storageGates[id]!, fsmGates[id]!] { gate.close() }
+    }
+
+    /// Lets node `id`, paused by ``pause(_:)``, run again: everything it was given meanwhile runs,
+    /// in order.
+    public nonisolated func resume(_ id: ServerID) {
+        trace.note("resume \(id)")
+        for gate in [storageGates[id]!, fsmGates[id]!, loopGates[id]!] { gate.open() }
+    }
+
     /// Stops node `id` as if it crashed, keeping its stores.
     public func crash(_ id: ServerID) async {
         trace.note("crash \(id)")
         // A node waits for its storage and FSM threads to finish as it stops.
+        loopGates[id]!.open()
         storageGates[id]!.open()
         fsmGates[id]!.open()
         guard let raft = members[id]?.raft else { return }
@@ -409,6 +431,7 @@ public actor TestCluster {
     public func shutdown() async {
         // A node waits for its storage thread to finish as it stops.
         for id in ids {
+            loopGates[id]!.open()
             storageGates[id]!.open()
             fsmGates[id]!.open()
         }

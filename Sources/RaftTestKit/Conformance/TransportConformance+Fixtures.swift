@@ -187,6 +187,12 @@ extension TransportConformance {
         [TimeoutNowRequest(header: header(leader)), TimeoutNowRequest(header: legacyHeader)]
     }
 
+    /// ReadIndex requests (swift-raft's own RPC) with a full and a legacy header, one with a term
+    /// past 32 bits.
+    static func readIndexRequests(from follower: ServerAddress) -> [ReadIndexRequest] {
+        [ReadIndexRequest(header: header(follower), term: 0x1_0000_0007), ReadIndexRequest(header: legacyHeader, term: 1)]
+    }
+
     /// InstallSnapshots, each with the bytes its source holds: more than `size`, which the
     /// transport must not send. A few hundred KB (several TCP windows and read buffers), and
     /// an empty snapshot.
@@ -300,6 +306,8 @@ extension TransportConformance {
             return nil
         case .timeoutNow(let request):
             return .timeoutNow(answer(to: request, from: server))
+        case .readIndex(let request):
+            return .readIndex(answer(to: request, from: server))
         }
     }
 
@@ -356,5 +364,16 @@ extension TransportConformance {
     /// The answer to a TimeoutNow.
     static func answer(to request: TimeoutNowRequest, from server: ServerAddress) -> TimeoutNowResponse {
         TimeoutNowResponse(header: answerHeader(to: request.header, from: server))
+    }
+
+    /// The answer to a ReadIndex: a read index past 32 bits for a request with a term past 32
+    /// bits, a refusal for the other.
+    static func answer(to request: ReadIndexRequest, from server: ServerAddress) -> ReadIndexResponse {
+        ReadIndexResponse(
+            header: answerHeader(to: request.header, from: server),
+            term: request.term &+ 1,
+            readIndex: request.term > UInt32.max ? request.term &* 3 : 0,
+            refusal: request.term > UInt32.max ? nil : .leadershipLost
+        )
     }
 }

@@ -259,6 +259,7 @@ extension TransportConformance {
         case requestPreVote(RequestPreVoteRequest)
         case installSnapshot(InstallSnapshotRequest, data: [UInt8]?)
         case timeoutNow(TimeoutNowRequest)
+        case readIndex(ReadIndexRequest)
 
         /// A request other than InstallSnapshot, as received.
         init(_ request: RaftRequest) {
@@ -268,6 +269,7 @@ extension TransportConformance {
             case .requestPreVote(let request): self = .requestPreVote(request)
             case .timeoutNow(let request): self = .timeoutNow(request)
             case .installSnapshot(let request): self = .installSnapshot(request, data: nil)
+            case .readIndex(let request): self = .readIndex(request)
             }
         }
 
@@ -735,6 +737,7 @@ extension TransportConformance {
         case .requestPreVote: return "RequestPreVote"
         case .timeoutNow: return "TimeoutNow"
         case .installSnapshot: return "InstallSnapshot"
+        case .readIndex: return "ReadIndex"
         }
     }
 }

@@ -122,6 +122,7 @@ public enum TransportConformance {
                 installSnapshotRoundTrip
             ),
             ConformanceCheck("TimeoutNow requests and their answers arrive with every field intact", timeoutNowRoundTrip),
+            ConformanceCheck("ReadIndex requests and their answers arrive with every field intact", readIndexRoundTrip),
             ConformanceCheck(
                 "Each RPC reaches the handler once; an answer given later, from another thread, reaches its caller, and no call completes before its answer",
                 answersMayComeLaterFromAnyThread
@@ -201,6 +202,10 @@ public enum TransportConformance {
 
     static func timeoutNowRoundTrip(_ subject: Subject) async throws {
         try await roundTrip(subject) { client in timeoutNowRequests(from: client.localAddress).map(RaftRequest.timeoutNow) }
+    }
+
+    static func readIndexRoundTrip(_ subject: Subject) async throws {
+        try await roundTrip(subject) { client in readIndexRequests(from: client.localAddress).map(RaftRequest.readIndex) }
     }
 
     /// Sends each of `requests` in turn through `send` and checks each answer, then that the peer

@@ -59,6 +59,13 @@ extension Config {
         if let window = stagingStabilityWindow, window < .zero {
             throw invalid("StagingStabilityWindow \(window) cannot be negative")
         }
+        if maxClockDrift < .zero { throw invalid("MaxClockDrift \(maxClockDrift) cannot be negative") }
+        if leaseReads && maxClockDrift >= heartbeatTimeout - tickInterval * 2 {
+            throw invalid(
+                "MaxClockDrift \(maxClockDrift) leaves no lease: with LeaseReads it must be less than"
+                    + " HeartbeatTimeout \(heartbeatTimeout) less two ticks (\(tickInterval * 2))"
+            )
+        }
         if let maxStorageStall {
             if maxStorageStall <= .zero {
                 throw invalid("MaxStorageStall \(maxStorageStall) must be positive (nil turns the check off)")
@@ -92,6 +99,9 @@ extension Config {
         var options = RaftInstance.Options(localID: localID, localAddress: localAddress)
         options.protocolVersion = protocolVersion
         options.heartbeatTimeoutTicks = ticks(heartbeatTimeout)
+        // Whatever this node's own `leaseReads`: a leader's lease counts on its voters, and the
+        // cost, a restarted voter's vote delayed by a heartbeat timeout at most, is small.
+        options.voteRefusalTicksAfterStart = options.heartbeatTimeoutTicks
         options.electionTimeoutTicks = ticks(electionTimeout)
         options.heartbeatIntervalTicks = max(ticks(heartbeatTimeout) / 10, 1)
         options.leaderLeaseTicks = ticks(leaderLeaseTimeout)

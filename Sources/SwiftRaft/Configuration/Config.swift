@@ -96,6 +96,26 @@ public struct Config: Sendable {
     /// How long a staged server must stay caught up, without a break, before the leader makes it a
     /// voter; nil (the default) means ``electionTimeout``.
     public var stagingStabilityWindow: Duration? = nil
+    /// Whether the leader answers ``Raft/readIndex(timeout:)`` (its own callers' and its
+    /// followers') from its lease, without a round of heartbeats, while the lease holds. Off by
+    /// default (hashicorp/raft has no lease reads).
+    ///
+    /// The lease runs from the sending of the newest AppendEntries or heartbeat a quorum of
+    /// voters answered, for ``heartbeatTimeout`` less one tick and less ``maxClockDrift``: each
+    /// of those voters refuses to vote for anyone else for a heartbeat timeout after it got the
+    /// request (leader stickiness; a restarted server refuses votes for a heartbeat timeout after
+    /// it starts), so no other leader can exist meanwhile. It rests on assumptions the ReadIndex
+    /// round does not need: every voter runs swift-raft with the same ``heartbeatTimeout``
+    /// (hashicorp/raft votes at once after a restart), and the servers' monotonic clocks run at
+    /// rates that differ by less than ``maxClockDrift`` over a heartbeat timeout. A lease never
+    /// outlives a pause of the leader (its clock is read when the read is answered), and it is
+    /// given up for the rest of the term once a leadership transfer sends TimeoutNow.
+    public var leaseReads: Bool = false
+    /// For ``leaseReads``: how much sooner than the voters' clocks say a leader's lease ends, to
+    /// allow for clocks that run at different rates. Default 50 ms of a 1 s heartbeat timeout: far
+    /// above the drift of real clocks (a few parts per million), but it also absorbs a voter
+    /// whose tick fires late. Must be less than ``heartbeatTimeout`` less two ticks.
+    public var maxClockDrift: Duration = .milliseconds(50)
 
     /// hashicorp/raft's `DefaultConfig()` for the server `localID`.
     public init(localID: ServerID) {

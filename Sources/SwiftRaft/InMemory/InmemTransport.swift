@@ -275,6 +275,7 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
         case .requestPreVote: return "RequestPreVote"
         case .timeoutNow: return "TimeoutNow"
         case .installSnapshot: return "InstallSnapshot"
+        case .readIndex: return "ReadIndex"
         }
     }
 

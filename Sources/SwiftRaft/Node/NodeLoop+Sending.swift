@@ -44,7 +44,7 @@ extension NodeLoop {
                 sendAppend(outbound)
             case .heartbeat:
                 sendHeartbeat(outbound)
-            case .requestVote, .requestPreVote, .timeoutNow:
+            case .requestVote, .requestPreVote, .timeoutNow, .readIndex:
                 sendDirect(outbound, timeout: config.rpcTimeout)
             case .installSnapshot:
                 // Snapshots travel as ``Ready/snapshotTransfers`` (see `sendSnapshot`), with the

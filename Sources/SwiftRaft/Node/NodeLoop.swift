@@ -82,6 +82,8 @@ final class NodeLoop: @unchecked Sendable {
     var readWaiters: [UInt64: CheckedContinuation<UInt64, any Error>] = [:]
     /// Confirmed reads waiting for the FSM to apply through their index.
     var readsAwaitingApply: [(index: UInt64, token: UInt64)] = []
+    /// When recent ticks happened, for lease reads (``Config/leaseReads``).
+    var tickInstants: TickInstants
     /// The servers this node replicates to as leader, as observers were last told
     /// (``RaftEvent/peerAdded(_:)``); empty when not leading.
     var observedPeers: [ServerID: Server] = [:]
@@ -177,6 +179,7 @@ final class NodeLoop: @unchecked Sendable {
         self.snapshotMailbox = Mailbox(executor: executors.snapshot)
         self.snapshotTaskExecutor = executors.snapshot as? any TaskExecutor
         self.random = SplitMix64(seed: environment.randomSeed ^ 0x5A4F_5348_4F54)
+        self.tickInstants = TickInstants(capacity: config.ticks(config.heartbeatTimeout) + 2)
     }
 
     /// Connects the mailboxes to their consumers and starts the clock. Separate from `init`,
@@ -219,6 +222,7 @@ final class NodeLoop: @unchecked Sendable {
             // Before the core's tick: a stalled node must not start a campaign on this one.
             checkStorageStall()
             core.tick()
+            if config.leaseReads { tickInstants.record(tick: core.currentTick, at: environment.clock.now) }
             expireCallDeadlines()
             armTick()
             if core.currentRole == .leader { sampleLeaderMetrics() }
@@ -272,7 +276,11 @@ final class NodeLoop: @unchecked Sendable {
         if case .timeoutNow = rpc.request { timeoutNowReceived = true }
         nextToken += 1
         responders[nextToken] = rpc
-        core.receive(rpc.request, token: RequestToken(nextToken))
+        if case .readIndex(let request) = rpc.request {
+            core.receiveReadIndex(request, token: RequestToken(nextToken), leaseHolds: leaseHolds)
+        } else {
+            core.receive(rpc.request, token: RequestToken(nextToken))
+        }
         if let data = rpc.snapshotData {
             // The core either installs this snapshot, and the snapshot worker reads the data, or
             // answered without needing it.
@@ -293,6 +301,7 @@ final class NodeLoop: @unchecked Sendable {
         case .requestPreVote(let message): version = message.header.protocolVersion
         case .timeoutNow(let message): version = message.header.protocolVersion
         case .installSnapshot(let message): version = message.header.protocolVersion
+        case .readIndex(let message): version = message.header.protocolVersion
         }
         guard version < config.protocolVersion - 1 || version > 3 else { return nil }
         return "operation not supported with current protocol version (peer sent \(version))"
@@ -312,7 +321,8 @@ final class NodeLoop: @unchecked Sendable {
 
     func requestFailed(context: RequestContext, error: any Error) {
         guard !isShutdown else { return }
-        let unsupported = (error as? RaftError)?.code == .preVoteUnsupported
+        let code = (error as? RaftError)?.code
+        let unsupported = code == .preVoteUnsupported || (context.kind == .readIndex && code == .unsupportedProtocol)
         if context.kind == .appendEntries || context.kind == .heartbeat || context.kind == .installSnapshot {
             // A follower that keeps failing is retried (with back-off) forever; say so once, with
             // the reason, when it starts, and once when it recovers, not on every retry.
@@ -327,7 +337,9 @@ final class NodeLoop: @unchecked Sendable {
         } else if !unsupported {
             logger.debug("\(context.kind) to \(context.peer) failed: \(error)")
         }
-        core.requestFailed(context: context, reason: unsupported ? .preVoteUnsupported : .unreachable)
+        let reason: RequestFailure =
+            !unsupported ? .unreachable : context.kind == .readIndex ? .unsupportedByPeer : .preVoteUnsupported
+        core.requestFailed(context: context, reason: reason)
     }
 
     func persistCompleted(through id: UInt64) {

@@ -53,6 +53,19 @@ extension Transport {
         return answer
     }
 
+    /// Asks a leader for a read index (swift-raft's own RPC); a peer that does not know it
+    /// (hashicorp/raft) fails the call with ``RaftError/Code/unsupportedProtocol``.
+    public func readIndex(
+        id: ServerID,
+        target: ServerAddress,
+        _ request: ReadIndexRequest,
+        timeout: Duration = defaultCallTimeout
+    ) async throws -> ReadIndexResponse {
+        let response = try await call(.readIndex(request), to: Server(id: id, address: target), timeout: timeout)
+        guard case .readIndex(let answer) = response else { throw Self.mismatch(response, "ReadIndex") }
+        return answer
+    }
+
     /// Sends an InstallSnapshot request followed by `request.size` bytes of `data`.
     public func installSnapshot(
         id: ServerID,

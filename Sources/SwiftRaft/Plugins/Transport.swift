@@ -65,7 +65,8 @@ public protocol Transport: Sendable {
     /// a failure if there is none within `timeout`. Carries every ``RaftRequest`` except
     /// ``RaftRequest/installSnapshot(_:)`` (which has ``installSnapshot(_:data:to:timeout:)``).
     /// A peer that does not know RequestPreVote must surface as
-    /// ``RaftError/Code/preVoteUnsupported``; a request larger than ``maxMessageSize`` fails
+    /// ``RaftError/Code/preVoteUnsupported``, and one that does not know ReadIndex (swift-raft's
+    /// own RPC) as ``RaftError/Code/unsupportedProtocol``; a request larger than ``maxMessageSize`` fails
     /// with ``RaftError/Code/invalidArgument`` without being sent.
     ///
     /// A request that times out must not delay the next one: a connection-based transport drops
