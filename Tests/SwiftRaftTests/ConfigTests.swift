@@ -31,6 +31,15 @@ import Testing
         try config.validate()
     }
 
+    // Lease reads are opt-in; the clock-drift bound leaves most of a default heartbeat timeout as lease.
+    @Test func leaseReadsAreOffByDefaultAndTheDefaultDriftBoundIsValidWithThem() throws {
+        var config = Config.defaultConfig(localID: "a")
+        #expect(config.leaseReads == false)
+        #expect(config.maxClockDrift == .milliseconds(50))
+        config.leaseReads = true
+        try config.validate()
+    }
+
     struct Case: CustomTestStringConvertible, Sendable {
         var field: String
         var change: @Sendable (inout Config) -> Void
@@ -59,6 +68,11 @@ import Testing
         Case(field: "StagingStabilityWindow") { $0.stagingStabilityWindow = .milliseconds(-1) },
         Case(field: "MaxStorageStall") { $0.maxStorageStall = .zero },
         Case(field: "MaxStorageStall") { $0.maxStorageStall = .seconds(1) },
+        Case(field: "MaxClockDrift") { $0.maxClockDrift = .milliseconds(-1) },
+        Case(field: "MaxClockDrift") { config in
+            config.leaseReads = true
+            config.maxClockDrift = config.heartbeatTimeout
+        },
     ]
 
     @Test(arguments: invalidCases)
