@@ -41,7 +41,8 @@ struct Options {
     var snapshotInterval: Duration = .seconds(120)
     var trailingLogs: UInt64 = 10240
     /// `write`: closed-loop `apply` calls; `read`: closed-loop `readIndex` calls on the leader
-    /// (linearizable reads that write nothing to the log).
+    /// (linearizable reads that write nothing to the log); `lease-read`: the same with
+    /// `Config.leaseReads`; `follower-read`: `readIndex` calls on a follower, which asks the leader.
     var workload = "write"
 
     static let usage = """
@@ -52,7 +53,7 @@ struct Options {
                           [--commit-timeout 50ms] [--inmem-timeout 10s] [--apply-timeout 10s]
                           [--log-level error] [--label TEXT]
                           [--fsm-bytes 0] [--snapshot-threshold 8192] [--snapshot-interval 120s]
-                          [--trailing-logs 10240] [--workload write|read]
+                          [--trailing-logs 10240] [--workload write|read|lease-read|follower-read]
 
         Starts a cluster of --nodes swift-raft nodes in this process, drives the leader with
         --inflight concurrent closed-loop apply() calls of --payload bytes for --warmup plus
@@ -67,7 +68,9 @@ struct Options {
         the snapshot flags set hashicorp/raft's SnapshotThreshold, SnapshotInterval and TrailingLogs:
         with --store file and a small threshold, applies are measured while snapshots are persisted.
         --workload read drives readIndex() instead of apply(): linearizable reads on the leader, which
-        append nothing to the log (log_entries_in_window reports it).
+        append nothing to the log (log_entries_in_window reports it); lease-read turns on
+        Config.leaseReads (the leader answers from its lease, no heartbeat round); follower-read calls
+        readIndex() on a follower, which asks the leader over the transport.
         """
 
     /// Parses `arguments` (without the program name).
@@ -108,8 +111,8 @@ struct Options {
         guard ["inmem", "file"].contains(options.store) else {
             throw UsageError("--store must be inmem or file")
         }
-        guard ["write", "read"].contains(options.workload) else {
-            throw UsageError("--workload must be write or read")
+        guard ["write", "read", "lease-read", "follower-read"].contains(options.workload) else {
+            throw UsageError("--workload must be write, read, lease-read or follower-read")
         }
         guard ["thread", "inline"].contains(options.fsm) else {
             throw UsageError("--fsm must be thread or inline")

@@ -141,6 +141,7 @@ func run(_ options: Options) async -> Int32 {
             config.maxAppendEntries = options.maxAppend
             config.rpcTimeout = options.inmemTimeout
             config.logger.logLevel = level
+            config.leaseReads = options.workload == "lease-read"
         }
     } catch {
         return fail("building the cluster: \(error)")
@@ -167,11 +168,13 @@ func run(_ options: Options) async -> Int32 {
     let raft = leader.raft
     let timeout = options.applyTimeout
     let inflight = options.inflight
-    let reads = options.workload == "read"
+    let reads = options.workload != "write"
+    // Follower reads go to a follower, which asks the leader for each batch's read index.
+    let target = options.workload == "follower-read" ? cluster.nodes.first { $0.id != leader.id }?.raft ?? raft : raft
 
     async let perWorker: [[UInt64]] = withTaskGroup(of: [UInt64].self) { group in
         for _ in 0..<inflight {
-            group.addTask { await closedLoop(leader: raft, payload: payload, timeout: timeout, reads: reads, window: window, state: state) }
+            group.addTask { await closedLoop(leader: target, payload: payload, timeout: timeout, reads: reads, window: window, state: state) }
         }
         var all: [[UInt64]] = []
         for await latencies in group { all.append(latencies) }
