@@ -11,6 +11,7 @@
 //   CCRC32C               CRC-32C with the CPU's instruction, for the file stores' checksums
 //   RaftTestKit  deterministic simulation, cluster harness, invariant checks, conformance suites
 //   RaftServiceLifecycle  a node as a swift-service-lifecycle Service (graceful shutdown)
+//   RaftKVClient a minimal HTTP/1.1 client for raftkv (SwiftNIO's NIOHTTP1), for its --join and tests
 //   raft-demo    a 3-node cluster over TCP with file stores: elects, replicates, loses its leader,
 //                re-elects, restarts the old leader from its files
 
@@ -40,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .target(
@@ -100,6 +102,15 @@ let package = Package(
             name: "RaftDemo",
             dependencies: [
                 "SwiftRaft", "RaftFileStores", "RaftNetworkTransport", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "RaftKVClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
