@@ -11,6 +11,8 @@
 //   CCRC32C               CRC-32C with the CPU's instruction, for the file stores' checksums
 //   RaftTestKit  deterministic simulation, cluster harness, invariant checks, conformance suites
 //   RaftServiceLifecycle  a node as a swift-service-lifecycle Service (graceful shutdown)
+//   RaftKVClient a minimal HTTP/1.1 client for raftkv (SwiftNIO's NIOHTTP1), for its --join and tests
+//   raftkv       a replicated key-value service over HTTP, one process per node (NIOHTTP1, no web framework)
 //   raft-demo    a 3-node cluster over TCP with file stores: elects, replicates, loses its leader,
 //                re-elects, restarts the old leader from its files
 
@@ -33,6 +35,7 @@ let package = Package(
         .library(name: "RaftTestKit", targets: ["RaftTestKit"]),
         .library(name: "RaftServiceLifecycle", targets: ["RaftServiceLifecycle"]),
         .executable(name: "raft-demo", targets: ["RaftDemo"]),
+        .executable(name: "raftkv", targets: ["RaftKV"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -40,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .target(
@@ -103,12 +107,47 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "RaftKVClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "RaftKV",
+            dependencies: [
+                "SwiftRaft", "RaftFileStores", "RaftNetworkTransport", "RaftServiceLifecycle", "RaftKVClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "SwiftRaft"], swiftSettings: strictSettings),
         .testTarget(name: "SwiftRaftTests", dependencies: ["SwiftRaft", "RaftTestKit"], swiftSettings: strictSettings),
         .testTarget(
             name: "RaftServiceLifecycleTests",
             dependencies: [
                 "RaftServiceLifecycle", "SwiftRaft", "RaftTestKit",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RaftKVTests",
+            dependencies: [
+                // RaftKV: the unit specs import it, and the process spec runs the binary it builds.
+                "RaftKV", "RaftKVClient", "SwiftRaft",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
