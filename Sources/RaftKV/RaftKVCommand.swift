@@ -92,6 +92,9 @@ struct RaftKVCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long a write, read or membership change may take, in milliseconds.", valueName: "ms"))
     var requestTimeout: Int = 5000
 
+    @Flag(help: "Answer linearizable reads from the leader's lease, without a heartbeat round (every node must set it; see Docs/reads.md).")
+    var leaseReads = false
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: LogLevel = .info
 
@@ -153,6 +156,7 @@ struct RaftKVCommand: AsyncParsableCommand {
         if let snapshotThreshold { config.snapshotThreshold = snapshotThreshold }
         if let snapshotInterval { config.snapshotInterval = .milliseconds(Int64(snapshotInterval * 1000)) }
         if let trailingLogs { config.trailingLogs = trailingLogs }
+        config.leaseReads = leaseReads
         config.logger = logger
         return config
     }

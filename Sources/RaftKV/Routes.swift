@@ -21,8 +21,8 @@ import SwiftRaft
 /// | `POST /snapshot` | takes a snapshot: `200 ok index=N` (the snapshot's index) |
 /// | `POST /transfer` | hands leadership over (`?to=<id>` for a given voter): `200 ok` |
 ///
-/// Errors follow ``ErrorMapping``: on a follower every write (and, until followers serve
-/// ReadIndex, every linearizable read) is a `307` to the leader.
+/// Errors follow ``ErrorMapping``: on a follower every write is a `307` to the leader; a
+/// linearizable read is served there too (the follower asks the leader for the read index).
 struct Routes: Sendable {
     let raft: Raft
     let store: KeyValueStore
