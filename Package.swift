@@ -14,6 +14,8 @@
 //   RaftKVClient a minimal HTTP/1.1 client for raftkv (SwiftNIO's NIOHTTP1), for its --join and tests
 //   raft-demo    a 3-node cluster over TCP with file stores: elects, replicates, loses its leader,
 //                re-elects, restarts the old leader from its files
+//   RaftKVHarness  raftkv processes driven from outside: launch, signal, load, failover, checks
+//   raftkv-demo  3 raftkv processes under load: kill the leader, re-elect, restart, verify
 
 import PackageDescription
 
@@ -34,6 +36,7 @@ let package = Package(
         .library(name: "RaftTestKit", targets: ["RaftTestKit"]),
         .library(name: "RaftServiceLifecycle", targets: ["RaftServiceLifecycle"]),
         .executable(name: "raft-demo", targets: ["RaftDemo"]),
+        .executable(name: "raftkv-demo", targets: ["RaftKVDemo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -151,6 +154,24 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             exclude: ["Fixtures", "GoPeers"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "RaftKVHarness",
+            dependencies: ["RaftKVClient", "RaftTestKit"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "RaftKVDemo",
+            dependencies: [
+                "RaftKVHarness", "RaftKVClient", "RaftTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RaftKVFaultTests",
+            dependencies: ["RaftKVHarness", "RaftKVClient", "RaftTestKit", "RaftCore"],
             swiftSettings: strictSettings
         ),
     ]
