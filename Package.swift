@@ -12,6 +12,7 @@
 //   RaftTestKit  deterministic simulation, cluster harness, invariant checks, conformance suites
 //   RaftServiceLifecycle  a node as a swift-service-lifecycle Service (graceful shutdown)
 //   RaftKVClient a minimal HTTP/1.1 client for raftkv (SwiftNIO's NIOHTTP1), for its --join and tests
+//   raftkv       a replicated key-value service over HTTP, one process per node (NIOHTTP1, no web framework)
 //   raft-demo    a 3-node cluster over TCP with file stores: elects, replicates, loses its leader,
 //                re-elects, restarts the old leader from its files
 //   RaftKVHarness  raftkv processes driven from outside: launch, signal, load, failover, checks
@@ -36,6 +37,7 @@ let package = Package(
         .library(name: "RaftTestKit", targets: ["RaftTestKit"]),
         .library(name: "RaftServiceLifecycle", targets: ["RaftServiceLifecycle"]),
         .executable(name: "raft-demo", targets: ["RaftDemo"]),
+        .executable(name: "raftkv", targets: ["RaftKV"]),
         .executable(name: "raftkv-demo", targets: ["RaftKVDemo"]),
     ],
     dependencies: [
@@ -117,6 +119,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "RaftKV",
+            dependencies: [
+                "SwiftRaft", "RaftFileStores", "RaftNetworkTransport", "RaftServiceLifecycle", "RaftKVClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "SwiftRaft"], swiftSettings: strictSettings),
         .testTarget(name: "SwiftRaftTests", dependencies: ["SwiftRaft", "RaftTestKit"], swiftSettings: strictSettings),
         .testTarget(
@@ -171,7 +186,8 @@ let package = Package(
         ),
         .testTarget(
             name: "RaftKVFaultTests",
-            dependencies: ["RaftKVHarness", "RaftKVClient", "RaftTestKit", "RaftCore"],
+            // RaftKV: a dependency, so SwiftPM builds the raftkv binary the test launches.
+            dependencies: ["RaftKV", "RaftKVHarness", "RaftKVClient", "RaftTestKit", "RaftCore"],
             swiftSettings: strictSettings
         ),
     ]

@@ -47,3 +47,16 @@ extension KVClient {
         "/kv/" + PercentEncoding.encode(key)
     }
 }
+
+extension KVClient {
+    /// `POST /servers` with `join` as JSON: adds a server (on the leader; a follower answers `307`).
+    public func addServer(_ join: KVServerJoin, timeout: Duration = .seconds(10)) async throws -> KVResponse {
+        let body: [UInt8]
+        do {
+            body = Array(try JSONEncoder().encode(join))
+        } catch {
+            throw KVClientError.malformedResponse("cannot encode the join request: \(error)")
+        }
+        return try await request("POST", "/servers", body: body, timeout: timeout)
+    }
+}

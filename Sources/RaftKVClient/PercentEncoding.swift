@@ -22,7 +22,7 @@ public static func encode(_ key: String) -> String {
 }
 
 /// Decodes `%XX` sequences in `text` (a path segment or query value); nil when one is malformed.
-public static func decode(_ text: Substring) -> String? {
+public static func decode(_ text: some StringProtocol) -> String? {
     var bytes: [UInt8] = []
     var utf8 = text.utf8[...]
     while let byte = utf8.popFirst() {
