@@ -179,7 +179,7 @@ let package = Package(
         .executableTarget(
             name: "RaftKVDemo",
             dependencies: [
-                "RaftKVHarness", "RaftKVClient", "RaftTestKit",
+                "RaftKVHarness", "RaftKVClient", "RaftTestKit", "SwiftRaft",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -5,11 +5,13 @@
 # checks: every node holds the same data, no acknowledged write was lost, the history is
 # linearizable. Prints a summary table; exits non-zero if a check fails.
 #
-# Flags go to raftkv-demo: --duration SECONDS (default 20), --clients N (default 8), --keep (keep
+# Flags go to raftkv-demo: --duration SECONDS (default 30), --clients N (default 8), --keep (keep
 # the data directories and node logs). The library example that runs three nodes in one process
 # is scripts/demo-in-process.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-swift build -c release --product raftkv --product raftkv-demo
+# One product per build: given two --product flags, SwiftPM builds only the last.
+swift build -c release --product raftkv
+swift build -c release --product raftkv-demo
 exec .build/release/raftkv-demo --raftkv .build/release/raftkv "$@"

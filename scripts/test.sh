@@ -14,7 +14,7 @@
 #   RAFT_FAILOVER_SAMPLES  when set, also measure leader failover times (prints, asserts nothing)
 #   RAFT_KV_FAULT_SECONDS  how long the black-box raftkv fault test (RaftKVFaultTests: 3 raftkv
 #                          processes, SIGKILL/SIGSTOP of nodes and leaders under load) injects
-#                          faults (default 25)
+#                          faults, in seconds (default 35)
 #   RAFT_KV_FAULT_SEED     the seed of its fault schedule (default 1; a failure names its seed)
 set -euo pipefail
 cd "$(dirname "$0")/.."

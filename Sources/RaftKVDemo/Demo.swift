@@ -8,6 +8,7 @@ import Foundation
 import RaftKVClient
 import RaftKVHarness
 import RaftTestKit
+import SwiftRaft
 import Synchronization
 
 /// One run of the demo, step by step; ``run()`` says whether every check passed.
@@ -28,6 +29,8 @@ final class Demo {
         snapshotThreshold: 1024, snapshotIntervalSeconds: 1, trailingLogs: trailingLogs, logLevel: "info"
     )
     static let keys = 16
+    /// The entries a leader keeps in memory, whether or not its log store still has them.
+    static let leaderLogWindow = Config(localID: "raftkv-demo").logCacheCapacity
 
     init(raftkv: String, duration: Duration, clients: Int, keep: Bool) throws {
         self.raftkv = raftkv
@@ -100,16 +103,20 @@ final class Demo {
         output.event("\(cluster.nodes[newLeader].id) elected in term \(elected.term), \(election.millisecondsText) after the kill")
         checks.append(("a new leader was elected", newLeader != victim))
 
-        // The survivors go on without it; once they have committed past what it holds by more
-        // than the trailing logs, a snapshot compacts its missing entries away.
-        let compactPast = elected.lastIndex + UInt64(clients) + UInt64(Self.trailingLogs) + 200
-        let compactBy = started + duration * 3 / 4
+        // The survivors go on without it until they have committed past what it holds by more
+        // than a leader keeps: the trailing logs behind a snapshot in its log store, and its
+        // in-memory log window (raftkv leaves `Config.logCacheCapacity` at its default), from
+        // which a leader still serves entries it compacted away. Then it can only catch up
+        // through InstallSnapshot. At most a minute: a slow machine catches up from the log.
+        let compactPast = elected.lastIndex + UInt64(clients) + UInt64(Self.trailingLogs) + UInt64(Self.leaderLogWindow) + 500
+        output.event("\(victimID) stays down until the survivors commit index \(compactPast) (its log ends near \(elected.lastIndex))")
+        let compactBy = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < compactBy, let status = try? await cluster.status(of: newLeader), status.commit < compactPast {
             try await Task.sleep(for: .milliseconds(50))
         }
         let snapshot = try? await cluster.client(newLeader).request("POST", "/snapshot", timeout: .seconds(10))
         if let snapshot, snapshot.status == 200 {
-            output.event("\(cluster.nodes[newLeader].id) took a snapshot (\(snapshot.text.trimmingCharacters(in: .whitespacesAndNewlines))), compacting its log behind it")
+            output.event("\(cluster.nodes[newLeader].id) took a snapshot (\(snapshot.text.trimmingCharacters(in: .whitespacesAndNewlines))) and compacted its log behind it")
         }
 
         // The old leader comes back from its data directory and catches up.
@@ -126,7 +133,8 @@ final class Demo {
                 + (installed ? "through InstallSnapshot (its log shows the leader's snapshot restored)" : "from the leader's log (no snapshot installed)")
         )
 
-        try await Task.sleep(until: started + duration)
+        // The load runs its full duration, and a little past the catch-up when that ends later.
+        try await Task.sleep(until: max(started + duration, ContinuousClock.now + .seconds(2)))
         await load.stop()
         progress.cancel()
         output.event("Load stopped: \(load.progressLine.trimmingCharacters(in: .whitespaces))")
@@ -155,7 +163,7 @@ final class Demo {
         output.event("SIGTERM: " + zip(cluster.nodes, exits).map { "\($0.id) \($1.map(\.description) ?? "did not exit")" }.joined(separator: ", "))
 
         return Summary(
-            load: load, clients: clients, election: election, failover: load.failover(around: killed),
+            load: load, clients: clients, election: election, failover: load.failover(around: killed, faulted: victim),
             catchUp: catchUp, installedSnapshot: installed, restartedID: victimID
         )
     }
@@ -209,7 +217,8 @@ final class Cleanup: Sendable {
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler { [self] in
                 output.event("Interrupted: killing every raftkv process started")
-                finish(passed: keep, output)
+                // Interrupted is not failed: the directory goes unless --keep.
+                finish(passed: true, output)
                 exit(130)
             }
             source.resume()

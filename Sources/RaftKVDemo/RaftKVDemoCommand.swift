@@ -31,8 +31,8 @@ struct RaftKVDemoCommand: AsyncParsableCommand {
     @Option(help: "The raftkv binary to run.")
     var raftkv = ".build/release/raftkv"
 
-    @Option(help: "Seconds of load; the leader is killed halfway.")
-    var duration = 20
+    @Option(help: "Seconds of load; the leader is killed halfway (the load goes on until the old leader has caught up).")
+    var duration = 30
 
     @Option(help: "Concurrent HTTP clients.")
     var clients = 8

@@ -22,7 +22,7 @@ import Synchronization
 /// | timeout, connection lost, unreadable answer | unknown | unknown |
 ///
 /// After a `503` the client pauses briefly and tries the same node again; after a failure to
-/// connect or a lost answer it moves on to the next node.
+/// connect it pauses and moves on to the next node, and after a lost answer it moves on at once.
 public final class LoadDriver: Sendable {
     /// The shape of the load.
     public struct Options: Sendable {
@@ -79,7 +79,7 @@ public final class LoadDriver: Sendable {
         var counts = Counts()
         var writeLatencies: [Duration] = []
         var readLatencies: [Duration] = []
-        var acknowledgedWrites: [ContinuousClock.Instant] = []
+        var acknowledgedWrites: [(at: ContinuousClock.Instant, node: Int)] = []
         var unexpected: [String] = []
         var started: ContinuousClock.Instant?
         var stopped: ContinuousClock.Instant?
@@ -151,11 +151,15 @@ public final class LoadDriver: Sendable {
             + "failed \(counts.writesFailed + counts.readsFailed)  unknown \(counts.writesUnknown)  \(rate) ops/s"
     }
 
-    /// The failover around `instant` (a fault): from the last acknowledged write before it to the
-    /// first acknowledged write after it; nil if there was none after (or none before).
-    public func failover(around instant: ContinuousClock.Instant) -> Duration? {
+    /// The failover around `instant`, when node `faulted` (the leader) was killed or paused: from
+    /// the last acknowledged write before it to the first acknowledged write after it by another
+    /// node (answers `faulted` sent just before it stopped do not count); nil if there was none
+    /// after (or none before).
+    public func failover(around instant: ContinuousClock.Instant, faulted: Int) -> Duration? {
         let acknowledged = state.withLock { $0.acknowledgedWrites }
-        guard let before = acknowledged.filter({ $0 <= instant }).max(), let after = acknowledged.filter({ $0 > instant }).min() else {
+        guard let before = acknowledged.lazy.filter({ $0.at <= instant }).map(\.at).max(),
+            let after = acknowledged.lazy.filter({ $0.at > instant && $0.node != faulted }).map(\.at).min()
+        else {
             return nil
         }
         return after - before
@@ -204,10 +208,11 @@ public final class LoadDriver: Sendable {
                     response = try await connections[target].delete(key: key, timeout: options.requestTimeout)
                 }
             } catch KVClientError.connectFailed {
-                // Nothing was sent.
+                // Nothing was sent. The node is down: pause before the next node, which may still
+                // redirect here until it notices.
                 finish(pending, operation, .fail, since: start)
                 target = (target + 1) % connections.count
-                return .done
+                return .noLeader
             } catch {
                 finish(pending, operation, .unknown, since: start)
                 target = (target + 1) % connections.count
@@ -215,7 +220,7 @@ public final class LoadDriver: Sendable {
             }
             switch response.status {
             case 200:
-                finish(pending, operation, operation.isWrite ? .ok : .ok(value: response.text), since: start)
+                finish(pending, operation, operation.isWrite ? .ok : .ok(value: response.text), since: start, node: target)
                 return .done
             case 404 where !operation.isWrite:
                 finish(pending, operation, .ok(value: nil), since: start)
@@ -248,7 +253,10 @@ public final class LoadDriver: Sendable {
         }
     }
 
-    private func finish(_ pending: HistoryRecorder.Pending, _ operation: KeyValueOperation, _ outcome: OperationOutcome, since start: ContinuousClock.Instant) {
+    private func finish(
+        _ pending: HistoryRecorder.Pending, _ operation: KeyValueOperation, _ outcome: OperationOutcome,
+        since start: ContinuousClock.Instant, node: Int = -1
+    ) {
         recorder.complete(pending, outcome)
         let now = ContinuousClock.now
         state.withLock { state in
@@ -256,7 +264,7 @@ public final class LoadDriver: Sendable {
             case (true, .ok):
                 state.counts.writesOK += 1
                 state.writeLatencies.append(now - start)
-                state.acknowledgedWrites.append(now)
+                state.acknowledgedWrites.append((now, node))
             case (true, .fail): state.counts.writesFailed += 1
             case (true, _): state.counts.writesUnknown += 1
             case (false, .ok):
