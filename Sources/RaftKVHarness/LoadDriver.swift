@@ -81,6 +81,7 @@ public final class LoadDriver: Sendable {
         var readLatencies: [Duration] = []
         var acknowledgedWrites: [(at: ContinuousClock.Instant, node: Int)] = []
         var unexpected: [String] = []
+        var inFlight: [Int: (operation: KeyValueOperation, node: Int, since: ContinuousClock.Instant)] = [:]
         var started: ContinuousClock.Instant?
         var stopped: ContinuousClock.Instant?
     }
@@ -142,6 +143,17 @@ public final class LoadDriver: Sendable {
     /// Answers the load did not expect (a `400`, say), first few only: raftkv bugs to report.
     public var unexpectedAnswers: [String] { state.withLock { $0.unexpected } }
 
+    /// The clients whose current request has run longer than `limit`, described: a request
+    /// outliving its timeout by far means a client (or the node's HTTP server) that hangs.
+    public func requests(runningLongerThan limit: Duration) -> [String] {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            state.inFlight.sorted { $0.key < $1.key }.compactMap { client, request in
+                now - request.since > limit ? "client \(client): \(request.operation) on node \(request.node) for \((now - request.since).millisecondsText)" : nil
+            }
+        }
+    }
+
     /// One progress line: elapsed time, acknowledged writes and reads, failed and unknown.
     public var progressLine: String {
         let counts = counts
@@ -151,14 +163,21 @@ public final class LoadDriver: Sendable {
             + "failed \(counts.writesFailed + counts.readsFailed)  unknown \(counts.writesUnknown)  \(rate) ops/s"
     }
 
-    /// The failover around `instant`, when node `faulted` (the leader) was killed or paused: from
-    /// the last acknowledged write before it to the first acknowledged write after it by another
-    /// node (answers `faulted` sent just before it stopped do not count); nil if there was none
-    /// after (or none before).
-    public func failover(around instant: ContinuousClock.Instant, faulted: Int) -> Duration? {
+    /// The failover around `instant`, when node `faulted` (the leader) was killed or paused until
+    /// `healed` (restarted or continued; nil: not yet): from the last acknowledged write before
+    /// `instant` to the first acknowledged write after it, not counting answers from `faulted`
+    /// before `healed` (those it sent just before it stopped); nil if there was none after (or
+    /// none before). A leader paused for less than an election comes back leading, and then the
+    /// first answer after the fault is its own.
+    public func failover(around instant: ContinuousClock.Instant, faulted: Int, healed: ContinuousClock.Instant?) -> Duration? {
         let acknowledged = state.withLock { $0.acknowledgedWrites }
+        func counts(_ ack: (at: ContinuousClock.Instant, node: Int)) -> Bool {
+            guard ack.at > instant else { return false }
+            guard ack.node == faulted else { return true }
+            return healed.map { ack.at > $0 } ?? false
+        }
         guard let before = acknowledged.lazy.filter({ $0.at <= instant }).map(\.at).max(),
-            let after = acknowledged.lazy.filter({ $0.at > instant && $0.node != faulted }).map(\.at).min()
+            let after = acknowledged.lazy.filter(counts).map(\.at).min()
         else {
             return nil
         }
@@ -198,6 +217,8 @@ public final class LoadDriver: Sendable {
         var redirected = false
         while true {
             let response: KVResponse
+            state.withLock { $0.inFlight[client] = (operation, target, ContinuousClock.now) }
+            defer { state.withLock { _ = $0.inFlight.removeValue(forKey: client) } }
             do {
                 switch operation {
                 case .put(let key, let value):

@@ -68,11 +68,12 @@ struct RaftKVFaultTests {
                 try await Task.sleep(for: lasting)
                 cluster.resume(victim)
             }
+            let healed = ContinuousClock.now
             // Healed: every node runs and agrees on a leader again, and writes go through.
             leader = try await cluster.waitForLeader(within: .seconds(60))
             if wasLeader {
-                try await waitForAcknowledgedWrite(after: struck, faulted: victim, load: load, seed: seed)
-                if let failover = load.failover(around: struck, faulted: victim) {
+                try await waitForAcknowledgedWrite(after: struck, faulted: victim, healed: healed, load: load, seed: seed)
+                if let failover = load.failover(around: struck, faulted: victim, healed: healed) {
                     failovers.append(failover)
                     schedule[schedule.count - 1] += ", failover \(failover.millisecondsText)"
                 }
@@ -112,11 +113,16 @@ struct RaftKVFaultTests {
     }
 
     /// Polls until a write acknowledged after `instant` exists (the cluster serves writes again).
-    private func waitForAcknowledgedWrite(after instant: ContinuousClock.Instant, faulted: Int, load: LoadDriver, seed: UInt64) async throws {
+    private func waitForAcknowledgedWrite(
+        after instant: ContinuousClock.Instant, faulted: Int, healed: ContinuousClock.Instant, load: LoadDriver, seed: UInt64
+    ) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
-        while load.failover(around: instant, faulted: faulted) == nil {
+        while load.failover(around: instant, faulted: faulted, healed: healed) == nil {
             guard ContinuousClock.now < deadline else {
-                throw RaftKVHarnessError("seed \(seed): no write acknowledged within 60 s of a fault of the leader")
+                throw RaftKVHarnessError(
+                    "seed \(seed): no write acknowledged within 60 s of a fault of the leader; load: \(load.progressLine); "
+                        + "requests running over 5 s: \(load.requests(runningLongerThan: .seconds(5)))"
+                )
             }
             try await Task.sleep(for: .milliseconds(20))
         }
