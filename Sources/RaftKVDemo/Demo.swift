@@ -96,7 +96,8 @@ final class Demo {
         let before = try? await cluster.status(of: victim, timeout: .milliseconds(500))
         let killed = ContinuousClock.now
         await cluster.kill(victim)
-        output.event("SIGKILL \(victimID), the leader (term \(before.map { String($0.term) } ?? "?"), commit index \(before.map { String($0.commit) } ?? "?"))")
+        let term = before.map { String($0.term) } ?? "?", commit = before.map { String($0.commit) } ?? "?"
+        output.event("SIGKILL \(victimID), the leader (term \(term), commit index \(commit))")
         let newLeader = try await cluster.waitForLeader(within: .seconds(30))
         let election = ContinuousClock.now - killed
         let elected = try await cluster.status(of: newLeader)
@@ -116,7 +117,8 @@ final class Demo {
         }
         let snapshot = try? await cluster.client(newLeader).request("POST", "/snapshot", timeout: .seconds(10))
         if let snapshot, snapshot.status == 200 {
-            output.event("\(cluster.nodes[newLeader].id) took a snapshot (\(snapshot.text.trimmingCharacters(in: .whitespacesAndNewlines))) and compacted its log behind it")
+            let answer = snapshot.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            output.event("\(cluster.nodes[newLeader].id) took a snapshot (\(answer)) and compacted its log behind it")
         }
 
         // The old leader comes back from its data directory and catches up.
@@ -209,10 +211,10 @@ final class Cleanup: Sendable {
         }
     }
 
-    /// On Ctrl-C (or SIGTERM), kills every process started and exits; the returned sources must
-    /// be kept alive while the demo runs.
+    /// On Ctrl-C (or SIGTERM, or the terminal going away), kills every process started and
+    /// exits; the returned sources must be kept alive while the demo runs.
     func onInterrupt(_ output: ProgressLine) -> [any DispatchSourceSignal] {
-        [SIGINT, SIGTERM].map { signalNumber in
+        [SIGINT, SIGTERM, SIGHUP].map { signalNumber in
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler { [self] in

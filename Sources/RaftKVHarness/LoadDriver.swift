@@ -149,7 +149,8 @@ public final class LoadDriver: Sendable {
         let now = ContinuousClock.now
         return state.withLock { state in
             state.inFlight.sorted { $0.key < $1.key }.compactMap { client, request in
-                now - request.since > limit ? "client \(client): \(request.operation) on node \(request.node) for \((now - request.since).millisecondsText)" : nil
+                let running = now - request.since
+                return running > limit ? "client \(client): \(request.operation) on node \(request.node) for \(running.millisecondsText)" : nil
             }
         }
     }
