@@ -115,7 +115,7 @@ final class Demo {
         while ContinuousClock.now < compactBy, let status = try? await cluster.status(of: newLeader), status.commit < compactPast {
             try await Task.sleep(for: .milliseconds(50))
         }
-        let snapshot = try? await cluster.client(newLeader).request("POST", "/snapshot", timeout: .seconds(10))
+        let snapshot = try? await cluster.request(newLeader, "POST", "/snapshot", timeout: .seconds(10))
         if let snapshot, snapshot.status == 200 {
             let answer = snapshot.text.trimmingCharacters(in: .whitespacesAndNewlines)
             output.event("\(cluster.nodes[newLeader].id) took a snapshot (\(answer)) and compacted its log behind it")

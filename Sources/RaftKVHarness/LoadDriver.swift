@@ -20,6 +20,7 @@ import Synchronization
 /// | `500`, `504` | unknown (may have committed) | fail (reads change nothing) |
 /// | no connection could be made | fail (nothing was sent) | fail |
 /// | timeout, connection lost, unreadable answer | unknown | unknown |
+/// | no answer 5 s past the timeout (see ``RequestHung``) | unknown | unknown |
 ///
 /// After a `503` the client pauses briefly and tries the same node again; after a failure to
 /// connect it pauses and moves on to the next node, and after a lost answer it moves on at once.
@@ -140,7 +141,8 @@ public final class LoadDriver: Sendable {
         }
     }
 
-    /// Answers the load did not expect (a `400`, say), first few only: raftkv bugs to report.
+    /// Answers the load did not expect (a `400`, say, or a request that hung), first few only:
+    /// bugs to report.
     public var unexpectedAnswers: [String] { state.withLock { $0.unexpected } }
 
     /// The clients whose current request has run longer than `limit`, described: a request
@@ -186,7 +188,7 @@ public final class LoadDriver: Sendable {
     }
 
     private func runClient(_ client: Int) async {
-        let connections = endpoints.map { KVClient(host: $0.host, port: $0.port) }
+        var connections = endpoints.map { KVClient(host: $0.host, port: $0.port) }
         var random = SystemRandomNumberGenerator()
         var target = client % endpoints.count
         var sequence = 0
@@ -199,7 +201,7 @@ public final class LoadDriver: Sendable {
                 sequence += 1
                 operation = .put(key: key, value: "c\(client)-\(sequence)")
             }
-            let result = await perform(operation, client: client, connections: connections, target: &target)
+            let result = await perform(operation, client: client, connections: &connections, target: &target)
             if result == .noLeader {
                 try? await Task.sleep(for: options.retryPause)
             }
@@ -211,7 +213,7 @@ public final class LoadDriver: Sendable {
 
     /// Performs one operation, recorded from before its first request to after its last.
     private func perform(
-        _ operation: KeyValueOperation, client: Int, connections: [KVClient], target: inout Int
+        _ operation: KeyValueOperation, client: Int, connections: inout [KVClient], target: inout Int
     ) async -> Attempt {
         let pending = recorder.invoke(client: client, operation)
         let start = ContinuousClock.now
@@ -221,13 +223,13 @@ public final class LoadDriver: Sendable {
             state.withLock { $0.inFlight[client] = (operation, target, ContinuousClock.now) }
             defer { state.withLock { _ = $0.inFlight.removeValue(forKey: client) } }
             do {
-                switch operation {
-                case .put(let key, let value):
-                    response = try await connections[target].put(key: key, value: value, timeout: options.requestTimeout)
-                case .get(let key):
-                    response = try await connections[target].get(key: key, timeout: options.requestTimeout)
-                case .delete(let key):
-                    response = try await connections[target].delete(key: key, timeout: options.requestTimeout)
+                let connection = connections[target], timeout = options.requestTimeout
+                response = try await withHardDeadline(timeout + .seconds(5)) {
+                    switch operation {
+                    case .put(let key, let value): try await connection.put(key: key, value: value, timeout: timeout)
+                    case .get(let key): try await connection.get(key: key, timeout: timeout)
+                    case .delete(let key): try await connection.delete(key: key, timeout: timeout)
+                    }
                 }
             } catch KVClientError.connectFailed {
                 // Nothing was sent. The node is down: pause before the next node, which may still
@@ -235,6 +237,13 @@ public final class LoadDriver: Sendable {
                 finish(pending, operation, .fail, since: start)
                 target = (target + 1) % connections.count
                 return .noLeader
+            } catch let hung as RequestHung {
+                // The abandoned request holds its client's turn: the node gets a new client.
+                noteUnexpected("\(operation) on node \(target): \(hung)")
+                connections[target] = KVClient(host: endpoints[target].host, port: endpoints[target].port)
+                finish(pending, operation, .unknown, since: start)
+                target = (target + 1) % connections.count
+                return .done
             } catch {
                 finish(pending, operation, .unknown, since: start)
                 target = (target + 1) % connections.count
