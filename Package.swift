@@ -144,6 +144,19 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "RaftKVTests",
+            dependencies: [
+                // RaftKV: the unit specs import it, and the process spec runs the binary it builds.
+                "RaftKV", "RaftKVClient", "SwiftRaft",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "ClusterTests",
             dependencies: [
                 "SwiftRaft", "RaftTestKit",

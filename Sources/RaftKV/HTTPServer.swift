@@ -67,6 +67,8 @@ final class HTTPServer: Service {
         logger.info("HTTP API listening", metadata: ["http": "\(localAddress)"])
         try? await gracefulShutdown()
         logger.info("HTTP API: no new connections; answering requests in flight")
+        // Draining before the listener closes, so every reply from now on carries `Connection: close`.
+        connections.beginDraining()
         try? await listener.close()
         await connections.drain()
         logger.info("HTTP API stopped")
@@ -115,6 +117,9 @@ final class HTTPConnections: Sendable {
         }
         drained?.resume()
     }
+
+    /// Refuses new connections from now on, and marks replies `Connection: close`.
+    func beginDraining() { state.withLock { $0.draining = true } }
 
     /// Waits until no request is being answered, then closes every connection.
     func drain() async {
