@@ -15,6 +15,8 @@
 //   raftkv       a replicated key-value service over HTTP, one process per node (NIOHTTP1, no web framework)
 //   raft-demo    a 3-node cluster over TCP with file stores: elects, replicates, loses its leader,
 //                re-elects, restarts the old leader from its files
+//   RaftKVHarness  raftkv processes driven from outside: launch, signal, load, failover, checks
+//   raftkv-demo  3 raftkv processes under load: kill the leader, re-elect, restart, verify
 
 import PackageDescription
 
@@ -36,6 +38,7 @@ let package = Package(
         .library(name: "RaftServiceLifecycle", targets: ["RaftServiceLifecycle"]),
         .executable(name: "raft-demo", targets: ["RaftDemo"]),
         .executable(name: "raftkv", targets: ["RaftKV"]),
+        .executable(name: "raftkv-demo", targets: ["RaftKVDemo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -179,6 +182,25 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             exclude: ["Fixtures", "GoPeers"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "RaftKVHarness",
+            dependencies: ["RaftKVClient", "RaftTestKit"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "RaftKVDemo",
+            dependencies: [
+                "RaftKVHarness", "RaftKVClient", "RaftTestKit", "SwiftRaft",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RaftKVFaultTests",
+            // RaftKV: a dependency, so SwiftPM builds the raftkv binary the test launches.
+            dependencies: ["RaftKV", "RaftKVHarness", "RaftKVClient", "RaftTestKit", "RaftCore"],
             swiftSettings: strictSettings
         ),
     ]

@@ -12,6 +12,10 @@
 #                          size of the randomized fault test of mixed hashicorp/raft + swift-raft
 #                          clusters (defaults 2 and 4)
 #   RAFT_FAILOVER_SAMPLES  when set, also measure leader failover times (prints, asserts nothing)
+#   RAFT_KV_FAULT_SECONDS  how long the black-box raftkv fault test (RaftKVFaultTests: 3 raftkv
+#                          processes, SIGKILL/SIGSTOP of nodes and leaders under load) injects
+#                          faults, in seconds (default 35)
+#   RAFT_KV_FAULT_SEED     the seed of its fault schedule (default 1; a failure names its seed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --interop
