@@ -147,9 +147,10 @@ let package = Package(
             name: "RaftKVTests",
             dependencies: [
                 // RaftKV: the unit specs import it, and the process spec runs the binary it builds.
-                "RaftKV", "RaftKVClient", "SwiftRaft",
+                "RaftKV", "RaftKVClient", "RaftKVHarness", "SwiftRaft",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),

@@ -53,17 +53,25 @@ public final class KVClient: Sendable {
         headers.add(name: "Host", value: "\(host):\(port)")
         headers.add(name: "Content-Length", value: String(body.count))
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path, headers: headers)
-        let promise = channel.eventLoop.makePromise(of: KVResponse.self)
+        // The answer can come from the connection's handler, from the timer, from a cancellation
+        // or from a write that never reached the handler (the connection closed between the check
+        // above and the write: the handler is gone and would never answer). Whichever is first
+        // wins; the others find the slot filled.
+        let slot = ResponseSlot()
         let remaining = deadline - ContinuousClock.now
         let timer = channel.eventLoop.scheduleTask(in: Self.timeAmount(remaining)) {
-            channel.triggerUserOutboundEvent(AbortExchange(id: id, error: KVClientError.timedOut), promise: nil)
+            slot.fill(.failure(KVClientError.timedOut))
+            channel.close(promise: nil)
         }
-        channel.writeAndFlush(OutgoingRequest(id: id, head: head, body: body, promise: promise), promise: nil)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in slot.fill(.failure(KVClientError.connectionClosed)) }
+        channel.writeAndFlush(OutgoingRequest(id: id, head: head, body: body, slot: slot), promise: written)
         do {
             let response = try await withTaskCancellationHandler {
-                try await promise.futureResult.get()
+                try await slot.value()
             } onCancel: {
-                channel.triggerUserOutboundEvent(AbortExchange(id: id, error: CancellationError()), promise: nil)
+                slot.fill(.failure(CancellationError()))
+                channel.close(promise: nil)
             }
             timer.cancel()
             if response.header("Connection")?.lowercased() == "close" { drop(channel) }
@@ -165,39 +173,68 @@ struct OutgoingRequest: Sendable {
     let id: UInt64
     let head: HTTPRequestHead
     let body: [UInt8]
-    let promise: EventLoopPromise<KVResponse>
+    let slot: ResponseSlot
 }
 
-/// Fails request `id` with `error` and closes the connection, if that request is still waiting.
-struct AbortExchange: Sendable {
-    let id: UInt64
-    let error: any Error
+/// Where one request's outcome goes: filled once, by whoever knows it first; the request waits
+/// on it. Unlike an `EventLoopPromise`, it may be offered an outcome more than once (a timer and
+/// a closing connection can race), and it needs no handler to be alive to be filled.
+final class ResponseSlot: Sendable {
+    private struct State {
+        var outcome: Result<KVResponse, any Error>?
+        var waiter: CheckedContinuation<KVResponse, any Error>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Records `outcome` unless one was recorded already, and wakes the waiting request.
+    func fill(_ outcome: Result<KVResponse, any Error>) {
+        let waiter = state.withLock { state -> CheckedContinuation<KVResponse, any Error>? in
+            guard state.outcome == nil else { return nil }
+            state.outcome = outcome
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(with: outcome)
+    }
+
+    /// The outcome, once there is one.
+    func value() async throws -> KVResponse {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready = state.withLock { state -> Result<KVResponse, any Error>? in
+                if let outcome = state.outcome { return outcome }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
 }
 
-/// Writes one request at a time and completes its promise with the response that follows (HTTP/1.1
+/// Writes one request at a time and fills its slot with the response that follows (HTTP/1.1
 /// answers in order, and the client never has two requests outstanding on a connection).
 final class HTTPExchangeHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = OutgoingRequest
     typealias OutboundOut = HTTPClientRequestPart
 
-    private var pending: (id: UInt64, promise: EventLoopPromise<KVResponse>)?
+    private var pending: (id: UInt64, slot: ResponseSlot)?
     private var head: HTTPResponseHead?
     private var body: [UInt8] = []
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
         guard pending == nil else {
-            request.promise.fail(KVClientError.malformedResponse("a request is already outstanding on this connection"))
+            request.slot.fill(.failure(KVClientError.malformedResponse("a request is already outstanding on this connection")))
             promise?.succeed(())
             return
         }
         guard context.channel.isActive else {
-            request.promise.fail(KVClientError.connectionClosed)
+            request.slot.fill(.failure(KVClientError.connectionClosed))
             promise?.succeed(())
             return
         }
-        pending = (request.id, request.promise)
+        pending = (request.id, request.slot)
         head = nil
         body = []
         context.write(wrapOutboundOut(.head(request.head)), promise: nil)
@@ -227,7 +264,7 @@ final class HTTPExchangeHandler: ChannelDuplexHandler {
                 body: body
             )
             body = []
-            pending.promise.succeed(response)
+            pending.slot.fill(.success(response))
         }
     }
 
@@ -245,21 +282,9 @@ final class HTTPExchangeHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        guard let abort = event as? AbortExchange else {
-            context.triggerUserOutboundEvent(event, promise: promise)
-            return
-        }
-        if pending?.id == abort.id {
-            fail(with: abort.error)
-            context.close(promise: nil)
-        }
-        promise?.succeed(())
-    }
-
     private func fail(with error: any Error) {
         guard let pending else { return }
         self.pending = nil
-        pending.promise.fail(error)
+        pending.slot.fill(.failure(error))
     }
 }

@@ -20,7 +20,6 @@ import Synchronization
 /// | `500`, `504` | unknown (may have committed) | fail (reads change nothing) |
 /// | no connection could be made | fail (nothing was sent) | fail |
 /// | timeout, connection lost, unreadable answer | unknown | unknown |
-/// | no answer 5 s past the timeout (see ``RequestHung``) | unknown | unknown |
 ///
 /// After a `503` the client pauses briefly and tries the same node again; after a failure to
 /// connect it pauses and moves on to the next node, and after a lost answer it moves on at once.
@@ -224,12 +223,10 @@ public final class LoadDriver: Sendable {
             defer { state.withLock { _ = $0.inFlight.removeValue(forKey: client) } }
             do {
                 let connection = connections[target], timeout = options.requestTimeout
-                response = try await withHardDeadline(timeout + .seconds(5)) {
-                    switch operation {
-                    case .put(let key, let value): try await connection.put(key: key, value: value, timeout: timeout)
-                    case .get(let key): try await connection.get(key: key, timeout: timeout)
-                    case .delete(let key): try await connection.delete(key: key, timeout: timeout)
-                    }
+                switch operation {
+                case .put(let key, let value): response = try await connection.put(key: key, value: value, timeout: timeout)
+                case .get(let key): response = try await connection.get(key: key, timeout: timeout)
+                case .delete(let key): response = try await connection.delete(key: key, timeout: timeout)
                 }
             } catch KVClientError.connectFailed {
                 // Nothing was sent. The node is down: pause before the next node, which may still
@@ -237,13 +234,6 @@ public final class LoadDriver: Sendable {
                 finish(pending, operation, .fail, since: start)
                 target = (target + 1) % connections.count
                 return .noLeader
-            } catch let hung as RequestHung {
-                // The abandoned request holds its client's turn: the node gets a new client.
-                noteUnexpected("\(operation) on node \(target): \(hung)")
-                connections[target] = KVClient(host: endpoints[target].host, port: endpoints[target].port)
-                finish(pending, operation, .unknown, since: start)
-                target = (target + 1) % connections.count
-                return .done
             } catch {
                 finish(pending, operation, .unknown, since: start)
                 target = (target + 1) % connections.count

@@ -5,7 +5,6 @@ import Darwin
 #endif
 import Foundation
 public import RaftKVClient
-import Synchronization
 
 /// `raftkv` processes on loopback, one per node, in a directory of their own: each node has a
 /// data directory and a log file there, a Raft port and an HTTP port picked free, and the whole
@@ -97,13 +96,13 @@ public final class RaftKVCluster: Sendable {
     /// The directory holding every node's data directory and log.
     public let directory: String
     /// One client per node for the cluster's own questions (`/status`, stale reads); load
-    /// drivers bring their own. A client whose request hung is replaced (see ``RequestHung``).
-    private let clients: Mutex<[KVClient]>
+    /// drivers bring their own.
+    private let clients: [KVClient]
 
     private init(nodes: [Node], directory: String) {
         self.nodes = nodes
         self.directory = directory
-        clients = Mutex(nodes.map { KVClient(host: "127.0.0.1", port: $0.httpPort) })
+        clients = nodes.map { KVClient(host: "127.0.0.1", port: $0.httpPort) }
     }
 
     /// Picks ports, and starts `count` nodes `n1` … `n<count>` of `executable` in `directory`,
@@ -142,7 +141,7 @@ public final class RaftKVCluster: Sendable {
 
     /// A client of node `index`'s HTTP API, shared by the cluster's own calls (one request at a
     /// time): for a few requests, not for load.
-    public func client(_ index: Int) -> KVClient { clients.withLock { $0[index] } }
+    public func client(_ index: Int) -> KVClient { clients[index] }
 
     /// The index of the node whose HTTP address is `address` (`host:port`, or a URL such as a
     /// `307`'s `Location`), if any.
@@ -158,30 +157,12 @@ public final class RaftKVCluster: Sendable {
 
     /// Node `index`'s `/status`.
     public func status(of index: Int, timeout: Duration = .seconds(2)) async throws -> KVStatus {
-        try await guarded(index, timeout: timeout) { try await $0.status(timeout: timeout) }
+        try await client(index).status(timeout: timeout)
     }
 
-    /// Sends one request to node `index` with the cluster's client for it (given up 5 s past
-    /// `timeout`, see ``RequestHung``).
+    /// Sends one request to node `index` with the cluster's client for it.
     public func request(_ index: Int, _ method: String, _ path: String, body: [UInt8] = [], timeout: Duration) async throws -> KVResponse {
-        try await guarded(index, timeout: timeout) { try await $0.request(method, path, body: body, timeout: timeout) }
-    }
-
-    /// Runs `call` with node `index`'s client, abandoning it 5 s past `timeout`: then the node
-    /// gets a new client, since the abandoned call holds the old one's turn.
-    private func guarded<T: Sendable>(
-        _ index: Int, timeout: Duration, _ call: @escaping @Sendable (KVClient) async throws -> T
-    ) async throws -> T {
-        let client = self.client(index)
-        do {
-            return try await withHardDeadline(timeout + .seconds(5)) { try await call(client) }
-        } catch let hung as RequestHung {
-            let port = nodes[index].httpPort
-            clients.withLock { clients in
-                if clients[index] === client { clients[index] = KVClient(host: "127.0.0.1", port: port) }
-            }
-            throw hung
-        }
+        try await client(index).request(method, path, body: body, timeout: timeout)
     }
 
     /// The live node that says it leads, asked now; nil when none does (or more than one does,
@@ -260,7 +241,7 @@ public final class RaftKVCluster: Sendable {
 
     /// Every key and value node `index` holds (`GET /kv`, `?stale` for its local copy).
     public func data(of index: Int, stale: Bool, timeout: Duration = .seconds(5)) async throws -> [String: String] {
-        let response = try await guarded(index, timeout: timeout) { try await $0.request("GET", stale ? "/kv?stale" : "/kv", timeout: timeout) }
+        let response = try await client(index).request("GET", stale ? "/kv?stale" : "/kv", timeout: timeout)
         guard response.status == 200 else {
             throw RaftKVHarnessError("GET /kv on \(nodes[index].id) answered \(response.status): \(response.text)")
         }
@@ -298,7 +279,7 @@ public final class RaftKVCluster: Sendable {
     /// Returns at once; safe to call more than once, and from `defer`.
     public func shutdown() {
         for node in nodes { node.process.signal(SIGKILL) }
-        for client in clients.withLock({ $0 }) {
+        for client in clients {
             // Closing only releases a socket; nothing waits for it.
             Task { await client.close() }
         }

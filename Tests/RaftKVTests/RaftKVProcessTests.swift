@@ -1,89 +1,61 @@
 import Foundation
 import RaftKVClient
+import RaftKVHarness
 import Testing
 
 /// Three real `raftkv` processes on loopback: the HTTP contract end to end.
 @Suite(.serialized) struct RaftKVProcessTests {
-    // Three processes elect a leader that followers know by its HTTP address; a PUT on the leader answers 200 "ok index=N", a PUT on a follower 307 to the leader's URL (and is not applied), a GET on the leader returns the value, and SIGTERM makes every process exit 0.
+    // Three processes elect a leader that followers know by its HTTP address; a PUT on the leader answers 200 "ok index=N", a PUT on a follower 307 to the leader's URL (and is not applied), a GET on the leader or on a follower (which asks the leader for the read index) returns the value, and SIGTERM makes every process exit 0.
     @Test(.timeLimit(.minutes(2))) func aThreeProcessClusterServesTheHTTPContract() async throws {
-        let binary = try RaftKVProcess.locateBinary()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("raftkv-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var nodes: [RaftKVProcess] = []
-        var clients: [String: KVClient] = [:]
+        let options = RaftKVCluster.Options(
+            heartbeatTimeout: .milliseconds(500), electionTimeout: .milliseconds(500), leaderLeaseTimeout: .milliseconds(250)
+        )
+        let cluster = try RaftKVCluster.start(executable: try RaftKVBinary.besideTestBundle(), nodes: 3, directory: directory, options: options)
         defer {
-            for node in nodes { node.send(SIGKILL) }
+            cluster.shutdown()
             try? FileManager.default.removeItem(atPath: directory)
         }
+        let logs = { cluster.indices.map { cluster.nodes[$0].process.logTail() }.joined(separator: "\n") }
 
-        let ports = try await RaftKVProcess.freePorts(6)
-        let raftAddresses = (0..<3).map { "127.0.0.1:\(ports[$0])" }
-        let peers = (0..<3).map { "n\($0 + 1)=\(raftAddresses[$0])" }.joined(separator: ",")
-        let timing = ["--heartbeat-timeout", "500", "--election-timeout", "500", "--leader-lease-timeout", "250"]
-        for index in 0..<3 {
-            let node = try RaftKVProcess(
-                binary: binary, id: "n\(index + 1)", raft: raftAddresses[index], http: "127.0.0.1:\(ports[index + 3])",
-                directory: directory, extraArguments: ["--peers", peers] + timing
-            )
-            nodes.append(node)
-            clients[node.id] = node.client()
+        // A leader every node names, by its HTTP address too (published through the log).
+        let leaderIndex = try await cluster.waitForLeader(within: .seconds(60))
+        let leaderHTTP = cluster.nodes[leaderIndex].httpAddress
+        let followerIndex = try #require(cluster.indices.first { $0 != leaderIndex })
+        try await waitUntil(.seconds(30), "the follower to know the leader's HTTP address") {
+            try await cluster.status(of: followerIndex).leader == leaderHTTP
         }
-        let logs = { nodes.map { $0.logTail() }.joined(separator: "\n") }
-
-        // A leader every node names by its HTTP address (published through the log).
-        let leaderHTTP = try await waitForAgreedLeader(nodes, clients, deadline: .now + .seconds(60))
-        let leaderNode = try #require(nodes.first { $0.httpAddress == leaderHTTP }, "\(logs())")
-        let follower = try #require(nodes.first { $0.httpAddress != leaderHTTP })
-        let leader = try #require(clients[leaderNode.id])
+        let leader = cluster.client(leaderIndex), follower = cluster.client(followerIndex)
 
         let put = try await leader.put(key: "greeting", value: "hello", timeout: .seconds(10))
         #expect(put.status == 200, "\(put.text)\n\(logs())")
         #expect(put.text.wholeMatch(of: /ok index=[0-9]+\n/) != nil, "\(put.text)")
 
-        let followerClient = try #require(clients[follower.id])
-        let redirected = try await followerClient.put(key: "elsewhere", value: "x", timeout: .seconds(10))
+        let redirected = try await follower.put(key: "elsewhere", value: "x", timeout: .seconds(10))
         #expect(redirected.status == 307)
         #expect(redirected.location == "http://\(leaderHTTP)/kv/elsewhere")
 
         let read = try await leader.get(key: "greeting", timeout: .seconds(10))
-        #expect(read.status == 200)
-        #expect(read.text == "hello")
+        #expect(read.status == 200 && read.text == "hello")
+        let readOnFollower = try await follower.get(key: "greeting", timeout: .seconds(10))
+        #expect(readOnFollower.status == 200 && readOnFollower.text == "hello", "\(readOnFollower.text)")
         let neverApplied = try await leader.get(key: "elsewhere", timeout: .seconds(10))
         #expect(neverApplied.status == 404)
 
-        for client in clients.values { await client.close() }
-        for node in nodes { node.send(SIGTERM) }
-        for node in nodes {
-            let status = try await node.exitStatus(by: .now + .seconds(30))
-            #expect(status == 0, "\(node.id) exit status \(String(describing: status))\n\(node.logTail())")
+        for (index, exit) in zip(cluster.indices, await cluster.terminateAll()) {
+            #expect(exit == .exited(0), "\(cluster.nodes[index].id): \(exit.map { "\($0)" } ?? "still running")\n\(cluster.nodes[index].process.logTail())")
         }
     }
 
-    /// Polls every node's `/status` until all name the same leader HTTP address and that node
-    /// says it leads; returns the address. Throws at `deadline`.
-    private func waitForAgreedLeader(
-        _ nodes: [RaftKVProcess], _ clients: [String: KVClient], deadline: ContinuousClock.Instant
-    ) async throws -> String {
-        var last: [String] = []
+    /// Polls `condition` every 20 ms until it holds; throws after `limit`.
+    private func waitUntil(_ limit: Duration, _ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
-            var statuses: [KVStatus] = []
-            for node in nodes {
-                if let status = try? await clients[node.id]?.status(timeout: .seconds(2)) { statuses.append(status) }
-            }
-            last = statuses.map { "\($0.id): \($0.role) leader=\($0.leader)" }
-            if statuses.count == nodes.count, let leader = statuses.first?.leader, !leader.isEmpty,
-                statuses.allSatisfy({ $0.leader == leader }),
-                statuses.contains(where: { $0.httpAddress == leader && $0.isLeader })
-            {
-                return leader
-            }
-            // Polling pace, not synchronisation: the loop exits on what /status says.
-            try await Task.sleep(for: .milliseconds(50))
+            if (try? await condition()) == true { return }
+            // Polling pace, not synchronisation: the loop exits on what the cluster says.
+            try await Task.sleep(for: .milliseconds(20))
         }
-        throw LeaderTimeout(description: "no agreed leader by the deadline; last: \(last)\n" + nodes.map { $0.logTail() }.joined(separator: "\n"))
-    }
-
-    struct LeaderTimeout: Error, CustomStringConvertible {
-        let description: String
+        throw RaftKVHarnessError("timed out after \(limit) waiting for \(what)")
     }
 }
