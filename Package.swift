@@ -17,6 +17,8 @@
 //                re-elects, restarts the old leader from its files
 //   RaftKVHarness  raftkv processes driven from outside: launch, signal, load, failover, checks
 //   raftkv-demo  3 raftkv processes under load: kill the leader, re-elect, restart, verify
+//   raftkv-bench closed-loop HTTP load on 3 raftkv processes: writes and each kind of read
+//                (Benchmarks/scripts/raftkv-bench.py runs it beside the hashicorp/raft anchor)
 
 import PackageDescription
 
@@ -39,6 +41,7 @@ let package = Package(
         .executable(name: "raft-demo", targets: ["RaftDemo"]),
         .executable(name: "raftkv", targets: ["RaftKV"]),
         .executable(name: "raftkv-demo", targets: ["RaftKVDemo"]),
+        .executable(name: "raftkv-bench", targets: ["RaftKVBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -194,6 +197,14 @@ let package = Package(
             name: "RaftKVDemo",
             dependencies: [
                 "RaftKVHarness", "RaftKVClient", "RaftTestKit", "SwiftRaft",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "RaftKVBench",
+            dependencies: [
+                "RaftKVHarness", "RaftKVClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
