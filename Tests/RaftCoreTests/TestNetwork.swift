@@ -495,24 +495,19 @@ struct TestNetwork {
                 fail(envelope)
                 return
             }
-            if case .requestPreVote = request, !nodes[target].supportsPreVote {
-                queue.append(
-                    Envelope(
-                        from: envelope.to,
-                        to: envelope.from,
-                        payload: .failure(.preVoteUnsupported),
-                        context: envelope.context,
-                        requesterIncarnation: envelope.requesterIncarnation
-                    )
-                )
-                return
+            // A server that does not know the RPC: the requester's transport reports why.
+            let unknownRPC: RequestFailure?
+            switch request {
+            case .requestPreVote where !nodes[target].supportsPreVote: unknownRPC = .preVoteUnsupported
+            case .readIndex where !nodes[target].supportsReadIndex: unknownRPC = .unsupportedByPeer
+            default: unknownRPC = nil
             }
-            if case .readIndex = request, !nodes[target].supportsReadIndex {
+            if let unknownRPC {
                 queue.append(
                     Envelope(
                         from: envelope.to,
                         to: envelope.from,
-                        payload: .failure(.unsupportedByPeer),
+                        payload: .failure(unknownRPC),
                         context: envelope.context,
                         requesterIncarnation: envelope.requesterIncarnation
                     )
