@@ -69,7 +69,7 @@ public actor TestCluster {
     private nonisolated let storageGates: [ServerID: GatedExecutor]
     /// The gate in front of each node's FSM executor (see ``stallFSM(of:)``).
     private nonisolated let fsmGates: [ServerID: GatedExecutor]
-    /// The gate in front of each node's loop and snapshot executors (see ``pause(_:)``).
+    /// The gate in front of each node's loop executor (see ``pause(_:)``).
     private nonisolated let loopGates: [ServerID: GatedExecutor]
 
     /// Runs `body` against a new cluster of `nodes` servers inside a new simulation, then shuts
@@ -223,12 +223,15 @@ public actor TestCluster {
         let trace = trace
         node.transport = transport
         var environment = simulation.environment(tracer: { trace.record($0) })
+        let makeExecutor = environment.makeExecutor
         let gate = storageGates[id]!, fsmGate = fsmGates[id]!, loopGate = loopGates[id]!
         environment.makeExecutor = { label in
             if label.hasPrefix("raft-storage-") { return gate }
             if label.hasPrefix("raft-fsm-") { return fsmGate }
-            // The loop (`raft-<id>`) and the snapshot worker.
-            return loopGate
+            if label == "raft-\(id)" { return loopGate }
+            // The snapshot worker keeps the simulation's own executor: it runs its tasks there as
+            // a TaskExecutor, which a gate is not (they would leave virtual time otherwise).
+            return makeExecutor(label)
         }
         node.raft = try await Raft(
             config: config(for: id),
@@ -382,9 +385,10 @@ public actor TestCluster {
         fsmGates[id]!.open()
     }
 
-    /// Freezes node `id` as SIGSTOP would: its loop, disk, FSM and snapshot work all wait, in
-    /// order, while the rest of the cluster and virtual time go on; messages to it queue up and
-    /// its timers' work waits too. ``resume(_:)`` lets it run again, in the state it was in: the
+    /// Freezes node `id` as SIGSTOP would: its loop, disk and FSM work all wait, in order, while
+    /// the rest of the cluster and virtual time go on; messages to it queue up and its timers'
+    /// work waits too. (A snapshot being written or read in the background goes on; the loop
+    /// hears of it only once resumed.) ``resume(_:)`` lets it run again, in the state it was in: the
     /// way to test what a node that was paused believes when it wakes (that it still leads, say).
     /// Crashing it or shutting the cluster down resumes it first.
     public nonisolated func pause(_ id: ServerID) {
