@@ -6,5 +6,7 @@
 # demo, with one process per node, is scripts/demo.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The toolchain setup.sh finds must reach this script's own builds too.
+source scripts/swift-env.sh
 scripts/setup.sh
 swift run -c release raft-demo "$@"

@@ -10,6 +10,8 @@
 # is scripts/demo-in-process.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The toolchain setup.sh finds must reach this script's own builds too.
+source scripts/swift-env.sh
 scripts/setup.sh
 # One product per build: given two --product flags, SwiftPM builds only the last.
 swift build -c release --product raftkv

@@ -4,14 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v swift >/dev/null 2>&1; then
-    if [[ -x /opt/swift/usr/bin/swift ]]; then
-        export PATH="/opt/swift/usr/bin:$PATH"
-    else
-        echo "swift-raft needs a Swift 6.1+ toolchain on PATH (none found)." >&2
-        exit 1
-    fi
-fi
+source scripts/swift-env.sh
 
 # Debian packages the build needs: msgpack-c for the TCP transport's codec. With --interop, also
 # Go and hashicorp/raft's Debian sources, which the interoperability tests build real

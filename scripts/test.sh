@@ -18,6 +18,8 @@
 #   RAFT_KV_FAULT_SEED     the seed of its fault schedule (default 1; a failure names its seed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The toolchain setup.sh finds must reach this script's own builds too.
+source scripts/swift-env.sh
 scripts/setup.sh --interop
 swift build --build-tests
 # Every code sample in README.md and Docs/ compiles against what was just built.
