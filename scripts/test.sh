@@ -16,11 +16,20 @@
 #                          processes, SIGKILL/SIGSTOP of nodes and leaders under load) injects
 #                          faults, in seconds (default 35)
 #   RAFT_KV_FAULT_SEED     the seed of its fault schedule (default 1; a failure names its seed)
+#
+# `scripts/test.sh --no-interop [swift test arguments]` installs neither Go nor hashicorp/raft's
+# sources and skips the interoperability tests (they say so; RAFT_SKIP_INTEROP=1 does the same).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The toolchain setup.sh finds must reach this script's own builds too.
 source scripts/swift-env.sh
-scripts/setup.sh --interop
+setup=(--interop)
+if [[ ${1:-} == --no-interop ]]; then
+    setup=()
+    export RAFT_SKIP_INTEROP=1
+    shift
+fi
+scripts/setup.sh "${setup[@]}"
 swift build --build-tests
 # Every code sample in README.md and Docs/ compiles against what was just built.
 scripts/check-doc-samples.py

@@ -6,6 +6,9 @@ import Synchronization
 enum GoPeers {
     /// Why the interoperability tests cannot run here, or nil when they can.
     static let unavailableReason: String? = {
+        if ProcessInfo.processInfo.environment["RAFT_SKIP_INTEROP"] != nil {
+            return "skipped: RAFT_SKIP_INTEROP is set (scripts/test.sh --no-interop)"
+        }
         guard goExecutable != nil else {
             return "Go is not installed (scripts/setup.sh --interop installs golang-go)"
         }
