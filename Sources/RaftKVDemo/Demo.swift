@@ -165,7 +165,7 @@ final class Demo {
         output.event("SIGTERM: " + zip(cluster.nodes, exits).map { "\($0.id) \($1.map(\.description) ?? "did not exit")" }.joined(separator: ", "))
 
         return Summary(
-            load: load, clients: clients, election: election, failover: load.failover(around: killed, faulted: victim, healed: restarted),
+            load: load, clients: clients, election: election, failover: load.acknowledgedWrites.failover(around: killed, faulted: victim, healed: restarted),
             catchUp: catchUp, installedSnapshot: installed, restartedID: victimID
         )
     }

@@ -79,7 +79,7 @@ public final class LoadDriver: Sendable {
         var counts = Counts()
         var writeLatencies: [Duration] = []
         var readLatencies: [Duration] = []
-        var acknowledgedWrites: [(at: ContinuousClock.Instant, node: Int)] = []
+        var acknowledgedWrites = WriteAcknowledgements()
         var unexpected: [String] = []
         var inFlight: [Int: (operation: KeyValueOperation, node: Int, since: ContinuousClock.Instant)] = [:]
         var started: ContinuousClock.Instant?
@@ -165,26 +165,8 @@ public final class LoadDriver: Sendable {
             + "failed \(counts.writesFailed + counts.readsFailed)  unknown \(counts.writesUnknown)  \(rate) ops/s"
     }
 
-    /// The failover around `instant`, when node `faulted` (the leader) was killed or paused until
-    /// `healed` (restarted or continued; nil: not yet): from the last acknowledged write before
-    /// `instant` to the first acknowledged write after it, not counting answers from `faulted`
-    /// before `healed` (those it sent just before it stopped); nil if there was none after (or
-    /// none before). A leader paused for less than an election comes back leading, and then the
-    /// first answer after the fault is its own.
-    public func failover(around instant: ContinuousClock.Instant, faulted: Int, healed: ContinuousClock.Instant?) -> Duration? {
-        let acknowledged = state.withLock { $0.acknowledgedWrites }
-        func counts(_ ack: (at: ContinuousClock.Instant, node: Int)) -> Bool {
-            guard ack.at > instant else { return false }
-            guard ack.node == faulted else { return true }
-            return healed.map { ack.at > $0 } ?? false
-        }
-        guard let before = acknowledged.lazy.filter({ $0.at <= instant }).map(\.at).max(),
-            let after = acknowledged.lazy.filter(counts).map(\.at).min()
-        else {
-            return nil
-        }
-        return after - before
-    }
+    /// Every write acknowledged so far: when, and by which node.
+    public var acknowledgedWrites: WriteAcknowledgements { state.withLock { $0.acknowledgedWrites } }
 
     private func runClient(_ client: Int) async {
         var connections = endpoints.map { KVClient(host: $0.host, port: $0.port) }
@@ -285,7 +267,7 @@ public final class LoadDriver: Sendable {
             case (true, .ok):
                 state.counts.writesOK += 1
                 state.writeLatencies.append(now - start)
-                state.acknowledgedWrites.append((now, node))
+                state.acknowledgedWrites.record(at: now, node: node)
             case (true, .fail): state.counts.writesFailed += 1
             case (true, _): state.counts.writesUnknown += 1
             case (false, .ok):

@@ -44,7 +44,10 @@ struct RaftKVFaultTests {
             endpoints: cluster.nodes.map(\.httpAddress),
             options: LoadDriver.Options(clients: 6, keys: 6, readFraction: 0.5, requestTimeout: .seconds(1))
         )
+        let loadStarted = ContinuousClock.now
         load.start()
+        // The schedule starts once writes flow, so that every failover has a write before it.
+        try await waitForAcknowledgedWrite(after: loadStarted, faulted: -1, healed: loadStarted, load: load, seed: seed)
         var random = SplitMix64(seed: seed)
         var failovers: [String: [Duration]] = [:]
         var schedule: [String] = []
@@ -73,7 +76,7 @@ struct RaftKVFaultTests {
             leader = try await cluster.waitForLeader(within: .seconds(60))
             if wasLeader {
                 try await waitForAcknowledgedWrite(after: struck, faulted: victim, healed: healed, load: load, seed: seed)
-                if let failover = load.failover(around: struck, faulted: victim, healed: healed) {
+                if let failover = load.acknowledgedWrites.failover(around: struck, faulted: victim, healed: healed) {
                     failovers[fault.description, default: []].append(failover)
                     schedule[schedule.count - 1] += ", failover \(failover.millisecondsText)"
                 }
@@ -116,15 +119,18 @@ struct RaftKVFaultTests {
         passed = lost.isEmpty && verdict.isLinearizable && counts.writesOK > 0
     }
 
-    /// Polls until a write acknowledged after `instant` exists (the cluster serves writes again).
+    /// Polls until a write acknowledged after `instant` exists, not counting answers `faulted` gave
+    /// before `healed` (the cluster serves writes again). Only a write after the fault is needed:
+    /// asking for a failover (a write before it too) made a fault that struck before the first
+    /// write wait forever, even with writes flowing.
     private func waitForAcknowledgedWrite(
         after instant: ContinuousClock.Instant, faulted: Int, healed: ContinuousClock.Instant, load: LoadDriver, seed: UInt64
     ) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
-        while load.failover(around: instant, faulted: faulted, healed: healed) == nil {
+        while load.acknowledgedWrites.firstAfter(instant, faulted: faulted, healed: healed) == nil {
             guard ContinuousClock.now < deadline else {
                 throw RaftKVHarnessError(
-                    "seed \(seed): no write acknowledged within 60 s of a fault of the leader; load: \(load.progressLine); "
+                    "seed \(seed): no write acknowledged within 60 s; load: \(load.progressLine); "
                         + "requests running over 5 s: \(load.requests(runningLongerThan: .seconds(5)))"
                 )
             }
