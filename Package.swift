@@ -7,6 +7,8 @@
 //   SwiftRaft    the public `Raft` node (the shell), plugin protocols, in-memory plugins
 //   RaftFileStores        crash-safe file-based log, stable and snapshot stores
 //   RaftNetworkTransport  TCP transport (SwiftNIO + msgpack-c), wire-compatible with hashicorp/raft
+//   RaftTLS      a TLS StreamLayer for the transport (swift-nio-ssl, so BoringSSL): mutual TLS by
+//                default; its own product, so an application without TLS never builds BoringSSL
 //   CMsgPack              the system library msgpack-c (Debian: libmsgpack-dev)
 //   CCRC32C               CRC-32C with the CPU's instruction, for the file stores' checksums
 //   RaftTestKit  deterministic simulation, cluster harness, invariant checks, conformance suites
@@ -36,6 +38,7 @@ let package = Package(
         .library(name: "RaftCore", targets: ["RaftCore"]),
         .library(name: "RaftFileStores", targets: ["RaftFileStores"]),
         .library(name: "RaftNetworkTransport", targets: ["RaftNetworkTransport"]),
+        .library(name: "RaftTLS", targets: ["RaftTLS"]),
         .library(name: "RaftTestKit", targets: ["RaftTestKit"]),
         .library(name: "RaftServiceLifecycle", targets: ["RaftServiceLifecycle"]),
         .executable(name: "raft-demo", targets: ["RaftDemo"]),
@@ -50,6 +53,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         .target(
@@ -133,6 +138,31 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "RaftTLS",
+            dependencies: [
+                "RaftNetworkTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RaftTLSTests",
+            dependencies: [
+                "RaftTLS", "RaftNetworkTransport", "SwiftRaft", "RaftTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "SwiftRaft"], swiftSettings: strictSettings),
