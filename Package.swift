@@ -130,13 +130,14 @@ let package = Package(
         .executableTarget(
             name: "RaftKV",
             dependencies: [
-                "SwiftRaft", "RaftFileStores", "RaftNetworkTransport", "RaftServiceLifecycle", "RaftKVClient",
+                "SwiftRaft", "RaftFileStores", "RaftNetworkTransport", "RaftServiceLifecycle", "RaftKVClient", "RaftTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,9 +1,11 @@
 import ArgumentParser
+import Foundation
 import Logging
 import RaftFileStores
 import RaftKVClient
 import RaftNetworkTransport
 import RaftServiceLifecycle
+import RaftTLS
 import ServiceLifecycle
 import SwiftRaft
 
@@ -29,6 +31,8 @@ struct RaftKVCommand: AsyncParsableCommand {
             A fourth node joins through any member:
               raftkv --id n4 --raft 127.0.0.1:7004 --http 127.0.0.1:8004 \\
                 --data /tmp/kv/n4 --join 127.0.0.1:8001
+
+            Raft traffic between nodes runs over mutual TLS with --tls-cert, --tls-key and --tls-ca on every node (the HTTP API stays plain HTTP); SIGHUP reloads the certificate files.
 
             A write on a follower is answered 307 with the leader's URL. 503 means certainly not applied; 500 and 504 (body "outcome unknown:") mean the write may still commit. SIGTERM or SIGINT shuts down gracefully. See Docs/getting-started.md.
             """
@@ -95,6 +99,18 @@ struct RaftKVCommand: AsyncParsableCommand {
     @Flag(help: "Answer linearizable reads from the leader's lease, without a heartbeat round (every node must set it; see Docs/reads.md).")
     var leaseReads = false
 
+    @Option(help: ArgumentHelp("This node's certificate chain (PEM) for Raft traffic over mutual TLS; needs --tls-key and --tls-ca. SIGHUP re-reads all three files.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The private key (PEM) of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("The authority (PEM) every peer's certificate must chain to.", valueName: "file"))
+    var tlsCa: String?
+
+    @Option(help: ArgumentHelp("Peers admitted over TLS, by a DNS or IP name in their certificate, comma-separated (default: any certificate from --tls-ca).", valueName: "names"))
+    var tlsAllowedPeers: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: LogLevel = .info
 
@@ -117,6 +133,13 @@ struct RaftKVCommand: AsyncParsableCommand {
             guard members.servers.contains(where: { $0.id.rawValue == id }) else {
                 throw ValidationError("--peers must list this server (--id \(id))")
             }
+        }
+        let tlsFiles = [tlsCert, tlsKey, tlsCa].compactMap { $0 }
+        guard tlsFiles.isEmpty || tlsFiles.count == 3 else {
+            throw ValidationError("--tls-cert, --tls-key and --tls-ca go together: give all three, or none for plaintext")
+        }
+        if tlsAllowedPeers != nil && tlsFiles.isEmpty {
+            throw ValidationError("--tls-allowed-peers needs --tls-cert, --tls-key and --tls-ca")
         }
         guard requestTimeout > 0 else { throw ValidationError("--request-timeout must be positive") }
         guard joinTimeout > 0 else { throw ValidationError("--join-timeout must be positive") }
@@ -142,6 +165,16 @@ struct RaftKVCommand: AsyncParsableCommand {
             try configuration.validate()
         } catch {
             throw ValidationError("--peers: \(error)")
+        }
+        return configuration
+    }
+
+    /// The TLS layer's configuration, when --tls-cert, --tls-key and --tls-ca are given.
+    var tlsConfiguration: TLSStreamLayer.Configuration? {
+        guard let tlsCert, let tlsKey, let tlsCa else { return nil }
+        var configuration = TLSStreamLayer.Configuration(certificateChain: .file(tlsCert), privateKey: .file(tlsKey), trustRoots: .file(tlsCa))
+        if let tlsAllowedPeers {
+            configuration.allowedPeerNames = Set(tlsAllowedPeers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         }
         return configuration
     }

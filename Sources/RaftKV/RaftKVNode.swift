@@ -3,6 +3,7 @@ import RaftFileStores
 import RaftKVClient
 import RaftNetworkTransport
 import RaftServiceLifecycle
+import RaftTLS
 import ServiceLifecycle
 import SwiftRaft
 import Synchronization
@@ -37,11 +38,18 @@ enum RaftKVNode {
             logger.warning("no state, no --peers and no --join: waiting for a leader to add this server")
         }
 
-        // 3. The node, on the TCP transport.
+        // 3. The node, on the TCP transport, over mutual TLS when certificates are given.
+        var transportOptions = NetworkTransport.Options(logger: logger)
+        var tls: TLSStreamLayer?
+        if let tlsConfiguration = flags.tlsConfiguration {
+            let layer = try await TLSStreamLayer(configuration: tlsConfiguration, logger: logger)
+            transportOptions.streamLayer = layer
+            tls = layer
+        }
         let transport = try await NetworkTransport.bind(
             to: ServerAddress(flags.raft),
             advertise: flags.advertise.map { ServerAddress($0) },
-            options: .init(logger: logger)
+            options: transportOptions
         )
         let store = KeyValueStore()
         let raft = try await Raft(
@@ -73,6 +81,9 @@ enum RaftKVNode {
             .init(service: RaftService(raft: raft)),
             .init(service: LeaderAnnouncer(raft: raft, store: store, id: flags.id, httpAddress: httpServer.localAddress, timeout: timeout, logger: logger)),
         ]
+        if let tls {
+            services.append(.init(service: CertificateReloader(layer: tls, logger: logger)))
+        }
         if let member = flags.join, !hasState {
             let join = KVServerJoin(id: flags.id, raft: raftAddress, http: httpServer.localAddress)
             services.append(

@@ -39,6 +39,9 @@ public final class RaftKVCluster: Sendable {
         public var logLevel: String?
         /// Further flags, passed last.
         public var extraArguments: [String]
+        /// Flags for one node only, by its number (1 for `n1`), passed after everything else:
+        /// its own certificate for `--tls-cert`, say.
+        public var nodeArguments: @Sendable (_ number: Int) -> [String] = { _ in [] }
 
         /// Options leaving every knob at raftkv's default.
         public init(
@@ -112,13 +115,14 @@ public final class RaftKVCluster: Sendable {
         for number in 1...count {
             addresses.append(("n\(number)", "127.0.0.1:\(try LoopbackPorts.next())", try LoopbackPorts.next()))
         }
+        let numbers = Dictionary(uniqueKeysWithValues: addresses.enumerated().map { ($0.element.id, $0.offset + 1) })
         let peers = addresses.map { "\($0.id)=\($0.raft)" }.joined(separator: ",")
         let nodes = addresses.map { id, raftAddress, httpPort in
             let httpAddress = "127.0.0.1:\(httpPort)"
             let dataDirectory = directory + "/" + id
             let arguments = [
                 "--id", id, "--raft", raftAddress, "--http", httpAddress, "--data", dataDirectory, "--peers", peers,
-            ] + options.arguments
+            ] + options.arguments + options.nodeArguments(numbers[id]!)
             return Node(
                 id: id, raftAddress: raftAddress, httpAddress: httpAddress, httpPort: httpPort, dataDirectory: dataDirectory,
                 process: RaftKVProcess(name: id, executable: executable, arguments: arguments, logPath: directory + "/\(id).log")
