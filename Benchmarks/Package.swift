@@ -105,6 +105,8 @@ let package = Package(
                 "BenchReporting",
                 .product(name: "SwiftRaft", package: "swift-raft"),
                 .product(name: "RaftNetworkTransport", package: "swift-raft"),
+                .product(name: "RaftTLS", package: "swift-raft"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -20,7 +20,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMPORTS = [
     "import Logging", "import RaftFileStores", "import RaftNetworkTransport", "import RaftTestKit",
-    "import SwiftRaft", "import Synchronization", "import Testing",
+    "import RaftTLS", "import SwiftRaft", "import Synchronization", "import Testing",
 ]
 
 

@@ -28,13 +28,17 @@ struct Options {
     /// a thread: how the transport's documentation advises running an `async` caller that makes
     /// one RPC at a time. (The receiver's handler runs on its loop either way.)
     var tasksOnEventLoop = false
+    /// A directory with ca.pem, node-1.pem/.key and node-2.pem/.key (what
+    /// scripts/make-test-certificates.sh writes): both transports then run over mutual TLS
+    /// (RaftTLS), the sender as node-1 and the receiver as node-2.
+    var tlsDirectory: String?
     var label = ""
 
     static let usage = """
         usage: transport-bench [--mode pipeline|sync|both] [--entries 64] [--payload 128]
                                [--duration 5] [--warmup 1] [--max-pool 3]
                                [--event-loops N] [--pipeline-window N]
-                               [--tasks-on-event-loop true] [--label TEXT]
+                               [--tasks-on-event-loop true] [--tls DIR] [--label TEXT]
 
         Two swift-raft NetworkTransports on 127.0.0.1 in this process; the receiver answers
         every AppendEntries with Success at once. The sender sends AppendEntries of --entries
@@ -45,7 +49,9 @@ struct Options {
         (default: the transport's shared one-thread group). --pipeline-window overrides the
         transport's window (default 128). --tasks-on-event-loop true runs the sender's task on its
         transport's taskExecutor (its event loop) instead of Swift's global pool, removing the
-        thread hand-offs between it and the loop (the receiver's handler always runs on the loop). Durations are seconds ("5", "0.5") or Go units
+        thread hand-offs between it and the loop (the receiver's handler always runs on the loop).
+        --tls DIR runs both transports over mutual TLS with the certificates in DIR (ca.pem,
+        node-1.pem/.key, node-2.pem/.key, as scripts/make-test-certificates.sh DIR writes them). Durations are seconds ("5", "0.5") or Go units
         ("5s", "500ms"). Flags may be written --flag value or --flag=value.
         """
 
@@ -69,6 +75,7 @@ struct Options {
             case "tasks-on-event-loop":
                 guard let flag = Bool(value) else { throw UsageError("--tasks-on-event-loop takes true or false") }
                 options.tasksOnEventLoop = flag
+            case "tls": options.tlsDirectory = value
             case "label": options.label = value
             default: throw UsageError("unknown flag --\(name)")
             }

@@ -22,7 +22,9 @@ import Darwin
 import BenchReporting
 import NIOCore
 import NIOPosix
+import Logging
 import RaftNetworkTransport
+import RaftTLS
 import Synchronization
 import SwiftRaft
 
@@ -311,6 +313,20 @@ func watchdog(seconds: Double, message: String, exitCode: Int32) -> Task<Void, N
     }
 }
 
+/// A mutual-TLS layer presenting `directory`/node-`node`.pem and trusting `directory`/ca.pem.
+func tlsLayer(_ directory: String, node: Int) async throws -> TLSStreamLayer {
+    var logger = Logger(label: "transport-bench.tls")
+    logger.logLevel = .warning
+    return try await TLSStreamLayer(
+        configuration: TLSStreamLayer.Configuration(
+            certificateChain: .file("\(directory)/node-\(node).pem"),
+            privateKey: .file("\(directory)/node-\(node).key"),
+            trustRoots: .file("\(directory)/ca.pem")
+        ),
+        logger: logger
+    )
+}
+
 func run(_ options: Options) async -> Int32 {
     let group: MultiThreadedEventLoopGroup? = options.eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
     var transportOptions = NetworkTransport.Options(maxPool: options.maxPool)
@@ -320,8 +336,14 @@ func run(_ options: Options) async -> Int32 {
     let receiver: NetworkTransport
     let sender: NetworkTransport
     do {
-        receiver = try await NetworkTransport.bind(to: "127.0.0.1:0", options: transportOptions)
-        sender = try await NetworkTransport.bind(to: "127.0.0.1:0", options: transportOptions)
+        var receiverOptions = transportOptions
+        var senderOptions = transportOptions
+        if let directory = options.tlsDirectory {
+            receiverOptions.streamLayer = try await tlsLayer(directory, node: 2)
+            senderOptions.streamLayer = try await tlsLayer(directory, node: 1)
+        }
+        receiver = try await NetworkTransport.bind(to: "127.0.0.1:0", options: receiverOptions)
+        sender = try await NetworkTransport.bind(to: "127.0.0.1:0", options: senderOptions)
     } catch {
         writeStandardError("transport-bench: fatal: \(error)\n")
         return 1
@@ -369,6 +391,7 @@ func run(_ options: Options) async -> Int32 {
         json.add("impl", "swift-raft NetworkTransport")
         json.add("bench", "transport-bench")
         if !options.label.isEmpty { json.add("label", options.label) }
+        json.add("tls", options.tlsDirectory != nil)
         json.add("mode", mode)
         json.add("entries_per_rpc", options.entries)
         json.add("payload", options.payload)

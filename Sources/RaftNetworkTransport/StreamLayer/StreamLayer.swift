@@ -9,38 +9,10 @@ public import NIOCore
 /// plain bytes through whatever the layer put in front, which is what lets encryption plug in
 /// without the transport knowing. ``TCPStreamLayer`` is plain TCP.
 ///
-/// A TLS layer (with swift-nio-ssl, not a dependency of this package) would look like this;
-/// every connection is then encrypted in both directions, and hashicorp/raft peers need the same
-/// TLS configuration on their side (their `NewNetworkTransport` with a TLS `StreamLayer`):
-///
-/// ```swift
-/// struct TLSStreamLayer: StreamLayer {
-///     let server: NIOSSLContext   // certificate and key, and client verification if wanted
-///     let client: NIOSSLContext   // trust roots
-///     let tcp = TCPStreamLayer()
-///
-///     func listen(host: String, port: Int, group: any EventLoopGroup,
-///                 childChannelInitializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>)
-///         async throws -> any Channel {
-///         try await tcp.listen(host: host, port: port, group: group) { channel in
-///             channel.eventLoop.makeCompletedFuture {
-///                 try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: server))
-///             }.flatMap { childChannelInitializer(channel) }
-///         }
-///     }
-///
-///     func dial(host: String, port: Int, timeout: TimeAmount, eventLoop: any EventLoop,
-///               channelInitializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>)
-///         async throws -> any Channel {
-///         try await tcp.dial(host: host, port: port, timeout: timeout, eventLoop: eventLoop) { channel in
-///             channel.eventLoop.makeCompletedFuture {
-///                 try channel.pipeline.syncOperations.addHandler(
-///                     try NIOSSLClientHandler(context: client, serverHostname: host))
-///             }.flatMap { channelInitializer(channel) }
-///         }
-///     }
-/// }
-/// ```
+/// For TLS, the `RaftTLS` product's `TLSStreamLayer` (swift-nio-ssl) puts a TLS handler and a
+/// gate that holds back every byte until the peer passed its checks in front of the transport's
+/// handlers, and waits in `dial` for the handshake; see Docs/tls.md. It is a product of its own
+/// so that this module never depends on BoringSSL.
 public protocol StreamLayer: Sendable {
     /// Starts listening on `host`:`port` (port 0 picks a free one) and returns the listening
     /// channel, whose `localAddress` is the address actually bound. Each accepted connection
