@@ -354,7 +354,10 @@ func run(_ options: Options) async -> Int32 {
     let executor: (any TaskExecutor)? = options.tasksOnEventLoop ? sender.taskExecutor : nil
     serve(receiver)
     let maker = RequestMaker(leader: sender.localAddress, entries: options.entries, payload: options.payload)
-    let wireBytes = await measureWireBytes(sender: sender, request: maker.request(prev: 999_999), options: transportOptions)
+    // The byte-counting probe listens in plaintext, so a TLS sender could not talk to it; over
+    // TLS the frames inside are the same bytes anyway.
+    let wireBytes = options.tlsDirectory == nil
+        ? await measureWireBytes(sender: sender, request: maker.request(prev: 999_999), options: transportOptions) : nil
     let cores = Int(max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1))
 
     var status: Int32 = 0
