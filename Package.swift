@@ -112,6 +112,7 @@ let package = Package(
             name: "RaftDemo",
             dependencies: [
                 "SwiftRaft", "RaftFileStores", "RaftNetworkTransport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),
