@@ -40,6 +40,8 @@ let package = Package(
         // transport-bench makes its own event loop groups (--event-loops) and a byte-counting
         // stream layer; the same swift-nio swift-raft's transport already resolves.
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // store-bench's command line; the same swift-argument-parser swift-raft's tools use.
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .target(name: "BenchReporting", path: "Sources/BenchReporting", swiftSettings: strictSettings),
@@ -93,6 +95,7 @@ let package = Package(
             name: "store-bench",
             dependencies: [
                 "BenchReporting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "RaftFileStores", package: "swift-raft"),
                 .product(name: "SwiftRaft", package: "swift-raft"),
             ],

@@ -6,7 +6,9 @@ Each sample is compiled on its own, as the top-level code of a program, with the
 swift-raft module added before it and scripts/doc-samples/Prelude.swift beside it (the stand-ins
 samples use without defining: MyFSM, MyStore, handle). A sample whose opening fence is preceded by
 the line `<!-- continues the sample above -->` is compiled after the one before it, as one program. Needs the debug build of the package and
-its tests (`swift build --build-tests`), whose modules it compiles against.
+its tests (`swift build --build-tests`), whose modules it compiles against. A sample that starts
+with `// swift-tools-version` is a package manifest instead: SwiftPM evaluates it
+(`swift package dump-package`) in a scratch directory of its own.
 
 Usage: scripts/check-doc-samples.py [files...]   (default: README.md Docs/*.md)
 """
@@ -46,6 +48,16 @@ def samples(path):
             block.append(line)
 
 
+def check_manifest(code, scratch):
+    """Loads a Package.swift sample with SwiftPM, which compiles it against PackageDescription
+    without fetching its dependencies."""
+    package = os.path.join(scratch, "manifest")
+    os.makedirs(package, exist_ok=True)
+    with open(os.path.join(package, "Package.swift"), "w", encoding="utf-8") as out:
+        out.write(code + "\n")
+    return subprocess.run(["swift", "package", "--package-path", package, "dump-package"], capture_output=True, text=True)
+
+
 def main():
     os.chdir(ROOT)
     files = sys.argv[1:] or ["README.md"] + sorted(glob.glob("Docs/*.md"))
@@ -72,6 +84,14 @@ def main():
         for path in files:
             for line, code in samples(path):
                 checked += 1
+                if code.startswith("// swift-tools-version"):
+                    result = check_manifest(code, scratch)
+                    if result.returncode != 0:
+                        failures += 1
+                        print(f"✘ {path}:{line}: manifest does not load\n{result.stderr}")
+                    else:
+                        print(f"✔ {path}:{line}")
+                    continue
                 main_file = os.path.join(scratch, "main.swift")
                 with open(main_file, "w", encoding="utf-8") as out:
                     out.write("\n".join(IMPORTS) + "\n" + code + "\n")

@@ -7,6 +7,7 @@
 // time the old leader returns the entries it missed are gone from the others' logs: it catches up
 // through InstallSnapshot.
 
+import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,36 +17,38 @@ import Synchronization
 import RaftNetworkTransport
 import SwiftRaft
 
-struct DemoOptions {
-    var transport = "tcp"
-    var store = "file"
+/// raft-demo's command line. Parsed with swift-argument-parser, so `--help` describes it and a
+/// mistyped flag is refused with a pointer to `--help`.
+struct DemoOptions: ParsableCommand {
+    /// Which transport the nodes talk over.
+    enum TransportKind: String, ExpressibleByArgument, CaseIterable {
+        case tcp, inmem
+    }
+
+    /// Where the nodes keep their log, term and snapshots.
+    enum StoreKind: String, ExpressibleByArgument, CaseIterable {
+        case file, inmem
+    }
+
+    static let configuration = CommandConfiguration(
+        commandName: "raft-demo",
+        abstract: "Runs a 3-node swift-raft cluster in this process: elects, replicates, loses its leader, re-elects, restarts it.",
+        discussion: """
+            The nodes run on real time. By default they talk over TCP on 127.0.0.1 \
+            (NetworkTransport, hashicorp/raft's wire protocol) and keep their stores in files; the \
+            restarted leader catches up through InstallSnapshot. Exits 1 if the state machines \
+            differ at the end.
+            """
+    )
+
+    @Option(help: "The transport between the nodes.")
+    var transport: TransportKind = .tcp
+
+    @Option(help: "The nodes' log, stable and snapshot stores.")
+    var store: StoreKind = .file
+
+    @Option(name: .customLong("dir"), help: "Where the file stores live (default: a new directory under /tmp, removed at the end).")
     var directory: String?
-
-    static let usage = """
-        usage: raft-demo [--transport tcp|inmem] [--store file|inmem] [--dir PATH]
-
-        --dir keeps the file stores there (default: a new directory under /tmp, removed at the end).
-        """
-
-    static func parse(_ arguments: [String]) -> DemoOptions {
-        var options = DemoOptions()
-        var remaining = arguments[...]
-        while let flag = remaining.popFirst() {
-            guard let value = remaining.popFirst() else { exitWithUsage("\(flag) needs a value") }
-            switch (flag, value) {
-            case ("--transport", "tcp"), ("--transport", "inmem"): options.transport = value
-            case ("--store", "file"), ("--store", "inmem"): options.store = value
-            case ("--dir", _): options.directory = value
-            default: exitWithUsage("unexpected \(flag) \(value)")
-            }
-        }
-        return options
-    }
-
-    static func exitWithUsage(_ message: String) -> Never {
-        print("raft-demo: \(message)\n\n\(usage)")
-        exit(2)
-    }
 }
 
 /// The snapshot indexes a node's FSM was restored from, as its tracer reports them (at startup,
@@ -181,13 +184,13 @@ func waitUntilApplied(_ nodes: [DemoNode], through index: UInt64) async throws {
     }
 }
 
-let options = DemoOptions.parse(Array(CommandLine.arguments.dropFirst()))
+let options = DemoOptions.parseOrExit()
 let ids: [ServerID] = ["node-1", "node-2", "node-3"]
 
 // Where the file stores live.
 var temporaryDirectory: String?
 var baseDirectory = options.directory ?? ""
-if options.store == "file" && options.directory == nil {
+if options.store == .file && options.directory == nil {
     var template = Array("/tmp/raft-demo-XXXXXX".utf8CString)
     guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
         print("raft-demo: cannot create a directory under /tmp; pass --dir PATH")
@@ -202,7 +205,7 @@ if options.store == "file" && options.directory == nil {
 var addresses: [ServerAddress] = []
 var inmemTransports: [ServerID: InmemTransport] = [:]
 for id in ids {
-    if options.transport == "tcp" {
+    if options.transport == .tcp {
         let probe = try await NetworkTransport.bind(to: "127.0.0.1:0")
         addresses.append(probe.localAddress)
         await probe.close()
@@ -229,7 +232,7 @@ let quietLogger: Logger = {
 @MainActor
 func makeNode(_ id: ServerID, _ address: ServerAddress) -> DemoNode {
     let makeStores: () throws -> (log: any LogStore, stable: any StableStore, snapshots: any SnapshotStore) = {
-        if options.store == "file" {
+        if options.store == .file {
             let directory = "\(baseDirectory)/\(id.rawValue)"
             return (
                 try FileLogStore(directory: directory + "/log"),
@@ -245,7 +248,7 @@ func makeNode(_ id: ServerID, _ address: ServerAddress) -> DemoNode {
         return (store, store, snapshots)
     }
     let makeTransport: () async throws -> any Transport = {
-        if options.transport == "tcp" { return try await NetworkTransport.bind(to: address) }
+        if options.transport == .tcp { return try await NetworkTransport.bind(to: address) }
         let transport = InmemTransport(address: address)
         for other in inmemTransports.values where other.localAddress != address {
             transport.connect(other)
@@ -257,8 +260,8 @@ func makeNode(_ id: ServerID, _ address: ServerAddress) -> DemoNode {
     return DemoNode(id: id, address: address, makeStores: makeStores, makeTransport: makeTransport)
 }
 
-let transportName = options.transport == "tcp" ? "TCP on loopback (NetworkTransport)" : "in-memory transport"
-let storeName = options.store == "file" ? "file stores in \(baseDirectory)" : "in-memory stores"
+let transportName = options.transport == .tcp ? "TCP on loopback (NetworkTransport)" : "in-memory transport"
+let storeName = options.store == .file ? "file stores in \(baseDirectory)" : "in-memory stores"
 print("Starting a 3-node cluster: \(transportName), \(storeName), real time")
 let configuration = Configuration(servers: zip(ids, addresses).map { Server(id: $0, address: $1) })
 let nodes = zip(ids, addresses).map { makeNode($0, $1) }

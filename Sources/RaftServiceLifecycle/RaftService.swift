@@ -1,7 +1,7 @@
 public import ServiceLifecycle
 public import SwiftRaft
 
-/// A ``SwiftRaft/Raft`` node as a swift-service-lifecycle `Service`, to run in an application's
+/// A `Raft` node as a swift-service-lifecycle `Service`, to run in an application's
 /// `ServiceGroup` beside its transport and its client-facing server.
 ///
 /// ```swift

@@ -278,6 +278,17 @@ guard let command = arguments.first, !["-h", "--help", "help"].contains(command)
     exit(0)
 }
 let options = flags(arguments.dropFirst())
+// The flags each command reads: any other is a mistake the command would silently ignore.
+let knownFlags: [String: Set<String>] = [
+    "restart-prepare": ["dir", "entries", "mode", "trailing-logs"],
+    "restart-measure": ["dir"],
+    "install-leader": ["dir", "fsm-bytes", "rendezvous"],
+    "install-follower": ["dir", "rendezvous"],
+]
+guard let known = knownFlags[command] else { fail("unknown command \(command)\n\(usage)") }
+if let unknown = options.keys.sorted().first(where: { !known.contains($0) }) {
+    fail("unknown flag --\(unknown) for \(command)\n(snapshot-bench --help lists the flags)")
+}
 do {
     switch command {
     case "restart-prepare": try restartPrepare(options)

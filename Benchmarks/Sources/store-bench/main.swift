@@ -13,74 +13,99 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ArgumentParser
 import BenchReporting
 import RaftFileStores
 import SwiftRaft
 
-struct Options {
-    var directory = "/tmp/swift-raft-bench"
+/// store-bench's command line, through swift-argument-parser: `--help` describes it and an
+/// unknown flag is refused with a pointer to `--help`. Flags keep the names (and the
+/// `--no-sync true` form) the benchmark docs and result files use.
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store-bench",
+        abstract: "FileLogStore's durable append rate beside the disk's own fdatasync rate, and random reads.",
+        discussion: """
+            For each batch size: a raw write+fdatasync loop on a preallocated file and on a growing \
+            file, then FileLogStore.storeLogs with fsync on; then random getLog on a store holding \
+            --read-entries entries. --duration seconds per case. Prints one JSON line per case, as \
+            each case ends. --open-bytes measures instead how long opening a log of each size \
+            (entries of --payload bytes) takes and the peak RSS of a process that only opens it, \
+            with the page cache dropped first when permitted ("cache":"cold") and again warm. \
+            $BENCH_DIR, if set, is the default --dir (as for the anchor's hraft-bench).
+            """
+    )
+
+    @Option(name: .customLong("dir"), help: "Where the scratch files go (default: $BENCH_DIR, or /tmp/swift-raft-bench).")
+    var directoryFlag: String?
+
+    @Option(help: "Seconds per case.")
     var duration = 5.0
+
+    @Option(help: "Bytes per entry.")
     var payload = 128
-    var batches = [1, 64, 256]
+
+    @Option(name: .customLong("batches"), help: "Batch sizes, comma-separated.")
+    var batchList = "1,64,256"
+
+    @Option(help: "Entries in the store that random reads pick from.")
     var readEntries = 200_000
+
     /// Appends without fdatasync: the store's own CPU cost, the ceiling the disk then lowers.
+    @Option(help: "true appends without fdatasync (unsafe; measures the store's CPU ceiling).")
     var noSync = false
+
+    @Option(help: "A label copied into every JSON line.")
     var label = ""
+
     /// Log sizes, in bytes of payload, whose open cost to measure instead of the append and read
     /// cases.
-    var openBytes: [Int] = []
+    @Option(name: .customLong("open-bytes"), help: "Log sizes in bytes, comma-separated, whose open cost to measure instead.")
+    var openBytesList = ""
+
     /// Internal: open the log in this directory, report, exit (run in a child, for its peak RSS).
+    @Option(help: .hidden)
     var openOnly: String?
 
-    static let usage = """
-        usage: store-bench [--dir /tmp/swift-raft-bench] [--duration 5] [--payload 128]
-                           [--batches 1,64,256] [--read-entries 200000] [--no-sync false]
-                           [--label TEXT] [--open-bytes 0,2000,1073741824]
+    /// Where the scratch files go.
+    var directory: String {
+        directoryFlag ?? getenv("BENCH_DIR").map { String(cString: $0) } ?? "/tmp/swift-raft-bench"
+    }
 
-        For each batch size: a raw write+fdatasync loop on a preallocated file and on a growing
-        file, then FileLogStore.storeLogs with fsync on; then random getLog on a store holding
-        --read-entries entries. --duration seconds per case. Prints one JSON line per case.
-        --no-sync true appends without fdatasync (unsafe; measures the store's CPU ceiling).
-        --open-bytes measures instead how long opening a log of each size (entries of --payload
-        bytes) takes and the peak RSS of a process that only opens it, with the page cache
-        dropped first when permitted ("cache":"cold") and again warm.
-        $BENCH_DIR, if set, is the default --dir (as for the anchor's hraft-bench).
-        """
+    /// The batch sizes to measure.
+    var batches: [Int] { Self.integers(batchList) ?? [] }
 
-    static func parse(_ arguments: [String]) -> Options {
-        var options = Options()
-        if let directory = getenv("BENCH_DIR") { options.directory = String(cString: directory) }
-        var remaining = arguments[...]
-        while let flag = remaining.popFirst() {
-            guard let value = remaining.popFirst() else { fail("flag \(flag) needs a value") }
-            switch flag.drop(while: { $0 == "-" }) {
-            case "dir": options.directory = value
-            case "duration": options.duration = required(Double(value), "bad --duration \(value)")
-            case "payload": options.payload = required(Int(value), "bad --payload \(value)")
-            case "batches":
-                options.batches = value.split(separator: ",").map { required(Int($0), "bad --batches \(value)") }
-            case "read-entries": options.readEntries = required(Int(value), "bad --read-entries \(value)")
-            case "no-sync": options.noSync = value == "true"
-            case "label": options.label = value
-            case "open-bytes":
-                options.openBytes = value.split(separator: ",").map { required(Int($0), "bad --open-bytes \(value)") }
-            case "open-only": options.openOnly = value
-            default: fail("unknown flag \(flag)")
-            }
+    /// The log sizes whose open cost to measure; empty for the append and read cases.
+    var openBytes: [Int] { Self.integers(openBytesList) ?? [] }
+
+    func validate() throws {
+        guard duration > 0 else { throw ValidationError("--duration must be positive") }
+        guard payload >= 0 else { throw ValidationError("--payload must not be negative") }
+        guard readEntries >= 1 else { throw ValidationError("--read-entries must be at least 1") }
+        guard let batches = Self.integers(batchList), !batches.isEmpty, batches.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--batches needs positive integers separated by commas, got \(batchList)")
         }
-        return options
+        guard Self.integers(openBytesList) != nil else {
+            throw ValidationError("--open-bytes needs integers separated by commas, got \(openBytesList)")
+        }
+    }
+
+    /// "1,64,256" as integers; nil if any is not one. The empty list is empty.
+    static func integers(_ list: String) -> [Int]? {
+        var values: [Int] = []
+        for item in list.split(separator: ",") {
+            guard let value = Int(item) else { return nil }
+            values.append(value)
+        }
+        return values
     }
 }
 
+/// Ends the run on a failure of the system (the command line is `Options`' to refuse).
 func fail(_ message: String) -> Never {
-    let text = "store-bench: \(message)\n\n\(Options.usage)\n"
+    let text = "store-bench: \(message)\n"
     _ = text.withCString { write(2, $0, strlen($0)) }
-    exit(2)
-}
-
-func required<Value>(_ value: Value?, _ message: @autoclosure () -> String) -> Value {
-    guard let value else { fail(message()) }
-    return value
+    exit(1)
 }
 
 func check(_ result: Int32, _ what: String) {
@@ -330,7 +355,7 @@ func runChild(_ arguments: [String], cache: String) {
     check(waitpid(pid, &status, 0), "waitpid")
 }
 
-let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+let options = Options.parseOrExit()
 do {
     if let directory = options.openOnly {
         try openOnly(directory, options: options)

@@ -98,8 +98,13 @@ func run() throws {
     do {
         options = try WireDecodeBenchOptions.parse(Array(CommandLine.arguments.dropFirst()))
     } catch {
-        print((error.message.map { "wire-decode-bench: \($0)\n\n" } ?? "") + WireDecodeBenchOptions.usage)
-        exit(error.message == nil ? 0 : 2)
+        guard let message = error.message else {
+            print(WireDecodeBenchOptions.usage)
+            exit(0)
+        }
+        let text = "wire-decode-bench: \(message)\n(wire-decode-bench --help lists the flags)\n"
+        _ = text.withCString { write(2, $0, strlen($0)) }
+        exit(2)
     }
     let cases = SampleMessages.messages(entries: options.entries, payload: options.payload).map { (name: $0.name, probe: WireDecodingProbe($0.message)) }
 

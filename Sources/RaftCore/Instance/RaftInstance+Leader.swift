@@ -110,7 +110,7 @@ extension RaftInstance {
     /// starts), and it got it after it was sent. No other leader can be elected without one of a
     /// quorum, so none exists before this tick plus the heartbeat timeout, less the voters'
     /// one-tick granularity, as long as clocks run at about the same rate. The shell turns ticks
-    /// into time and subtracts a clock-drift bound (``Config/leaseReads``).
+    /// into time and subtracts a clock-drift bound (`Config.leaseReads`).
     public var leaseBasis: UInt64? {
         guard hasCommittedInOwnTerm, !leaseForfeited else { return nil }
         var sentAt = peers.filter { $0.server.suffrage == .voter }.compactMap(\.acknowledgedSentAt)

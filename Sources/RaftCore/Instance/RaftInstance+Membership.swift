@@ -103,6 +103,7 @@ extension RaftInstance {
     /// quorum; a leader that lost one already steps down by check-quorum.
     ///
     /// - Parameters:
+    ///   - change: what to change about one server.
     ///   - prevIndex: when not 0, the change is refused unless the latest configuration is still
     ///     the one at this index (a compare-and-swap for operators).
     ///   - appendedAt: the leader's wall-clock time, recorded in the entry.

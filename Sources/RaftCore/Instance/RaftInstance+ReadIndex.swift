@@ -60,8 +60,10 @@ extension RaftInstance {
     /// Asks for a read index under `token`: answered in a later ``Ready``'s
     /// ``Ready/readIndexes``, with the index, or why not. On a follower the leader is asked.
     ///
-    /// - Parameter leaseHolds: the shell found this leader's lease (``leaseBasis``) unexpired:
-    ///   the commit index is answered at once, without a round of heartbeats.
+    /// - Parameters:
+    ///   - token: the caller's tag for this read, echoed in the answer.
+    ///   - leaseHolds: the shell found this leader's lease (``leaseBasis``) unexpired:
+    ///     the commit index is answered at once, without a round of heartbeats.
     public mutating func requestReadIndex(_ token: UInt64, leaseHolds: Bool = false) {
         switch role {
         case .leader where leaseHolds && leaseBasis != nil:

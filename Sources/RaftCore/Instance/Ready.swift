@@ -46,7 +46,7 @@ public struct Ready: Sendable {
     public var stateChange: StateChange?
     /// Outcomes of ``RaftInstance/verifyLeader(_:)`` calls: true if a quorum still follows.
     public var verifications: [(token: UInt64, stillLeader: Bool)] = []
-    /// Answers to ``RaftInstance/requestReadIndex(_:)``: the index to read at, or why not.
+    /// Answers to `RaftInstance.requestReadIndex(_:)`: the index to read at, or why not.
     public var readIndexes: [(token: UInt64, result: Result<UInt64, ReadIndexRejection>)] = []
     /// Anomalies worth logging (a peer sent something the core had to ignore).
     public var warnings: [String] = []

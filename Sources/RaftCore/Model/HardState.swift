@@ -1,6 +1,6 @@
 /// The state a server must keep durable before it answers: its term and whom it voted for.
 ///
-/// Stored through the ``StableStore`` keys hashicorp/raft uses: `CurrentTerm`, `LastVoteTerm`,
+/// Stored through the `StableStore` keys hashicorp/raft uses: `CurrentTerm`, `LastVoteTerm`,
 /// `LastVoteCand`.
 public struct HardState: Hashable, Sendable, CustomStringConvertible {
     /// The latest term this server has seen.

@@ -8,7 +8,7 @@ public enum LogType: UInt8, Hashable, Sendable, CustomStringConvertible {
     case addPeerDeprecated = 2
     /// Legacy membership entry of protocol versions below 2; accepted and ignored.
     case removePeerDeprecated = 3
-    /// Resolves a ``Raft/barrier(timeout:)`` once everything before it has been applied.
+    /// Resolves a `Raft.barrier(timeout:)` once everything before it has been applied.
     case barrier = 4
     /// A new cluster ``Configuration``, encoded as hashicorp/raft encodes it.
     case configuration = 5

@@ -1,7 +1,7 @@
 public import SwiftRaft
 import Synchronization
 
-/// A ``LogStore`` on the local disk: a segmented, append-only write-ahead log in one directory.
+/// A `LogStore` on the local disk: a segmented, append-only write-ahead log in one directory.
 ///
 /// ## Layout
 ///
@@ -143,7 +143,7 @@ public final class FileLogStore: MonotonicLogStore, Sendable {
         }
     }
 
-    /// The entry at `index`; throws ``RaftError/Code/logNotFound`` when there is none, and
+    /// The entry at `index`; throws `RaftError.Code.logNotFound` when there is none, and
     /// ``FileStoreError/Code/corrupt`` if its record fails its checksum.
     public func getLog(index: UInt64) throws -> Log {
         try readLog(index)
@@ -158,7 +158,7 @@ public final class FileLogStore: MonotonicLogStore, Sendable {
     /// Durably appends `logs` as one batch: one write and one `fdatasync` per segment touched.
     ///
     /// The entries must be consecutive and continue the log at ``lastIndex()`` + 1, or start
-    /// anywhere when the log is empty; otherwise this throws ``RaftError/Code/invalidArgument``
+    /// anywhere when the log is empty; otherwise this throws `RaftError.Code.invalidArgument`
     /// without writing. After a failure the store is as before the call, or refuses further
     /// writes (see the type's documentation).
     public func storeLogs(_ logs: [Log]) throws {
@@ -177,7 +177,7 @@ public final class FileLogStore: MonotonicLogStore, Sendable {
     ///   deleted; the next ``storeLogs(_:)`` may start at any index.
     ///
     /// A range that is neither at the head nor at the tail would leave a gap, which a monotonic
-    /// log cannot hold: it throws ``RaftError/Code/invalidArgument``.
+    /// log cannot hold: it throws `RaftError.Code.invalidArgument`.
     public func deleteRange(min: UInt64, max: UInt64) throws {
         try delete(min: min, max: max)
     }

@@ -1,7 +1,7 @@
 public import SwiftRaft
 
 /// hashicorp/raft's `peers.json`: the configuration an operator writes down to recover a cluster
-/// that lost its quorum, for ``Raft/recoverCluster(config:fsm:logStore:stableStore:snapshotStore:configuration:)``.
+/// that lost its quorum, for `Raft.recoverCluster(config:fsm:logStore:stableStore:snapshotStore:configuration:)`.
 ///
 /// Two forms are read, as hashicorp/raft reads them:
 /// - protocol version 3 (`ReadConfigJSON`): `[{"id": "n1", "address": "10.0.0.1:7000", "non_voter": false}, …]`,
@@ -14,7 +14,7 @@ public enum PeersFile {
 
     /// Reads and parses the file at `path`.
     ///
-    /// - Throws: ``FileStoreError`` when the file cannot be read; ``RaftError/Code/invalidArgument``
+    /// - Throws: ``FileStoreError`` when the file cannot be read; `RaftError.Code.invalidArgument`
     ///   naming what is wrong when it is not a valid peers file.
     public static func read(path: String, fileSystem: any FileSystem = PosixFileSystem()) throws -> Configuration {
         let handle = try fileSystem.open(path, mode: .readOnly)
@@ -32,7 +32,7 @@ public enum PeersFile {
 
     /// Parses a peers file's contents.
     ///
-    /// - Throws: ``RaftError/Code/invalidArgument`` naming what is wrong: not JSON, not a list,
+    /// - Throws: `RaftError.Code.invalidArgument` naming what is wrong: not JSON, not a list,
     ///   an entry without an ID or address, a duplicate, or no voter.
     public static func parse(_ bytes: [UInt8]) throws -> Configuration {
         let document: JSONValue

@@ -2,7 +2,7 @@ public import SwiftRaft
 import Logging
 import Synchronization
 
-/// A ``SnapshotStore`` on the local disk, in hashicorp/raft's `FileSnapshotStore` layout, so
+/// A `SnapshotStore` on the local disk, in hashicorp/raft's `FileSnapshotStore` layout, so
 /// either implementation can open the other's snapshots.
 ///
 /// Each snapshot is a directory `<directory>/snapshots/<term>-<index>-<unix ms>/` holding
@@ -18,7 +18,7 @@ import Synchronization
 ///
 /// Errors from the disk are ``FileStoreError``s; a snapshot whose state does not match its CRC
 /// fails to open with ``FileStoreError/Code/corrupt``. Misuse — an unsupported version, writing
-/// to a closed sink — throws ``RaftError`` with ``RaftError/Code/invalidArgument``, as the
+/// to a closed sink — throws `RaftError` with `RaftError.Code.invalidArgument`, as the
 /// in-memory stores do.
 ///
 /// Where this differs from hashicorp/raft, it is in durability and tidiness only, never in what is
@@ -85,8 +85,8 @@ public final class FileSnapshotStore: SnapshotStore {
     /// Begins a snapshot under the ID `<term>-<index>-<unix ms>`, in a `.tmp` directory until its
     /// sink is closed.
     ///
-    /// Only version 1 is supported, as in hashicorp/raft; any other throws ``RaftError`` with
-    /// ``RaftError/Code/invalidArgument``. The metadata's legacy `Peers` field is filled in from
+    /// Only version 1 is supported, as in hashicorp/raft; any other throws `RaftError` with
+    /// `RaftError.Code.invalidArgument`. The metadata's legacy `Peers` field is filled in from
     /// `configuration`'s voters, as hashicorp/raft fills it.
     public func create(
         version: SnapshotVersion,

@@ -2,7 +2,7 @@ public import SwiftRaft
 import Logging
 import Synchronization
 
-/// A ``StableStore`` in a directory on the local disk: Raft's current term and vote, and any keys
+/// A `StableStore` in a directory on the local disk: Raft's current term and vote, and any keys
 /// of the application's own.
 ///
 /// Every set appends one checksummed record to a data file and waits for `fdatasync` before
@@ -12,7 +12,7 @@ import Synchronization
 /// beside the old one and renamed over it. All values are also kept in memory, so gets never touch
 /// the disk.
 ///
-/// `set` and `setUInt64` keep separate key spaces, as ``InmemStore`` and hashicorp/raft's stores
+/// `set` and `setUInt64` keep separate key spaces, as `InmemStore` and hashicorp/raft's stores
 /// do. A key never set reads as nil; failures throw ``FileStoreError``: `.corrupt` (naming the
 /// file and offset) if the file was damaged, `.noSpace` for a full disk, `.locked` if another
 /// store has the directory open, `.closed` after ``close()`` or after a failed `fdatasync`, from

@@ -16,7 +16,7 @@ extension NetworkTransport {
     /// connection the peer dropped while it sat idle must not be where it goes. `data` is left
     /// open for its owner to close. Cancelling the calling task ends the call at once.
     ///
-    /// - Throws: ``SwiftRaft/RaftError/Code/storage`` if `data` fails or ends before
+    /// - Throws: `RaftError.Code.storage` if `data` fails or ends before
     ///   `request.size` bytes (the peer then sees the connection end and discards the
     ///   snapshot), else as ``send(_:to:timeout:completion:)`` fails.
     public func installSnapshot(

@@ -11,16 +11,16 @@ extension NetworkTransport {
     /// Never waits: the request is encoded on the calling thread and handed to the connection's
     /// event loop; with no idle connection to the peer, one is dialed in the background. The
     /// request's one timer, on that event loop, covers dialing and answering: when it fires the
-    /// call fails with ``SwiftRaft/RaftError/Code/timeout`` and its connection (or the dial) is
+    /// call fails with `RaftError.Code.timeout` and its connection (or the dial) is
     /// closed, so its late answer can never be taken for the next request's, and the next
     /// request dials afresh. A `timeout` of zero or less means no limit.
     ///
     /// A pooled connection that closes before any byte of the answer is retried once on a new
     /// connection (the peer may have dropped it while it sat idle). A peer that closes a fresh
     /// connection on RequestPreVote without answering, or answers "unexpected command", predates
-    /// pre-vote: the call fails with ``SwiftRaft/RaftError/Code/preVoteUnsupported``. A request
+    /// pre-vote: the call fails with `RaftError.Code.preVoteUnsupported`. A request
     /// that encodes past ``Options/maxFrameSize`` fails at once with
-    /// ``SwiftRaft/RaftError/Code/invalidArgument``, without being sent. InstallSnapshot goes
+    /// `RaftError.Code.invalidArgument`, without being sent. InstallSnapshot goes
     /// through ``installSnapshot(_:data:to:timeout:)``.
     public func send(
         _ request: RaftRequest,
@@ -60,7 +60,7 @@ extension NetworkTransport {
 
     /// Opens a pipeline to `target` on a connection of its own and returns it at once; the
     /// connection is dialed in the background. Requests sent before it is up are queued and
-    /// written once it is, or fail, in order, with ``SwiftRaft/RaftError/Code/unreachable`` if
+    /// written once it is, or fail, in order, with `RaftError.Code.unreachable` if
     /// dialing fails (within ``Options/connectTimeout``).
     ///
     /// Completions are called on the connection's event loop, in send order. At most
@@ -70,8 +70,8 @@ extension NetworkTransport {
     /// and the previous answer, or the pipeline breaks: every request out or queued fails, in
     /// order, and so does every later one.
     ///
-    /// - Throws: ``SwiftRaft/RaftError/Code/transportShutdown`` once the transport is closed;
-    ///   ``SwiftRaft/RaftError/Code/invalidArgument`` when `target`'s address is not `host:port`.
+    /// - Throws: `RaftError.Code.transportShutdown` once the transport is closed;
+    ///   `RaftError.Code.invalidArgument` when `target`'s address is not `host:port`.
     public func appendEntriesPipeline(to target: Server) throws -> any AppendPipeline {
         try checkOpen()
         let address = try HostAndPort(parsing: target.address)

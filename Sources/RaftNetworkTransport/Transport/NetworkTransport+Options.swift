@@ -32,9 +32,9 @@ extension NetworkTransport {
         /// For a pipeline, the longest wait for the next answer (hashicorp's read deadline); also
         /// the dial timeout unless ``connectTimeout`` is set. Zero or less means no limit.
         /// hashicorp/raft's default is 10 s. Calls made with
-        /// ``SwiftRaft/Transport/send(_:to:timeout:completion:)`` and InstallSnapshot carry
+        /// `Transport.send(_:to:timeout:completion:)` and InstallSnapshot carry
         /// their own timeout; the `async` conveniences pass
-        /// ``SwiftRaft/Transport/defaultCallTimeout``.
+        /// `Transport.defaultCallTimeout`.
         public var timeout: Duration
         /// How long dialing a peer may take; nil means ``timeout`` (as hashicorp/raft), and so
         /// does anything not positive when ``timeout`` is. A refused connection fails at once
@@ -49,7 +49,7 @@ extension NetworkTransport {
         /// a peer can make this process spend. Default 64 MiB.
         ///
         /// It is also this transport's ``maxMessageSize``: it refuses to send a frame larger
-        /// than this, and Raft keeps every command below it (``SwiftRaft/Raft/maxCommandSize``)
+        /// than this, and Raft keeps every command below it (`Raft.maxCommandSize`)
         /// and cuts its batches to fit, on the assumption that every peer uses the same limit.
         public var maxFrameSize: Int
         /// How many AppendEntries a pipeline writes to its connection without an answer

@@ -8,7 +8,7 @@ import Synchronization
 /// Each server dials its peers for its own calls and serves theirs on its listener:
 /// - ``send(_:to:timeout:completion:)`` borrows an idle connection to the peer or dials a new
 ///   one, keeps up to ``Options/maxPool`` idle afterwards (for at most ``Options/maxIdleTime``),
-///   and fails with ``SwiftRaft/RaftError/Code/timeout`` when the request's timeout passes,
+///   and fails with `RaftError.Code.timeout` when the request's timeout passes,
 ///   closing that connection;
 /// - ``appendEntriesPipeline(to:)`` gets a connection of its own that carries AppendEntries
 ///   without waiting for each answer;
@@ -20,14 +20,14 @@ import Synchronization
 ///
 /// All I/O runs in SwiftNIO channel handlers on ``Options/eventLoopGroup`` (one shared thread by
 /// default), and nothing on a request's way waits or suspends: `async` is only the edge of the
-/// conveniences (``SwiftRaft/Transport/appendEntries(id:target:_:timeout:)`` and the like) and
-/// of InstallSnapshot. Errors are ``SwiftRaft/RaftError``s:
-/// ``SwiftRaft/RaftError/Code/unreachable`` when a peer cannot be dialed or the connection ends
-/// before the answer, ``SwiftRaft/RaftError/Code/timeout``,
-/// ``SwiftRaft/RaftError/Code/corrupt`` for an answer that cannot be decoded,
-/// ``SwiftRaft/RaftError/Code/preVoteUnsupported`` for a peer that predates RequestPreVote,
-/// ``SwiftRaft/RaftError/Code/transportShutdown`` once closed; a peer's error answer fails the
-/// call with a ``SwiftRaft/RaftError`` carrying its text.
+/// conveniences (`Transport.appendEntries(id:target:_:timeout:)` and the like) and
+/// of InstallSnapshot. Errors are `RaftError`s:
+/// `RaftError.Code.unreachable` when a peer cannot be dialed or the connection ends
+/// before the answer, `RaftError.Code.timeout`,
+/// `RaftError.Code.corrupt` for an answer that cannot be decoded,
+/// `RaftError.Code.preVoteUnsupported` for a peer that predates RequestPreVote,
+/// `RaftError.Code.transportShutdown` once closed; a peer's error answer fails the
+/// call with a `RaftError` carrying its text.
 public final class NetworkTransport: PreVoteTransport, ClosableTransport {
     /// The address peers reach this server at: the advertised address, or the bound one (with
     /// the real port when bound to port 0).
@@ -39,7 +39,7 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
     ///
     /// Raft itself needs no task here: it sends through callbacks, and its RPC handler is called
     /// on the loop already. What it serves is `async` code outside Raft that makes one call at a
-    /// time (``SwiftRaft/Transport/appendEntries(id:target:_:timeout:)`` and the like, in a
+    /// time (`Transport.appendEntries(id:target:_:timeout:)` and the like, in a
     /// tool or a benchmark): preferring this executor,
     /// `Task(executorPreference: transport.taskExecutor) { … }`, it is resumed on the loop that
     /// completed the call, without a thread hand-off. The task's work then delays the
@@ -48,7 +48,7 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
     public let taskExecutor: EventLoopTaskExecutor
 
     /// ``Options/maxFrameSize``: peers are assumed to refuse frames beyond the same limit, so a
-    /// request that encodes larger fails with ``SwiftRaft/RaftError/Code/invalidArgument``
+    /// request that encodes larger fails with `RaftError.Code.invalidArgument`
     /// instead of being sent, and Raft keeps its commands and batches below it.
     public var maxMessageSize: Int? { options.maxFrameSize }
 
@@ -98,9 +98,9 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
     ///     when `address` is unspecified (`0.0.0.0`, `::`), which names no machine a peer could
     ///     dial.
     ///   - options: Pool, timeouts, windows, event loops, stream layer, logger.
-    /// - Throws: ``SwiftRaft/RaftError/Code/invalidArgument`` when the address to advertise is
+    /// - Throws: `RaftError.Code.invalidArgument` when the address to advertise is
     ///   unspecified (hashicorp/raft's `errNotAdvertisable`) or not `host:port`;
-    ///   ``SwiftRaft/RaftError/Code/unreachable`` when the stream layer cannot listen.
+    ///   `RaftError.Code.unreachable` when the stream layer cannot listen.
     public static func bind(
         to address: ServerAddress,
         advertise: ServerAddress? = nil,
@@ -195,7 +195,7 @@ public final class NetworkTransport: PreVoteTransport, ClosableTransport {
 
     /// Stops listening, closes every connection (pooled, in use, dialing, accepted, pipelines),
     /// removes the RPC and heartbeat handlers, and fails calls not yet answered and every later
-    /// call with ``SwiftRaft/RaftError/Code/transportShutdown``. Answers Raft gives to RPCs it
+    /// call with `RaftError.Code.transportShutdown`. Answers Raft gives to RPCs it
     /// received before are dropped. Calling it again waits for the first call to finish.
     public func close() async {
         guard let (channels, pipelines) = connections.close() else {

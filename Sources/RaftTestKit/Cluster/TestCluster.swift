@@ -1,6 +1,6 @@
 public import SwiftRaft
 
-/// A cluster of real ``Raft`` nodes in one process, on the in-memory transport and in-memory
+/// A cluster of real `Raft` nodes in one process, on the in-memory transport and in-memory
 /// stores by default, running inside a ``Simulation``: deterministic by seed, and fast, because
 /// time is virtual.
 ///
@@ -86,14 +86,14 @@ public actor TestCluster {
     ///   - seed: the seed of the whole run.
     ///   - bootstrap: whether to bootstrap servers first.
     ///   - initialMembers: how many of the servers (the first ones) the bootstrapped configuration
-    ///     holds; the others start with empty stores and wait to be added (``Raft/addVoter(id:address:prevIndex:timeout:)``).
+    ///     holds; the others start with empty stores and wait to be added (`Raft.addVoter(id:address:prevIndex:timeout:)`).
     ///     Nil: all of them.
     ///   - timeLimit: the most virtual time the run may take.
-    ///   - configure: adjusts each node's ``Config`` (defaults: hashicorp/raft's test timing,
+    ///   - configure: adjusts each node's `Config` (defaults: hashicorp/raft's test timing,
     ///     50 ms heartbeat, election and lease timeouts, 5 ms commit timeout).
     ///   - makeFSM: builds a node's FSM, on start and on every restart.
     ///   - makeStores: builds a node's stores, once; an error it throws ends the run.
-    ///   - maxMessageSize: the largest AppendEntries each node's ``InmemTransport`` carries.
+    ///   - maxMessageSize: the largest AppendEntries each node's `InmemTransport` carries.
     ///   - body: the test.
     public static func run<Result: Sendable>(
         nodes: Int,
@@ -250,7 +250,7 @@ public actor TestCluster {
     /// The node `id`.
     public func node(_ id: ServerID) -> Node { members[id]! }
 
-    /// The running ``Raft`` of node `id`; fails if it is crashed.
+    /// The running `Raft` of node `id`; fails if it is crashed.
     public func raft(_ id: ServerID) throws -> Raft {
         guard let raft = members[id]?.raft else { throw Simulation.Failure(description: "\(id) is not running") }
         return raft
@@ -358,7 +358,7 @@ public actor TestCluster {
     /// Makes node `id`'s disk hang: from now on its storage thread starts no work, so its writes
     /// (and log reads) stay unfinished, as behind an fsync that never returns, until
     /// ``resumeStorage(of:)``. Only a node whose log or stable store is not a
-    /// ``NonBlockingStore`` has a storage thread; the in-memory stores write inline and never
+    /// `NonBlockingStore` has a storage thread; the in-memory stores write inline and never
     /// stall. Crashing the node or shutting the cluster down resumes it first.
     public nonisolated func stallStorage(of id: ServerID) {
         trace.note("stall storage of \(id)")
@@ -372,7 +372,7 @@ public actor TestCluster {
     }
 
     /// Makes node `id`'s FSM stop applying, as a slow FSM would: committed entries wait for it
-    /// until ``resumeFSM(of:)``. Only an FSM that is not a ``NonBlockingFSM`` has a thread of its
+    /// until ``resumeFSM(of:)``. Only an FSM that is not a `NonBlockingFSM` has a thread of its
     /// own to hold. Crashing the node or shutting the cluster down resumes it first.
     public nonisolated func stallFSM(of id: ServerID) {
         trace.note("stall FSM of \(id)")

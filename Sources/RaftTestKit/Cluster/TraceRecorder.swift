@@ -1,7 +1,7 @@
 import Synchronization
 public import SwiftRaft
 
-/// Records what every node of a cluster reports (``RaftTraceEvent``), stamped with virtual time,
+/// Records what every node of a cluster reports (`RaftTraceEvent`), stamped with virtual time,
 /// and checks Raft's safety properties as the events arrive:
 /// - **election safety**: at most one leader per term;
 /// - **state machine safety**: no two nodes commit or apply different entries at one index;
@@ -55,7 +55,7 @@ public final class TraceRecorder: Sendable {
         state.withLock { $0.lines.append("[\(clock.now)] \(line)") }
     }
 
-    /// Records one event; pass this as ``RaftEnvironment/tracer``.
+    /// Records one event; pass this as `RaftEnvironment.tracer`.
     public func record(_ event: RaftTraceEvent) {
         let now = clock.now
         state.withLock { state in

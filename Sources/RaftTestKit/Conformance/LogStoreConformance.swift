@@ -1,12 +1,12 @@
 public import SwiftRaft
 
-/// The rules every ``LogStore`` must follow for Raft to be safe on it, as runnable checks.
+/// The rules every `LogStore` must follow for Raft to be safe on it, as runnable checks.
 ///
 /// The checks cover what Raft relies on: consecutive appends, reads of single entries and
 /// ranges, deletion from the head (compaction) and from the tail (conflict truncation), deleting
 /// everything (after a snapshot is installed into a monotonic store) and, for durable stores,
 /// that all of it survives a reopen. They avoid what stores may legitimately differ on, such as
-/// gaps or overwriting without truncating first, so both ``InmemStore`` and a monotonic file
+/// gaps or overwriting without truncating first, so both `InmemStore` and a monotonic file
 /// store pass.
 ///
 /// ```swift

@@ -1,6 +1,6 @@
 public import SwiftRaft
 
-/// The rules every ``SnapshotStore`` must follow, as checks runnable against any implementation.
+/// The rules every `SnapshotStore` must follow, as checks runnable against any implementation.
 ///
 /// ```swift
 /// @Test(arguments: SnapshotStoreConformance.checks)
@@ -12,7 +12,7 @@ public import SwiftRaft
 /// }
 /// ```
 ///
-/// A store need not keep more than the newest snapshot (``InmemSnapshotStore`` keeps one), so the
+/// A store need not keep more than the newest snapshot (`InmemSnapshotStore` keeps one), so the
 /// checks only require that what is listed is listed newest first and that the newest closed
 /// snapshot is among it — first. Snapshots are closed in increasing (term, index) order, so "the
 /// last closed" and "the newest" agree for every store.

@@ -1,6 +1,6 @@
 public import SwiftRaft
 
-/// The rules every ``StableStore`` must follow, as checks runnable against any implementation.
+/// The rules every `StableStore` must follow, as checks runnable against any implementation.
 ///
 /// ```swift
 /// @Test(arguments: StableStoreConformance.checks)
@@ -14,8 +14,8 @@ public import SwiftRaft
 ///
 /// The rules are those Raft relies on: a key never set reads as nil rather than failing, values
 /// round-trip exactly (empty and binary ones included), the last write wins, and — for stores
-/// that can be reopened — every value survives a reopen. Whether ``StableStore/set(_:_:)`` and
-/// ``StableStore/setUInt64(_:_:)`` share a key space is left to the implementation (the
+/// that can be reopened — every value survives a reopen. Whether `StableStore.set(_:_:)` and
+/// `StableStore.setUInt64(_:_:)` share a key space is left to the implementation (the
 /// in-memory and file stores keep them apart, raft-boltdb does not), so no check mixes the two
 /// under one key.
 public enum StableStoreConformance {

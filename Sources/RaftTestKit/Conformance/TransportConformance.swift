@@ -1,6 +1,6 @@
 public import SwiftRaft
 
-/// The rules every ``Transport`` must follow for Raft to run on it, as checks runnable against
+/// The rules every `Transport` must follow for Raft to run on it, as checks runnable against
 /// any implementation: the in-memory transport, a TCP transport, or one of your own.
 ///
 /// ```swift
@@ -22,12 +22,12 @@ public import SwiftRaft
 /// - every completion is called exactly once: with the answer, the peer's error, a failure for a
 ///   peer that is down, stopped or closed (without waiting out the timeout), or a failure once
 ///   the timeout has passed for a peer that never answers; a request larger than
-///   ``Transport/maxMessageSize`` fails with ``RaftError/Code/invalidArgument`` without being
+///   `Transport.maxMessageSize` fails with `RaftError.Code.invalidArgument` without being
 ///   sent; concurrent calls each get their own answer;
 /// - a pipeline returns from every send at once, delivers in send order and completes in send
 ///   order, whatever order the peer answers in; a pipeline to a peer that is down fails its
 ///   requests; after a failure, closing, or a timeout, every request after it fails too;
-/// - ``ClosableTransport/close()`` completes with a failure every call not yet answered, both
+/// - `ClosableTransport.close()` completes with a failure every call not yet answered, both
 ///   ways, fails later calls, and may be called twice.
 ///
 /// A test server stands in for Raft on the receiving side: it installs itself as the RPC
@@ -35,12 +35,12 @@ public import SwiftRaft
 /// check needs. No check depends on how long anything takes: waits are ended by what the checks
 /// observe, and real time only bounds them, generously, so a transport that hangs fails a check
 /// instead of hanging it. A rule that does not apply to a transport passes trivially: the
-/// pipeline checks when ``Transport/appendEntriesPipeline(to:)`` throws
-/// ``RaftError/Code/pipelineReplicationNotSupported``, RequestPreVote unless it is a
-/// ``PreVoteTransport``, the size limit when ``Transport/maxMessageSize`` is nil, and the close
-/// check unless it is a ``ClosableTransport``. One rule is not checked here, because the suite
+/// pipeline checks when `Transport.appendEntriesPipeline(to:)` throws
+/// `RaftError.Code.pipelineReplicationNotSupported`, RequestPreVote unless it is a
+/// `PreVoteTransport`, the size limit when `Transport.maxMessageSize` is nil, and the close
+/// check unless it is a `ClosableTransport`. One rule is not checked here, because the suite
 /// has no peer that predates RequestPreVote: that such a peer surfaces as
-/// ``RaftError/Code/preVoteUnsupported`` is left to the transport's own tests.
+/// `RaftError.Code.preVoteUnsupported` is left to the transport's own tests.
 public enum TransportConformance {
     /// How the checks get transports of the implementation under test, and how they take a peer
     /// down and bring it back.
@@ -48,14 +48,14 @@ public enum TransportConformance {
     /// For a TCP transport, a transport is a listener plus its outgoing connections:
     /// ``makeTransports`` starts `count` of them listening on free loopback ports, each reaching
     /// the others by dialing their addresses; ``stop`` closes one's listener and every connection
-    /// it has (its ``ClosableTransport/close()``), so peers see refused or reset connections, as
+    /// it has (its `ClosableTransport.close()`), so peers see refused or reset connections, as
     /// from a crashed server; ``restart`` starts a new one listening at the same address, which
     /// peers must reach again through their own dialing, without being told. For
-    /// ``InmemTransport``, see the in-memory conformance tests: ``restart`` makes a new transport
+    /// `InmemTransport`, see the in-memory conformance tests: ``restart`` makes a new transport
     /// with the old address and connects it to and from each peer.
     public struct Subject: Sendable {
         /// Makes `count` fresh transports, with distinct addresses, each able to call every other
-        /// at its ``Transport/localAddress``, and each giving up on a pipelined request after
+        /// at its `Transport.localAddress`, and each giving up on a pipelined request after
         /// `rpcTimeout` (the checks pass a very long timeout unless they test timeouts; other
         /// calls carry their own). Checks use the first transport as the caller. Each check
         /// calls this once.
@@ -64,7 +64,7 @@ public enum TransportConformance {
         /// Takes `transport` down as a crash would: from then on, calls to its address must fail
         /// (promptly, without waiting out their timeout) and its pipelines must break. For TCP:
         /// close the listener and every connection it accepted. Defaults to
-        /// ``ClosableTransport/close()``.
+        /// `ClosableTransport.close()`.
         public var stop: @Sendable (_ transport: any Transport) async -> Void
 
         /// Brings a stopped server back: returns a new transport at `stopped`'s address with
@@ -80,7 +80,7 @@ public enum TransportConformance {
         /// Releases the transports at the end of every check, whether it passed or not. The list
         /// holds every transport the check made, including stopped ones and ones the check closed
         /// itself, so closing twice must be harmless. Defaults to closing each
-        /// ``ClosableTransport``.
+        /// `ClosableTransport`.
         public var close: @Sendable (_ transports: [any Transport]) async -> Void
 
         /// Describes the implementation under test.

@@ -6,7 +6,7 @@ import Darwin
 public import RaftFileStores
 import Synchronization
 
-/// A ``FileSystem`` that passes every call to another one, except where a test told it to fail,
+/// A `FileSystem` that passes every call to another one, except where a test told it to fail,
 /// tear a write or crash, and that records every call it receives.
 ///
 /// Stores take their file system as an option, so a test wraps the real one and gives the store
@@ -34,42 +34,42 @@ import Synchronization
 ///
 /// All methods are safe to call from any thread.
 public final class FaultInjectingFileSystem: FileSystem {
-    /// The kinds of call a ``FileSystem`` receives, one per protocol method.
+    /// The kinds of call a `FileSystem` receives, one per protocol method.
     public enum Operation: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
-        /// ``FileSystem/open(_:mode:)``.
+        /// `FileSystem.open(_:mode:)`.
         case open
-        /// ``FileSystem/close(_:)``.
+        /// `FileSystem.close(_:)`.
         case close
-        /// ``FileSystem/read(_:into:at:)``.
+        /// `FileSystem.read(_:into:at:)`.
         case read
-        /// ``FileSystem``'s `write(_:_:at:)` of a raw buffer, which its `[UInt8]` and
+        /// `FileSystem`'s `write(_:_:at:)` of a raw buffer, which its `[UInt8]` and
         /// `ArraySlice` conveniences call.
         case write
-        /// ``FileSystem/syncData(_:)``.
+        /// `FileSystem.syncData(_:)`.
         case syncData
-        /// ``FileSystem/sync(_:)``.
+        /// `FileSystem.sync(_:)`.
         case sync
-        /// ``FileSystem/truncate(_:to:)``.
+        /// `FileSystem.truncate(_:to:)`.
         case truncate
-        /// ``FileSystem/preallocate(_:size:)``.
+        /// `FileSystem.preallocate(_:size:)`.
         case preallocate
-        /// ``FileSystem/size(of:)``.
+        /// `FileSystem.size(of:)`.
         case size
-        /// ``FileSystem/tryLock(_:)``.
+        /// `FileSystem.tryLock(_:)`.
         case tryLock
-        /// ``FileSystem/rename(_:to:)``.
+        /// `FileSystem.rename(_:to:)`.
         case rename
-        /// ``FileSystem/removeFile(_:)``.
+        /// `FileSystem.removeFile(_:)`.
         case removeFile
-        /// ``FileSystem/removeDirectory(_:)``.
+        /// `FileSystem.removeDirectory(_:)`.
         case removeDirectory
-        /// ``FileSystem/makeDirectory(_:)``.
+        /// `FileSystem.makeDirectory(_:)`.
         case makeDirectory
-        /// ``FileSystem/contentsOfDirectory(_:)``.
+        /// `FileSystem.contentsOfDirectory(_:)`.
         case contentsOfDirectory
-        /// ``FileSystem/isDirectory(_:)``.
+        /// `FileSystem.isDirectory(_:)`.
         case isDirectory
-        /// ``FileSystem/syncDirectory(_:)``.
+        /// `FileSystem.syncDirectory(_:)`.
         case syncDirectory
 
         /// The method's name.
@@ -240,9 +240,9 @@ public final class FaultInjectingFileSystem: FileSystem {
     public var callCount: Int { state.withLock { $0.calls.count } }
 
     /// The error a system call failing with `errno` produces, classified as
-    /// ``PosixFileSystem`` classifies it: `ENOSPC` and `EDQUOT` are ``FileStoreError/Code/noSpace``,
-    /// `EACCES`, `EPERM` and `EROFS` ``FileStoreError/Code/permissionDenied``, `ENOENT`
-    /// ``FileStoreError/Code/notFound``, anything else (`EIO`…) ``FileStoreError/Code/io``.
+    /// `PosixFileSystem` classifies it: `ENOSPC` and `EDQUOT` are `FileStoreError.Code.noSpace`,
+    /// `EACCES`, `EPERM` and `EROFS` `FileStoreError.Code.permissionDenied`, `ENOENT`
+    /// `FileStoreError.Code.notFound`, anything else (`EIO`…) `FileStoreError.Code.io`.
     public static func error(errno: Int32, operation: Operation?, path: String?) -> FileStoreError {
         let code: FileStoreError.Code
         switch errno {

@@ -7,7 +7,7 @@ public import RaftFileStores
 import SwiftRaft
 import Synchronization
 
-/// An in-memory ``FileSystem`` that models what a *power cut* leaves on disk, so tests can
+/// An in-memory `FileSystem` that models what a *power cut* leaves on disk, so tests can
 /// catch a missing `fsync`, `fdatasync` or directory `fsync`.
 ///
 /// ``FaultInjectingFileSystem`` models a process crash, after which the page cache survives and
@@ -426,7 +426,7 @@ public final class PowerLossFileSystem: FileSystem {
     }
 
     /// Whether `path` names a directory, a file or nothing (as `stat` failing with `ENOENT` or
-    /// `ENOTDIR` is nothing to ``PosixFileSystem``).
+    /// `ENOTDIR` is nothing to `PosixFileSystem`).
     public func isDirectory(_ path: String) throws -> Bool? {
         try state.withLock { state in
             try state.begin(.isDirectory, path)

@@ -10,20 +10,20 @@ extension Transport {
     /// }
     /// ```
     ///
-    /// It installs an RPC handler (``Transport/setRPCHandler(_:)``) that only queues each RPC on
+    /// It installs an RPC handler (`Transport.setRPCHandler(_:)`) that only queues each RPC on
     /// the stream, so it **replaces whatever handler was installed, Raft's included**: it is for
-    /// tools and tests, never for a transport a running ``Raft`` node uses. Heartbeats arrive on
-    /// the stream too, unless a heartbeat handler is installed (``Transport/setHeartbeatHandler(_:)``).
+    /// tools and tests, never for a transport a running `Raft` node uses. Heartbeats arrive on
+    /// the stream too, unless a heartbeat handler is installed (`Transport.setHeartbeatHandler(_:)`).
     ///
-    /// Whoever takes an RPC from the stream answers it exactly once (``RPC/respond(_:)`` or
-    /// ``RPC/respond(error:)``) and closes its ``RPC/snapshotData``, as Raft would. No RPC is left
+    /// Whoever takes an RPC from the stream answers it exactly once (`RPC.respond(_:)` or
+    /// `RPC.respond(error:)`) and closes its `RPC.snapshotData`, as Raft would. No RPC is left
     /// hanging: one that arrives after the stream has stopped being read (the task iterating it
     /// was cancelled, or the stream was dropped), or that `bufferingPolicy` drops, is answered at
-    /// once with a ``RaftError/Code/shutdown`` error.
+    /// once with a `RaftError.Code.shutdown` error.
     ///
     /// The stream finishes once the transport lets go of the handler: when another handler
     /// replaces it, when `setRPCHandler(nil)` removes it, or when the transport drops its
-    /// handlers on closing (as ``InmemTransport`` does).
+    /// handlers on closing (as `InmemTransport` does).
     ///
     /// - Parameter bufferingPolicy: How many RPCs wait for the reader; unbounded by default.
     public func incomingRPCs(

@@ -9,7 +9,7 @@ import Darwin
 public protocol RaftClock: Sendable {
     /// Monotonic time since an arbitrary origin.
     var now: Duration { get }
-    /// Wall-clock time, for ``Log/appendedAt`` and reporting.
+    /// Wall-clock time, for `Log.appendedAt` and reporting.
     var wallClockNow: LogTimestamp { get }
     /// Suspends for `duration`; throws `CancellationError` if the task is cancelled first.
     func sleep(for duration: Duration) async throws

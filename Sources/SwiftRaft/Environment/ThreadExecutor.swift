@@ -14,7 +14,7 @@ import Synchronization
 /// `TaskExecutor`) and plain closures (``execute(_:)``), in one FIFO order.
 ///
 /// Waking a sleeping thread costs 25–40 µs on small VMs, more than a whole round of Raft work, so
-/// an idle thread first spins for a few microseconds (``spinIterations``) before it sleeps: work
+/// an idle thread first spins for a few microseconds (`spinIterations`) before it sleeps: work
 /// that arrives within that window — the next proposal, the answer to the request just sent —
 /// is picked up without a wake. The thread exits once ``shutdown()`` has been called and its
 /// queue is empty.
@@ -46,9 +46,11 @@ public final class ThreadExecutor: SerialExecutor, TaskExecutor, RaftExecutor, @
 
     /// Starts the thread, named `name` (Linux keeps its first 15 bytes).
     ///
-    /// - Parameter spinIterations: how many times an idle thread checks for work before it
-    ///   sleeps, yielding the CPU between checks (about a microsecond each when other threads
-    ///   want it, less when none does); 0 sleeps at once.
+    /// - Parameters:
+    ///   - name: the thread's name, also ``name``.
+    ///   - spinIterations: how many times an idle thread checks for work before it
+    ///     sleeps, yielding the CPU between checks (about a microsecond each when other threads
+    ///     want it, less when none does); 0 sleeps at once.
     public init(name: String, spinIterations: Int = 50) {
         self.name = name
         self.spinIterations = max(0, spinIterations)

@@ -16,7 +16,7 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
     /// This server's address, as peers reach it.
     public let localAddress: ServerAddress
 
-    /// The largest AppendEntries this transport carries, by ``AppendEntriesRequest/encodedSizeBound``
+    /// The largest AppendEntries this transport carries, by `AppendEntriesRequest.encodedSizeBound`
     /// (what it would take on hashicorp/raft's wire); a larger one fails with
     /// ``RaftError/Code/invalidArgument``, as a network transport's peer would refuse the frame.
     public let maxMessageSize: Int?
@@ -189,7 +189,7 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
     }
 
     /// Opens a pipeline to `target`: requests reach it in send order without waiting for earlier
-    /// answers, and their completions run in the same order. Each request times out ``timeout``
+    /// answers, and their completions run in the same order. Each request times out `timeout`
     /// after it was sent.
     ///
     /// A request lost on the way, or whose answer is lost, stalls everything behind it, as on one

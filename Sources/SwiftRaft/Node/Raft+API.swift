@@ -30,7 +30,7 @@ extension Raft {
     ///   twice, or make them so (a client ID and sequence number the FSM deduplicates).
     ///
     /// - Parameters:
-    ///   - command: the bytes handed to ``FSM/apply(_:)`` as ``Log/data``.
+    ///   - command: the bytes handed to ``FSM/apply(_:)`` as `Log.data`.
     ///   - timeout: how long the whole call may take, counted from the call. Nil waits as long
     ///     as needed.
     /// - Returns: the index the command committed at and the leader FSM's response.
@@ -38,7 +38,7 @@ extension Raft {
         try await applyLog(data: command, extensions: [], timeout: timeout)
     }
 
-    /// Like ``apply(_:timeout:)``, with ``Log/extensions`` as well (hashicorp/raft's `ApplyLog`:
+    /// Like ``apply(_:timeout:)``, with `Log.extensions` as well (hashicorp/raft's `ApplyLog`:
     /// only data and extensions are taken from the caller). `timeout` bounds the whole call, as
     /// ``apply(_:timeout:)``'s does.
     public func applyLog(data: [UInt8], extensions: [UInt8], timeout: Duration? = nil) async throws -> ApplyResult {

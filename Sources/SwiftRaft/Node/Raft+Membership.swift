@@ -53,7 +53,7 @@ extension Raft {
     /// ``addVoter(id:address:prevIndex:timeout:)`` makes a new server count toward the quorum at
     /// once, before it holds any of the log: until it has copied everything, one more failure
     /// among the old voters can stop commits. Here the server first receives the log as a
-    /// non-voter (``ServerSuffrage/staging``); the leader appends `AddVoter` for it by itself once
+    /// non-voter (`ServerSuffrage.staging`); the leader appends `AddVoter` for it by itself once
     /// it has stayed within ``Config/stagingCatchUpEntries`` of the leader's last entry, and
     /// answered within ``Config/leaderLeaseTimeout``, for ``Config/stagingStabilityWindow``. A
     /// server already a voter stays one (the call returns once the staging entry commits); a
@@ -61,6 +61,8 @@ extension Raft {
     /// changes, the next leader promotes the server.
     ///
     /// - Parameters:
+    ///   - id: the server's ID.
+    ///   - address: the server's address, as its transport reaches it.
     ///   - prevIndex: as for ``addVoter(id:address:prevIndex:timeout:)``, applied to the staging
     ///     entry.
     ///   - timeout: bounds the whole wait, queueing, catching up and promotion included.

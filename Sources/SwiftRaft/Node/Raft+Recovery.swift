@@ -19,6 +19,9 @@ extension Raft {
     /// - Parameters:
     ///   - config: the node's settings (its ID, `maxAppendEntries` for batching, its logger).
     ///   - fsm: a fresh FSM: it ends up holding the recovered state, and its snapshot is stored.
+    ///   - logStore: the server's log, read and then emptied.
+    ///   - stableStore: the server's term and vote, kept.
+    ///   - snapshotStore: the server's snapshots, which receives the recovered one.
     ///   - configuration: the servers the cluster will have; at least one voter.
     /// - Returns: the snapshot written.
     /// - Throws: ``RaftError/Code/invalidArgument`` when the stores hold no state (recovering a

@@ -17,10 +17,10 @@ import Synchronization
 ///
 /// ## How it works
 ///
-/// `Raft` is the *shell* around ``RaftInstance``, the protocol as a pure state machine. Each node
+/// `Raft` is the *shell* around `RaftInstance`, the protocol as a pure state machine. Each node
 /// runs one loop on its own serial executor (a named thread, `raft-<id>`): API calls, incoming
 /// RPCs, answers, finished writes and clock ticks are posted to its mailbox from whatever thread
-/// they happen on, and the loop feeds everything waiting to the instance, takes one ``Ready`` and
+/// they happen on, and the loop feeds everything waiting to the instance, takes one `Ready` and
 /// carries it out — sends messages, hands the write to the storage thread (all writes queued
 /// meanwhile go out as one group commit, and the storage thread answers the RPCs that waited for
 /// them), and passes committed entries to the FSM's thread, which answers the callers. Disk and

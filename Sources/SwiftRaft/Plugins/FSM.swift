@@ -1,6 +1,6 @@
 /// The application's replicated state machine (hashicorp/raft's `FSM`).
 ///
-/// Raft calls ``apply(_:)`` for every committed ``LogType/command`` entry, in log order, exactly
+/// Raft calls ``apply(_:)`` for every committed `LogType.command` entry, in log order, exactly
 /// once per entry per process lifetime, on a serial executor of its own (the node's loop for a
 /// ``NonBlockingFSM``): never concurrently with itself, ``snapshot()`` or ``restore(from:)``, and
 /// never on Swift's cooperative thread pool, so a slow FSM delays no heartbeat or vote. An FSM is shared between that executor and the code
@@ -28,7 +28,7 @@ public protocol FSM: Sendable {
 
 /// An FSM that applies committed entries in batches (hashicorp/raft's `BatchingFSM`).
 ///
-/// Raft passes up to `MaxAppendEntries` ``LogType/command`` and ``LogType/configuration``
+/// Raft passes up to `MaxAppendEntries` `LogType.command` and `LogType.configuration`
 /// entries per call; the result must hold one response per entry, in order.
 public protocol BatchingFSM: FSM {
     /// Applies `logs` in order, returning one response per entry.

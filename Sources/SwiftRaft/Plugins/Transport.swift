@@ -7,7 +7,7 @@
 public struct RPC: Sendable {
     /// The request, in the same type the core and every transport use.
     public let request: RaftRequest
-    /// For ``RaftRequest/installSnapshot(_:)``: the snapshot's ``InstallSnapshotRequest/size``
+    /// For `RaftRequest.installSnapshot(_:)`: the snapshot's `InstallSnapshotRequest.size`
     /// bytes, streamed after the request. Whoever handles the RPC closes it.
     public let snapshotData: (any SnapshotSource)?
     private let responder: @Sendable (Result<RaftResponse, any Error>) -> Void
@@ -55,15 +55,15 @@ public protocol Transport: Sendable {
     /// it when it shuts down.
     func setRPCHandler(_ handler: (@Sendable (RPC) -> Void)?)
 
-    /// Installs a handler for bare heartbeats (see ``AppendEntriesRequest/isHeartbeat``), which
+    /// Installs a handler for bare heartbeats (see `AppendEntriesRequest.isHeartbeat`), which
     /// the transport calls instead of the RPC handler, so a heartbeat never queues behind other
     /// RPCs (hashicorp/raft's `SetHeartbeatHandler`). Passing nil sends heartbeats to the RPC
     /// handler again.
     func setHeartbeatHandler(_ handler: (@Sendable (RPC) -> Void)?)
 
     /// Sends `request` to `target` and calls `completion` exactly once with the answer, or with
-    /// a failure if there is none within `timeout`. Carries every ``RaftRequest`` except
-    /// ``RaftRequest/installSnapshot(_:)`` (which has ``installSnapshot(_:data:to:timeout:)``).
+    /// a failure if there is none within `timeout`. Carries every `RaftRequest` except
+    /// `RaftRequest.installSnapshot(_:)` (which has ``installSnapshot(_:data:to:timeout:)``).
     /// A peer that does not know RequestPreVote must surface as
     /// ``RaftError/Code/preVoteUnsupported``, and one that does not know ReadIndex (swift-raft's
     /// own RPC) as ``RaftError/Code/unsupportedProtocol``; a request larger than ``maxMessageSize`` fails
@@ -97,7 +97,7 @@ public protocol Transport: Sendable {
     /// transport that limits its frames, the peers' limit, assumed the same as its own), or nil
     /// when it sets none. Raft derives from it the largest command ``Raft/apply(_:timeout:)``
     /// accepts and cuts its AppendEntries batches below it (see
-    /// ``AppendEntriesRequest/encodedSizeBound``).
+    /// `AppendEntriesRequest.encodedSizeBound`).
     var maxMessageSize: Int? { get }
 
     /// Encodes a peer for legacy fields (hashicorp/raft sends the address bytes).
