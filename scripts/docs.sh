@@ -15,7 +15,7 @@ if [[ ${1:-} == --preview ]]; then
 fi
 
 modules=("$@")
-((${#modules[@]})) || modules=(SwiftRaft RaftCore RaftFileStores RaftNetworkTransport RaftTestKit RaftServiceLifecycle)
+((${#modules[@]})) || modules=(SwiftRaft RaftCore RaftFileStores RaftNetworkTransport RaftTLS RaftTestKit RaftServiceLifecycle)
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
