@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import RaftFileStores
+import RaftFileStores
 
 /// A directory of its own for one test, under `/tmp`, that the test removes when done: where a
 /// test puts the files of a store under test.
