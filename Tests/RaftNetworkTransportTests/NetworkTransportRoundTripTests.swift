@@ -72,8 +72,12 @@ struct NetworkTransportRoundTripTests {
                 header: header(client.localAddress), term: 12, leader: client.localAddress, lastLogIndex: 1_000,
                 lastLogTerm: 11, peers: [1, 2], configuration: [0x81, 0xA1, 0x41], configurationIndex: 900, size: Int64(size)
             )
-            let response = try await bounded("InstallSnapshot") {
-                try await client.installSnapshot(id: "s", target: server.localAddress, request, data: ByteSource(source, chunk: 10_000))
+            // This checks bytes, not speed: the call and the hang guard allow a minute, since
+            // 5 MiB in 64 KiB chunks took more than the default 10 s on a machine at load 48.
+            let response = try await bounded("InstallSnapshot", limit: .seconds(90)) {
+                try await client.installSnapshot(
+                    id: "s", target: server.localAddress, request, data: ByteSource(source, chunk: 10_000), timeout: .seconds(60)
+                )
             }
             let expected = answer(to: .installSnapshot(request), from: server.localAddress, snapshotBytes: size)
             #expect(expected.installSnapshot == response)
