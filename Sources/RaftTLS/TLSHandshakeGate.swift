@@ -13,7 +13,7 @@ import X509
 ///
 /// It never forwards a handshake error: the transport behind it has nothing to add, and a
 /// refused peer is one warning, not one per handler.
-final class TLSHandshakeGate: ChannelInboundHandler, RemovableChannelHandler {
+final class TLSHandshakeGate: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
