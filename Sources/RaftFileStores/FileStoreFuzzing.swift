@@ -96,6 +96,58 @@ public enum FileStoreFuzzing {
         public var roundTrips: Bool { reDecodedMeta == meta && reDecodedCRC == crc }
     }
 
+    // MARK: Checksums
+
+    /// `bytes` with the checksums of a segment rewritten to match: the header's, then each
+    /// record's, walking from record to record by their lengths as far as they lead. A fuzzer
+    /// cannot forge a CRC-32C, so without this every mutation of a record's payload is refused by
+    /// its checksum, and the code behind it (the payload's fields, the order of indexes and
+    /// batches) is only reached from the seeds as they are.
+    public static func sealingLogSegment(_ bytes: [UInt8]) -> [UInt8] {
+        typealias Codec = FileLogStore.RecordCodec
+        var bytes = bytes
+        guard bytes.count >= FileLogStore.SegmentHeader.size else { return bytes }
+        bytes.withUnsafeMutableBytes { raw in
+            let headerCRC = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<28]))
+            raw.storeBytes(of: headerCRC.littleEndian, toByteOffset: 28, as: UInt32.self)
+            var cursor = FileLogStore.SegmentHeader.size
+            while raw.count - cursor >= Codec.frameHeaderSize {
+                let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: cursor, as: UInt32.self)))
+                guard length > 0, length <= raw.count - cursor - Codec.frameHeaderSize else { break }
+                var crc = CRC32C()
+                crc.update(UnsafeRawBufferPointer(rebasing: raw[cursor..<(cursor + 4)]))
+                crc.update(UnsafeRawBufferPointer(rebasing: raw[(cursor + Codec.frameHeaderSize)..<(cursor + Codec.frameHeaderSize + length)]))
+                raw.storeBytes(of: crc.value.littleEndian, toByteOffset: cursor + 4, as: UInt32.self)
+                cursor += Codec.frameHeaderSize + length
+            }
+        }
+        return bytes
+    }
+
+    /// `bytes` with the checksums of a stable store data file rewritten to match: the header's,
+    /// then each record's length and body checksums, walking from record to record by their
+    /// lengths as far as they lead (see ``sealingLogSegment(_:)`` for why).
+    public static func sealingStableFile(_ bytes: [UInt8]) -> [UInt8] {
+        var bytes = bytes
+        guard bytes.count >= StableRecord.headerSize else { return bytes }
+        bytes.withUnsafeMutableBytes { raw in
+            let headerCRC = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<12]))
+            raw.storeBytes(of: headerCRC.bigEndian, toByteOffset: 12, as: UInt32.self)
+            var cursor = StableRecord.headerSize
+            while raw.count - cursor >= StableRecord.recordHeaderSize {
+                let length = Int(UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: cursor, as: UInt32.self)))
+                let bodyStart = cursor + StableRecord.recordHeaderSize
+                guard length <= raw.count - bodyStart else { break }
+                let lengthCRC = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[cursor..<(cursor + 4)]))
+                let bodyCRC = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[bodyStart..<(bodyStart + length)]))
+                raw.storeBytes(of: lengthCRC.bigEndian, toByteOffset: cursor + 4, as: UInt32.self)
+                raw.storeBytes(of: bodyCRC.bigEndian, toByteOffset: cursor + 8, as: UInt32.self)
+                cursor = bodyStart + length
+            }
+        }
+        return bytes
+    }
+
     /// The stable store keys hashicorp/raft and swift-raft use (`CurrentTerm`, `LastVoteTerm`,
     /// `LastVoteCand`), and the empty key.
     private static let raftKeys: [[UInt8]] = [Array("CurrentTerm".utf8), Array("LastVoteTerm".utf8), Array("LastVoteCand".utf8), []]

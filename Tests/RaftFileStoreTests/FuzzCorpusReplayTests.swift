@@ -8,26 +8,41 @@ import Testing
 /// input that once crashed one, must be read or refused with a ``FileStoreError``.
 @Suite("Fuzz corpus replay: file stores")
 struct FileStoreFuzzCorpusReplayTests {
-    // A log segment of any bytes recovers, and reopens to the same entries, or is refused with a FileStoreError.
+    // A log segment of any bytes, its checksums as found or made to match, recovers, and reopens to the same entries, or is refused with a FileStoreError.
     @Test("log segment corpus", arguments: FuzzCorpus.names("fuzz-log-segment"))
     func logSegment(_ name: String) throws {
         let bytes = try FuzzCorpus.input("fuzz-log-segment", name)
-        do {
-            let recovery = try FileStoreFuzzing.recoverLogSegment(bytes, fileSystem: PowerLossFileSystem())
-            #expect(recovery.entries == recovery.entriesAfterReopen)
-        } catch {
-            #expect(error is FileStoreError, "\(error)")
+        for file in [bytes, FileStoreFuzzing.sealingLogSegment(bytes)] {
+            do {
+                let recovery = try FileStoreFuzzing.recoverLogSegment(file, fileSystem: PowerLossFileSystem())
+                #expect(recovery.entries == recovery.entriesAfterReopen)
+            } catch {
+                #expect(error is FileStoreError, "\(error)")
+            }
         }
     }
 
-    // A stable store data file of any bytes replays, or is refused with a FileStoreError.
+    // A stable store data file of any bytes, its checksums as found or made to match, replays, or is refused with a FileStoreError.
     @Test("stable store corpus", arguments: FuzzCorpus.names("fuzz-stable-record"))
     func stableRecord(_ name: String) throws {
         let bytes = try FuzzCorpus.input("fuzz-stable-record", name)
-        do {
-            _ = try FileStoreFuzzing.openStableStore(bytes, fileSystem: PowerLossFileSystem())
-        } catch {
-            #expect(error is FileStoreError, "\(error)")
+        for file in [bytes, FileStoreFuzzing.sealingStableFile(bytes)] {
+            do {
+                _ = try FileStoreFuzzing.openStableStore(file, fileSystem: PowerLossFileSystem())
+            } catch {
+                #expect(error is FileStoreError, "\(error)")
+            }
+        }
+    }
+
+    // Sealing leaves a file the stores wrote as it was: their checksums already match.
+    @Test("sealing a store's own file changes nothing")
+    func sealingIsIdentityOnValidFiles() throws {
+        for seed in try StoreSeeds.logSegments() where seed.name != "seed-torn-tail" {
+            #expect(FileStoreFuzzing.sealingLogSegment(seed.bytes) == seed.bytes, "\(seed.name)")
+        }
+        for seed in try StoreSeeds.stableFiles() where seed.name != "seed-torn-final-record" {
+            #expect(FileStoreFuzzing.sealingStableFile(seed.bytes) == seed.bytes, "\(seed.name)")
         }
     }
 
