@@ -7,7 +7,8 @@
 # libFuzzer and AddressSanitizer; a no-op when it is up to date), copies Fuzz/Corpus/TARGET into
 # a scratch corpus under Fuzz/.build/fuzz/TARGET/ so a run never touches the repository, and
 # fuzzes under `nice` for SECONDS seconds. With --merge, the inputs the run found that add
-# coverage are then merged (minimised) into Fuzz/Corpus/TARGET, to be reviewed and committed.
+# coverage are then merged (minimised) into Fuzz/Corpus/TARGET, to be reviewed and committed;
+# those over 4 KiB are left out, to keep the committed corpus small.
 # A crash, hang or out-of-memory input is written to Fuzz/.build/fuzz/TARGET/artifacts/.
 set -euo pipefail
 
@@ -42,7 +43,15 @@ nice -n 10 "$binary" "$work/corpus" \
 
 if $merge; then
     echo "merging new coverage from $work/corpus into Fuzz/Corpus/$target"
+    before=$(mktemp)
+    ls "$fuzz/Corpus/$target" | sort > "$before"
     nice -n 10 "$binary" -merge=1 -timeout=5 -rss_limit_mb=2048 "$fuzz/Corpus/$target" "$work/corpus" 2>&1 | tail -3
+    # The committed corpus stays small: new inputs over 4 KiB stay in the scratch corpus only.
+    ls "$fuzz/Corpus/$target" | sort | comm -13 "$before" - | while read -r name; do
+        if [[ $(stat -c %s "$fuzz/Corpus/$target/$name") -gt 4096 ]]; then rm "$fuzz/Corpus/$target/$name"; fi
+    done
+    rm "$before"
+    echo "Fuzz/Corpus/$target: $(ls "$fuzz/Corpus/$target" | wc -l) inputs, $(cat "$fuzz/Corpus/$target"/* | wc -c) bytes"
 fi
 if [[ $status -ne 0 ]]; then
     echo "$target found a crash, hang or out-of-memory input: see $work/artifacts/ and $log" >&2
