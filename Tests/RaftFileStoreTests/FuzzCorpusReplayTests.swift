@@ -9,28 +9,30 @@ import Testing
 @Suite("Fuzz corpus replay: file stores")
 struct FileStoreFuzzCorpusReplayTests {
     // A log segment of any bytes, its checksums as found or made to match, recovers, and reopens to the same entries, or is refused with a FileStoreError.
-    @Test("log segment corpus", arguments: FuzzCorpus.names("fuzz-log-segment"))
-    func logSegment(_ name: String) throws {
-        let bytes = try FuzzCorpus.input("fuzz-log-segment", name)
-        for file in [bytes, FileStoreFuzzing.sealingLogSegment(bytes)] {
-            do {
-                let recovery = try FileStoreFuzzing.recoverLogSegment(file, fileSystem: PowerLossFileSystem())
-                #expect(recovery.entries == recovery.entriesAfterReopen)
-            } catch {
-                #expect(error is FileStoreError, "\(error)")
+    @Test("log segment corpus")
+    func logSegment() throws {
+        for (name, bytes) in try FuzzCorpus.inputs("fuzz-log-segment") {
+            for file in [bytes, FileStoreFuzzing.sealingLogSegment(bytes)] {
+                do {
+                    let recovery = try FileStoreFuzzing.recoverLogSegment(file, fileSystem: PowerLossFileSystem())
+                    #expect(recovery.entries == recovery.entriesAfterReopen, "\(name)")
+                } catch {
+                    #expect(error is FileStoreError, "\(name): \(error)")
+                }
             }
         }
     }
 
     // A stable store data file of any bytes, its checksums as found or made to match, replays, or is refused with a FileStoreError.
-    @Test("stable store corpus", arguments: FuzzCorpus.names("fuzz-stable-record"))
-    func stableRecord(_ name: String) throws {
-        let bytes = try FuzzCorpus.input("fuzz-stable-record", name)
-        for file in [bytes, FileStoreFuzzing.sealingStableFile(bytes)] {
-            do {
-                _ = try FileStoreFuzzing.openStableStore(file, fileSystem: PowerLossFileSystem())
-            } catch {
-                #expect(error is FileStoreError, "\(error)")
+    @Test("stable store corpus")
+    func stableRecord() throws {
+        for (name, bytes) in try FuzzCorpus.inputs("fuzz-stable-record") {
+            for file in [bytes, FileStoreFuzzing.sealingStableFile(bytes)] {
+                do {
+                    _ = try FileStoreFuzzing.openStableStore(file, fileSystem: PowerLossFileSystem())
+                } catch {
+                    #expect(error is FileStoreError, "\(name): \(error)")
+                }
             }
         }
     }
@@ -47,14 +49,15 @@ struct FileStoreFuzzCorpusReplayTests {
     }
 
     // A meta.json of any bytes decodes, and is written back as a file that decodes the same, or is refused with a FileStoreError.
-    @Test("snapshot meta.json corpus", arguments: FuzzCorpus.names("fuzz-snapshot-meta"))
-    func snapshotMeta(_ name: String) throws {
-        let bytes = try FuzzCorpus.input("fuzz-snapshot-meta", name)
-        do {
-            let decoding = try FileStoreFuzzing.decodeSnapshotMeta(bytes)
-            #expect(decoding.roundTrips, "\(decoding)")
-        } catch {
-            #expect(error is FileStoreError, "\(error)")
+    @Test("snapshot meta.json corpus")
+    func snapshotMeta() throws {
+        for (name, bytes) in try FuzzCorpus.inputs("fuzz-snapshot-meta") {
+            do {
+                let decoding = try FileStoreFuzzing.decodeSnapshotMeta(bytes)
+                #expect(decoding.roundTrips, "\(name): \(decoding)")
+            } catch {
+                #expect(error is FileStoreError, "\(name): \(error)")
+            }
         }
     }
 

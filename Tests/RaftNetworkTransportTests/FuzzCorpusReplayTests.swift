@@ -10,52 +10,58 @@ import Testing
 /// The wire fuzzers' corpus (`Fuzz/Corpus`, Docs/fuzzing.md), replayed through the entry points
 /// the fuzzers call, with the same checks, on every test run: every input a fuzzer found
 /// interesting, and every input that once crashed one, must decode or fail with a `WireError`,
-/// and the same way however it is split into reads.
+/// and the same way when it is split into reads.
 @Suite("Fuzz corpus replay: wire")
 struct WireFuzzCorpusReplayTests {
-    // A request stream decodes to the same requests, or the same error, in one read and byte by byte.
-    @Test("request stream corpus", arguments: FuzzCorpus.names("fuzz-wire-request"))
-    func requestStream(_ name: String) throws {
-        let bytes = try FuzzCorpus.input("fuzz-wire-request", name)
-        bytes.withUnsafeBytes { bytes in
-            #expect(WireFuzzing.readRequests(bytes, readSize: 0) == WireFuzzing.readRequests(bytes, readSize: splitReadSize(bytes.count)))
+    // A request stream decodes to the same requests, or the same error, in one read and split into reads.
+    @Test("request stream corpus")
+    func requestStream() throws {
+        for (name, bytes) in try FuzzCorpus.inputs("fuzz-wire-request") {
+            bytes.withUnsafeBytes { bytes in
+                let split = WireFuzzing.readRequests(bytes, readSize: splitReadSize(bytes.count))
+                #expect(WireFuzzing.readRequests(bytes, readSize: 0) == split, "\(name)")
+            }
         }
     }
 
-    // A response stream decodes to the same responses, or the same error, in one read and byte by byte.
-    @Test("response stream corpus", arguments: FuzzCorpus.names("fuzz-wire-response"))
-    func responseStream(_ name: String) throws {
-        let bytes = try FuzzCorpus.input("fuzz-wire-response", name)
-        bytes.withUnsafeBytes { bytes in
-            #expect(WireFuzzing.readResponses(bytes, readSize: 0) == WireFuzzing.readResponses(bytes, readSize: splitReadSize(bytes.count)))
+    // A response stream decodes to the same responses, or the same error, in one read and split into reads.
+    @Test("response stream corpus")
+    func responseStream() throws {
+        for (name, bytes) in try FuzzCorpus.inputs("fuzz-wire-response") {
+            bytes.withUnsafeBytes { bytes in
+                let split = WireFuzzing.readResponses(bytes, readSize: splitReadSize(bytes.count))
+                #expect(WireFuzzing.readResponses(bytes, readSize: 0) == split, "\(name)")
+            }
         }
     }
 
     // An AppendEntries value decodes the same twice with one decoder, and what decodes survives encoding and decoding.
-    @Test("AppendEntries corpus", arguments: FuzzCorpus.names("fuzz-append-entries"))
-    func appendEntries(_ name: String) throws {
-        let bytes = try FuzzCorpus.input("fuzz-append-entries", name)
+    @Test("AppendEntries corpus")
+    func appendEntries() throws {
+        // One decoder for all, as the fuzzer keeps one for its whole run.
         let decoder = WireFuzzing.ValueDecoder()
-        let (first, second) = bytes.withUnsafeBytes { bytes in
-            (
-                Result { () throws(WireFuzzing.DecodingError) in try WireFuzzing.decodeAppendEntries(bytes, with: decoder) },
-                Result { () throws(WireFuzzing.DecodingError) in try WireFuzzing.decodeAppendEntries(bytes, with: decoder) }
-            )
+        for (name, bytes) in try FuzzCorpus.inputs("fuzz-append-entries") {
+            let (first, second) = bytes.withUnsafeBytes { bytes in
+                (
+                    Result { () throws(WireFuzzing.DecodingError) in try WireFuzzing.decodeAppendEntries(bytes, with: decoder) },
+                    Result { () throws(WireFuzzing.DecodingError) in try WireFuzzing.decodeAppendEntries(bytes, with: decoder) }
+                )
+            }
+            #expect(first == second, "\(name)")
+            guard case .success(let request) = first else { continue }
+            let reDecoded = WireFuzzing.encodedValue(of: request).withUnsafeBytes { encoded in
+                Result { () throws(WireFuzzing.DecodingError) in try WireFuzzing.decodeAppendEntries(encoded, with: decoder) }
+            }
+            #expect(reDecoded == .success(request), "\(name)")
         }
-        #expect(first == second)
-        guard case .success(let request) = first else { return }
-        let reDecoded = WireFuzzing.encodedValue(of: request).withUnsafeBytes { encoded in
-            Result { () throws(WireFuzzing.DecodingError) in try WireFuzzing.decodeAppendEntries(encoded, with: decoder) }
-        }
-        #expect(reDecoded == .success(request))
     }
 }
 
-/// The read size the replay splits an input of `count` bytes into: one byte, as the fuzzers do,
-/// except for the two 70 KB golden AppendEntries frames, which byte by byte take seconds in a
-/// debug build (every smaller input already splits at every byte).
+/// The read size the replay splits an input of `count` bytes into: single bytes for the shortest
+/// inputs, then at most 16 reads. The fuzzers split every input at every byte; a debug build takes
+/// about 0.1 ms a read, which over the whole corpus would take many seconds.
 private func splitReadSize(_ count: Int) -> Int {
-    count <= 16 << 10 ? 1 : 997
+    max(1, count / 16)
 }
 
 /// Reads the fuzzers' committed corpus, `Fuzz/Corpus/<target>/`, found from this file's path so
@@ -67,9 +73,15 @@ enum FuzzCorpus {
         return folder + "/../../Fuzz/Corpus"
     }()
 
-    /// The names of `target`'s inputs, sorted.
-    static func names(_ target: String) -> [String] {
-        guard let dir = opendir(directory + "/" + target) else { return [] }
+    /// Every input of `target`, by name, sorted; at least one, or it throws.
+    static func inputs(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
+        let names = try names(target)
+        guard !names.isEmpty else { throw FixtureError("no inputs in \(directory)/\(target)") }
+        return try names.map { ($0, try Fixtures.readBytes(directory + "/" + target + "/" + $0)) }
+    }
+
+    private static func names(_ target: String) throws -> [String] {
+        guard let dir = opendir(directory + "/" + target) else { throw FixtureError("cannot list \(directory)/\(target)") }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
@@ -79,10 +91,5 @@ enum FuzzCorpus {
             if !name.hasPrefix(".") { names.append(name) }
         }
         return names.sorted()
-    }
-
-    /// The bytes of input `name` of `target`.
-    static func input(_ target: String, _ name: String) throws -> [UInt8] {
-        try Fixtures.readBytes(directory + "/" + target + "/" + name)
     }
 }

@@ -14,11 +14,12 @@ enum FuzzCorpus {
         return support + "/../../../Fuzz/Corpus"
     }()
 
-    /// The names of `target`'s inputs, sorted; none if its directory cannot be listed (the replay
-    /// test then has no cases, and `seedsAreCurrent` reports the missing files).
-    static func names(_ target: String) -> [String] {
-        let entries = (try? PosixFileSystem().contentsOfDirectory(directory + "/" + target)) ?? []
-        return entries.filter { !$0.isDirectory && !$0.name.hasPrefix(".") }.map(\.name).sorted()
+    /// Every input of `target`, by name, sorted; at least one, or it throws.
+    static func inputs(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
+        let entries = try PosixFileSystem().contentsOfDirectory(directory + "/" + target)
+        let names = entries.filter { !$0.isDirectory && !$0.name.hasPrefix(".") }.map(\.name).sorted()
+        guard !names.isEmpty else { throw FileStoreError(.notFound, "no inputs in \(directory)/\(target)") }
+        return try names.map { ($0, try input(target, $0)) }
     }
 
     /// The bytes of input `name` of `target`.
