@@ -26,7 +26,7 @@ enum Fixtures {
 
     /// The bytes of `<subdirectory>/<name>.hex`.
     static func hex(_ subdirectory: String, _ name: String) throws -> [UInt8] {
-        let text = try readFile("\(directory)/\(subdirectory)/\(name).hex")
+        let text = try readBytes("\(directory)/\(subdirectory)/\(name).hex")
         return try decodeHex(String(decoding: text, as: UTF8.self))
     }
 
@@ -46,11 +46,12 @@ enum Fixtures {
 
     /// The lines of `<subdirectory>/index.txt` that are not comments.
     static func index(_ subdirectory: String) throws -> [String] {
-        let text = String(decoding: try readFile("\(directory)/\(subdirectory)/index.txt"), as: UTF8.self)
+        let text = String(decoding: try readBytes("\(directory)/\(subdirectory)/index.txt"), as: UTF8.self)
         return text.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
     }
 
-    private static func readFile(_ path: String) throws -> [UInt8] {
+    /// The bytes of the file at `path`.
+    static func readBytes(_ path: String) throws -> [UInt8] {
         guard let file = fopen(path, "rb") else { throw FixtureError("cannot open \(path)") }
         defer { fclose(file) }
         var bytes: [UInt8] = []
