@@ -10,7 +10,7 @@
 # <scratch>/sanitize.log as well as to the terminal, the sanitizer's reports to
 # <scratch>/sanitizer-reports/. Exits non-zero when a test fails or the sanitizer reports anything
 # not suppressed (see Docs/testing.md,
-# "Sanitizers", for the last clean run and every finding).
+# "Sanitizers", for the last runs and every finding).
 #
 # Knobs: RAFT_SANITIZE_JOBS, build jobs (default: SwiftPM's); the test suite's own knobs
 # (scripts/test.sh) apply unchanged; RAFT_SKIP_INTEROP=1 skips the hashicorp/raft interoperability
@@ -82,7 +82,7 @@ log="$scratch/sanitize.log"
 status=0
 "${preload[@]}" swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" "$@" 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
 
-reports=$(cat "$reports_dir"/* 2>/dev/null | grep -cE '^(WARNING: ThreadSanitizer|==[0-9]+==ERROR: (AddressSanitizer|LeakSanitizer))' || true)
+reports=$(cat "$reports_dir"/* 2>/dev/null | grep -cE '^(WARNING: ThreadSanitizer|==.+==ERROR: (AddressSanitizer|LeakSanitizer))' || true)
 summary=$(grep -E 'Test run with [0-9]+ tests?' "$log" | tail -1 || true)
 echo "sanitize.sh $sanitizer: ${summary:-no Swift Testing summary}"
 echo "sanitize.sh $sanitizer: $reports sanitizer report(s) in $reports_dir; test log: $log"
