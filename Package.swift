@@ -169,7 +169,10 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "SwiftRaft"], swiftSettings: strictSettings),
+        // The test trait that moves synchronous, CPU-bound suites off Swift's cooperative pool,
+        // shared by the test targets that have such suites.
+        .target(name: "RaftTestTraits", dependencies: ["SwiftRaft"], path: "Tests/RaftTestTraits", swiftSettings: strictSettings),
+        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "SwiftRaft", "RaftTestTraits"], swiftSettings: strictSettings),
         .testTarget(name: "SwiftRaftTests", dependencies: ["SwiftRaft", "RaftTestKit"], swiftSettings: strictSettings),
         .testTarget(
             name: "RaftServiceLifecycleTests",
@@ -213,7 +216,7 @@ let package = Package(
             name: "RaftNetworkTransportTests",
             dependencies: [
                 // CMsgPack: the AppendEntries decoder is checked against a msgpack-c tree walk.
-                "RaftNetworkTransport", "SwiftRaft", "RaftTestKit", "CMsgPack",
+                "RaftNetworkTransport", "SwiftRaft", "RaftTestKit", "CMsgPack", "RaftTestTraits",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

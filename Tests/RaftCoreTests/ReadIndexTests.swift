@@ -1,3 +1,4 @@
+import RaftTestTraits
 import Testing
 
 import RaftCore

@@ -1,6 +1,7 @@
 import NIOCore
 @testable import RaftNetworkTransport
 import SwiftRaft
+import RaftTestTraits
 import Testing
 
 /// The one-pass AppendEntries decoder against the msgpack-c tree walk it replaced
@@ -9,7 +10,7 @@ import Testing
 ///
 /// `RAFT_FUZZ_FRAMES` scales the differential run (a fifth of it, default 20 000 values),
 /// `RAFT_FUZZ_SEED` seeds it.
-@Suite("Wire format: one-pass AppendEntries decoder")
+@Suite("Wire format: one-pass AppendEntries decoder", .offCooperativePool)
 struct AppendEntriesDecoderTests {
     /// A decode's outcome, comparable across the two decoders.
     private enum Outcome: Equatable, CustomStringConvertible {

@@ -3,11 +3,12 @@ import NIOEmbedded
 import NIOTestUtils
 @testable import RaftNetworkTransport
 import SwiftRaft
+import RaftTestTraits
 import Testing
 
 /// The NIO frame decoders: any split of the byte stream decodes the same, snapshots stream
 /// through without accumulating, and bad input closes the door with a WireError.
-@Suite("Wire format: NIO frame decoders")
+@Suite("Wire format: NIO frame decoders", .offCooperativePool)
 struct FrameDecoderTests {
     /// Golden request frames that stand alone (InstallSnapshot ones need their data). The two
     /// 70 KB frames are left out where every byte goes through a channel separately (tens of

@@ -5,13 +5,14 @@ import Darwin
 #endif
 @_spi(Fuzzing) @testable import RaftNetworkTransport
 import SwiftRaft
+import RaftTestTraits
 import Testing
 
 /// The wire fuzzers' corpus (`Fuzz/Corpus`, Docs/fuzzing.md), replayed through the entry points
 /// the fuzzers call, with the same checks, on every test run: every input a fuzzer found
 /// interesting, and every input that once crashed one, must decode or fail with a `WireError`,
 /// and the same way when it is split into reads.
-@Suite("Fuzz corpus replay: wire")
+@Suite("Fuzz corpus replay: wire", .offCooperativePool)
 struct WireFuzzCorpusReplayTests {
     // A request stream decodes to the same requests, or the same error, in one read and split into reads.
     @Test("request stream corpus")

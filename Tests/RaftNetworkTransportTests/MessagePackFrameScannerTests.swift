@@ -1,10 +1,11 @@
 @testable import RaftNetworkTransport
 import SwiftRaft
+import RaftTestTraits
 import Testing
 
 /// The scanner finds frame ends incrementally and stops hostile input at the header that
 /// declares too much, however little has arrived.
-@Suite("Wire format: msgpack boundary scanner")
+@Suite("Wire format: msgpack boundary scanner", .offCooperativePool)
 struct MessagePackFrameScannerTests {
     private func scan(_ bytes: [UInt8], values: Int = 1, limits: WireLimits = WireLimits()) throws -> MessagePackFrameScanner.Progress {
         var scanner = MessagePackFrameScanner(valueCount: values, limits: limits)

@@ -1,6 +1,7 @@
 import NIOCore
 @testable import RaftNetworkTransport
 import SwiftRaft
+import RaftTestTraits
 import Testing
 
 /// Every request and response other than AppendEntries requests (which have their own suite)
@@ -10,7 +11,7 @@ import Testing
 ///
 /// `RAFT_FUZZ_FRAMES` scales the differential run (a fifth of it, default 20 000 values),
 /// `RAFT_FUZZ_SEED` seeds it.
-@Suite("Wire format: every RPC through the one-pass reader")
+@Suite("Wire format: every RPC through the one-pass reader", .offCooperativePool)
 struct OnePassDecodingTests {
     /// A request or a response, so both can go through the same checks.
     private enum Message: Equatable, CustomStringConvertible {

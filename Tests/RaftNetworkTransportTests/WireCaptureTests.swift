@@ -1,12 +1,13 @@
 import NIOCore
 @testable import RaftNetworkTransport
 import SwiftRaft
+import RaftTestTraits
 import Testing
 
 /// Real hashicorp/raft 1.1.2 NetworkTransport traffic over TCP (`Fixtures/captures`, made by
 /// `GoPeers/capture`): what its client sends decodes here, and what its server answered to our
 /// frames decodes here too.
-@Suite("Wire format: captures of hashicorp/raft 1.1.2 over TCP")
+@Suite("Wire format: captures of hashicorp/raft 1.1.2 over TCP", .offCooperativePool)
 struct WireCaptureTests {
     private static let header = Golden.legacyHeader
     private static let leader = Golden.leaderAddress

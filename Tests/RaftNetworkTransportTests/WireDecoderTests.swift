@@ -1,11 +1,12 @@
 import NIOCore
 @testable import RaftNetworkTransport
 import SwiftRaft
+import RaftTestTraits
 import Testing
 
 /// The decoder accepts everything go-msgpack's decoders accept (hashicorp-raft.md §4.2), and
 /// fails on the rest with a WireError that names the field.
-@Suite("Wire format: liberal decoding and typed errors")
+@Suite("Wire format: liberal decoding and typed errors", .offCooperativePool)
 struct WireDecoderTests {
     private func request(_ type: RPCType, _ value: [UInt8]) throws -> RaftRequest {
         try WireDecoder().decodeRequest(type, from: buffer(value))

@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 @testable import RaftNetworkTransport
 import SwiftRaft
+import RaftTestTraits
 import Testing
 
 /// Random and mutated frames against the decoders: nothing crashes or hangs, every failure is
@@ -9,7 +10,7 @@ import Testing
 ///
 /// `RAFT_FUZZ_FRAMES` sets the number of request frames (default 100 000, a few seconds in a
 /// debug build), `RAFT_FUZZ_SEED` the seed (default fixed, so failures replay).
-@Suite("Wire format: fuzzing the frame decoders")
+@Suite("Wire format: fuzzing the frame decoders", .offCooperativePool)
 struct WireFuzzTests {
     private struct Stats: CustomStringConvertible {
         var frames = 0

@@ -1,12 +1,13 @@
 import NIOCore
 @testable import RaftNetworkTransport
 import SwiftRaft
+import RaftTestTraits
 import Testing
 
 /// Our bytes against go-msgpack 0.5.5's (`Fixtures/golden`, made by `GoPeers/golden`): the
 /// encoder must reproduce hashicorp/raft's newest frames byte for byte, and the decoder must
 /// read both the newest and 1.1.2's.
-@Suite("Wire format: golden bytes from go-msgpack")
+@Suite("Wire format: golden bytes from go-msgpack", .offCooperativePool)
 struct WireGoldenTests {
     @Test("encoder reproduces the newest hashicorp/raft request bytes", arguments: Golden.requests.filter(\.exact))
     func encodesRequestsByteForByte(_ golden: Golden.RequestCase) throws {
