@@ -44,7 +44,9 @@ struct NetworkTransportLifecycleTests {
         let peer = TestServer(server, .hold)
         let target = server.localAddress
         let local = client.localAddress
-        let pending = Task { try await client.appendEntries(id: "s", target: target, numberedAppend(1, from: local)) }
+        // A call timeout far beyond the test: the call must end by close(), never by its own
+        // timeout (10 s by default, which passed first on a loaded CI machine).
+        let pending = Task { try await client.appendEntries(id: "s", target: target, numberedAppend(1, from: local), timeout: .seconds(300)) }
         try await peer.waitUntilReceived(1)
 
         await client.close()

@@ -121,8 +121,11 @@ struct TransportInteropTests {
             configurationIndex: 4000,
             size: Int64(size)
         )
+        // hashicorp/raft's deadline for this size, as Raft passes it: a plain call's 10 s passed
+        // first on a loaded CI machine.
+        let deadline = try #require(transport.options.installSnapshotTimeout(size: Int64(size)))
         let response = try await transport.installSnapshot(
-            id: "go", target: address, request, data: ChunkedSnapshotSource(bytes: bytes)
+            id: "go", target: address, request, data: ChunkedSnapshotSource(bytes: bytes), timeout: deadline
         )
         #expect(response.success)
         #expect(response.term == 9)
