@@ -240,3 +240,12 @@ final class CountingClock: RaftClock {
     /// How many times work was scheduled.
     var scheduled: Int { count.withLock { $0 } }
 }
+
+/// A weak reference, readable from any task: whether an object is gone once nothing should hold it.
+final class WeakReference: Sendable {
+    private struct Reference { weak var object: (any AnyObject & Sendable)? }
+    private let reference = Mutex(Reference())
+
+    func watch(_ object: any AnyObject & Sendable) { reference.withLock { $0.object = object } }
+    var isReleased: Bool { reference.withLock { $0.object == nil } }
+}

@@ -336,6 +336,26 @@ struct InmemTransportTests {
         }
     }
 
+    @Test func anRPCLeftUnansweredDoesNotKeepATransportDroppedWithoutClosingAlive() async throws {
+        let handler = WeakReference()
+        try await Simulation.run(seed: 7) { simulation in
+            let outcomes = Recorder<RaftResponse>()
+            do {
+                let a = InmemTransport(address: "a", clock: simulation.clock)
+                let b = InmemTransport(address: "b", clock: simulation.clock)
+                a.connect(b)
+                let peerB = Peer(b, .hold)
+                handler.watch(peerB)
+                a.send(.requestVote(vote(1)), to: server("b"), timeout: short, completion: outcomes.completion(1))
+                await outcomes.wait(for: 1)
+                #expect(peerB.received == ["RequestVote 1"] && outcomes.codes == [.timeout])
+            }
+            // Neither transport was closed, and b's handler still holds the RPC it never
+            // answered: nothing else holds b's side any more, so it is gone, handler and all.
+            #expect(handler.isReleased)
+        }
+    }
+
     // MARK: Fault plans
 
     @Test func canDeliverFollowsPartitionsIsolationsAndBlocks() {

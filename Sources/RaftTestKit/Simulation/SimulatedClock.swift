@@ -94,4 +94,20 @@ public final class SimulatedClock: RaftClock {
     }
 
     var hasTimers: Bool { state.withLock { !$0.timers.isEmpty } }
+
+    /// Ends every pending timer without moving time: scheduled work is dropped, and sleeping
+    /// tasks wake with `CancellationError`. For a simulation that is over: its timers can never
+    /// fire, and a timer's work often holds what holds this clock (a transport, a node's mailbox),
+    /// a cycle that would keep the whole simulated cluster alive for the rest of the process.
+    /// Returns how many timers there were.
+    func cancelAllTimers() -> Int {
+        let pending = state.withLock { state -> [Timer] in
+            defer { state.timers.removeAll() }
+            return state.timers.values.sorted { $0.sequence < $1.sequence }
+        }
+        for timer in pending {
+            if case .resume(let continuation) = timer.fire { continuation.resume(throwing: CancellationError()) }
+        }
+        return pending.count
+    }
 }

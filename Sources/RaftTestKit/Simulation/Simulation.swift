@@ -61,14 +61,15 @@ public final class Simulation: Sendable {
             return try await body(simulation)
         }
         let driverOutcome: Simulation.Failure? = await withCheckedContinuation { continuation in
-            simulation.startDriver(timeLimit: timeLimit, isFinished: { finished.isSet }) {
+            simulation.startDriver(
+                timeLimit: timeLimit,
+                isFinished: { finished.isSet },
+                abandonBody: { task.cancel() }
+            ) {
                 continuation.resume(returning: $0)
             }
         }
-        if let driverOutcome {
-            task.cancel()
-            throw driverOutcome
-        }
+        if let driverOutcome { throw driverOutcome }
         return try await task.value
     }
 
@@ -87,13 +88,20 @@ public final class Simulation: Sendable {
     }
 
     /// Runs jobs and advances time on a thread of its own (never on Swift's cooperative pool) until
-    /// the body's task finishes, then reports how it ended.
+    /// the body's task finishes, winds the simulation down, then reports how it ended.
     private func startDriver(
         timeLimit: Duration,
         isFinished: @escaping @Sendable () -> Bool,
+        abandonBody: @escaping @Sendable () -> Void,
         completion: @escaping @Sendable (Simulation.Failure?) -> Void
     ) {
-        Driver(simulation: self, timeLimit: timeLimit, isFinished: isFinished, completion: completion).start()
+        Driver(
+            simulation: self,
+            timeLimit: timeLimit,
+            isFinished: isFinished,
+            abandonBody: abandonBody,
+            completion: completion
+        ).start()
     }
 }
 
@@ -110,17 +118,21 @@ private final class Driver: @unchecked Sendable {
     let simulation: Simulation
     let timeLimit: Duration
     let isFinished: @Sendable () -> Bool
+    /// Cancels the body's task, when the run fails before the body finished.
+    let abandonBody: @Sendable () -> Void
     let completion: @Sendable (Simulation.Failure?) -> Void
 
     init(
         simulation: Simulation,
         timeLimit: Duration,
         isFinished: @escaping @Sendable () -> Bool,
+        abandonBody: @escaping @Sendable () -> Void,
         completion: @escaping @Sendable (Simulation.Failure?) -> Void
     ) {
         self.simulation = simulation
         self.timeLimit = timeLimit
         self.isFinished = isFinished
+        self.abandonBody = abandonBody
         self.completion = completion
     }
 
@@ -130,7 +142,10 @@ private final class Driver: @unchecked Sendable {
         let created = pthread_create(&thread, nil, { context in
             let driver = Unmanaged<Driver>.fromOpaque(context!).takeRetainedValue()
             Driver.lowerPriority()
-            driver.completion(driver.loop())
+            let outcome = driver.loop()
+            if outcome != nil { driver.abandonBody() }
+            driver.windDown()
+            driver.completion(outcome)
             return nil
         }, context)
         precondition(created == 0, "pthread_create failed: \(created)")
@@ -147,6 +162,28 @@ private final class Driver: @unchecked Sendable {
         #if os(Linux)
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
         #endif
+    }
+
+    /// The most rounds ``windDown()`` takes, and the most jobs it runs in one: a task that
+    /// catches the `CancellationError` of its sleep and sleeps again gets woken this many times,
+    /// then is left asleep, and one that spins on a cancelled sleep cannot hold the driver.
+    static let windDownRounds = 100
+    static let windDownJobsPerRound = 100_000
+
+    /// Ends what the run left behind, once it is over: timers that can no longer fire (virtual
+    /// time has stopped) are dropped, tasks still asleep on the clock (an abandoned body, a
+    /// client loop the body never stopped) wake with `CancellationError`, and every job that
+    /// wakes is run here, so none is left queued on an executor nobody drives. Left as they were,
+    /// timers and queued jobs hold the transports and nodes that hold the clock and the executor,
+    /// and each finished simulation would stay in memory until the process exits.
+    private func windDown() {
+        let executor = simulation.executor
+        let clock = simulation.clock
+        for _ in 0..<Self.windDownRounds {
+            let ended = clock.cancelAllTimers()
+            let ran = executor.runUntilIdle(limit: Self.windDownJobsPerRound)
+            if ended == 0 && ran == 0 { return }
+        }
     }
 
     private func loop() -> Simulation.Failure? {

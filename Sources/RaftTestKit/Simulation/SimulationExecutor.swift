@@ -64,10 +64,10 @@ public final class SimulationExecutor: SerialExecutor, TaskExecutor, RaftExecuto
     /// This executor as a task executor reference.
     public func asUnownedTaskExecutor() -> UnownedTaskExecutor { UnownedTaskExecutor(ordinary: self) }
 
-    /// Runs queued jobs until none is left. Returns how many ran.
-    func runUntilIdle() -> Int {
+    /// Runs queued jobs until none is left, or `limit` of them ran. Returns how many ran.
+    func runUntilIdle(limit: Int = .max) -> Int {
         var count = 0
-        while let work = next() {
+        while count < limit, let work = next() {
             switch work {
             case .job(let job):
                 job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())

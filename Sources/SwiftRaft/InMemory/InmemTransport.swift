@@ -244,11 +244,15 @@ public final class InmemTransport: PreVoteTransport, ClosableTransport {
         call: InmemCompletion<RaftResponse>
     ) {
         let local = localAddress, faults = faults, clock = clock
+        // The answer callback names the peer by address only: the peer's endpoint keeps the
+        // callback until the RPC is answered, and a callback holding the endpoint would keep it
+        // (and its handler, a whole node) alive for good once an RPC went unanswered.
+        let from = peer.address
         let deliver: @Sendable () -> Void = {
             let delivered = peer.deliver(request, snapshotData: snapshotData) { result in
                 // The reply's fate is decided when the peer sends it, not when the caller reads it.
-                guard let travel = Self.hop(faults, from: peer.address, to: local) else { return }
-                let surfaced = result.mapError { Self.surfaced($0, from: peer.address) as any Error }
+                guard let travel = Self.hop(faults, from: from, to: local) else { return }
+                let surfaced = result.mapError { Self.surfaced($0, from: from) as any Error }
                 if travel > .zero {
                     clock.schedule(after: travel) { call.complete(surfaced) }
                 } else {
