@@ -36,9 +36,9 @@ enum Fixtures {
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            // In place: a copy of all 256 bytes of `d_name` can run past the end of readdir's buffer.
+            let name = String(cString: (UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
+                .assumingMemoryBound(to: CChar.self))
             if name.hasSuffix(".hex") { names.append(String(name.dropLast(4))) }
         }
         return names.sorted()

@@ -126,7 +126,9 @@ struct Scratch {
     func remove() {
         guard let directory = opendir(path) else { return }
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            // In place: a copy of all 256 bytes of `d_name` can run past the end of readdir's buffer.
+            let name = String(cString: (UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
+                .assumingMemoryBound(to: CChar.self))
             if name != "." && name != ".." { unlink("\(path)/\(name)") }
         }
         closedir(directory)

@@ -128,9 +128,7 @@ public struct PosixFileSystem: FileSystem {
         defer { closedir(directory) }
         var entries: [DirectoryEntry] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            let name = Self.name(of: entry)
             if name == "." || name == ".." { continue }
             let isDirectory: Bool
             if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
@@ -141,6 +139,17 @@ public struct PosixFileSystem: FileSystem {
             entries.append(DirectoryEntry(name: name, isDirectory: isDirectory))
         }
         return entries
+    }
+
+    /// The name in a directory entry `readdir` returned, read in place up to its terminating NUL.
+    ///
+    /// Not by copying `d_name`: `readdir` returns records of their own length (`d_reclen`) packed
+    /// in its buffer, so the 256 bytes `d_name` is declared with run past the end of the buffer
+    /// for the last, short-named entries of a large directory (AddressSanitizer's
+    /// heap-buffer-overflow in a 4,000-file directory).
+    static func name(of entry: UnsafeMutablePointer<dirent>) -> String {
+        let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        return String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
     }
 
     /// `stat`.
