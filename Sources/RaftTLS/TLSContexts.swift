@@ -31,6 +31,18 @@ struct TLSContexts: Sendable {
             throw TLSStreamLayerError(.invalidConfiguration, "the private key \(configuration.privateKey) is not a PEM private key: \(error)")
         }
         let leaf = try parsed(chain[0], source: configuration.certificateChain)
+        // Checked here, before BoringSSL would: NIOSSLContext's initializer throws for a key of
+        // another certificate only after it made its SSL_CTX, which then leaks (LeakSanitizer,
+        // Docs/testing.md), and this way the error says what is wrong. A key swift-certificates
+        // cannot read is left to BoringSSL, which reads more kinds.
+        if let ownKey = try? Certificate.PrivateKey(pemEncoded: String(decoding: keyBytes, as: UTF8.self)),
+            ownKey.publicKey != leaf.publicKey
+        {
+            throw TLSStreamLayerError(
+                .invalidConfiguration,
+                "the private key \(configuration.privateKey) does not belong to the certificate \(leaf.summary) in \(configuration.certificateChain)"
+            )
+        }
         var trustedIssuers: [DistinguishedName] = []
         for root in roots { trustedIssuers.append(try parsed(root, source: configuration.trustRoots).subject) }
 

@@ -120,6 +120,7 @@ struct FrameDecoderTests {
         var received: [RequestFramePart] = []
         while let part = try channel.readInbound(as: RequestFramePart.self) { received.append(part) }
         #expect(received == expected)
+        #expect(try channel.finish().isClean)
     }
 
     @Test("snapshot bytes are passed on as they arrive, never held back")
@@ -149,6 +150,7 @@ struct FrameDecoderTests {
             }
             #expect(delivered == Array(data[0..<offset]), "everything sent so far is delivered")
         }
+        #expect(try channel.finish().isClean)
     }
 
     @Test("an unknown type byte is a WireError; RequestPreVote's 4 is known")
@@ -162,6 +164,7 @@ struct FrameDecoderTests {
         try channel.writeInbound(buffer([4, 0x80]))
         #expect(try channel.readInbound(as: RequestFramePart.self)
             == .request(.requestPreVote(RequestPreVoteRequest(header: RPCHeader(protocolVersion: 0), term: 0, lastLogIndex: 0, lastLogTerm: 0))))
+        #expect(try channel.finish().isClean)
     }
 
     @Test("maxFrameSize is enforced on requests and responses before the frame has arrived")
@@ -181,6 +184,7 @@ struct FrameDecoderTests {
         }
         #expect(failure as? WireError == .frameTooLarge(limit: 4096))
         #expect(sent < 4096 + 256, "refused by the time the limit was crossed, not at the end")
+        _ = try? channel.finish()
 
         // The same frame fits the default limit.
         #expect(try decodeRequestFrame(big) == Golden.requests[2].request)

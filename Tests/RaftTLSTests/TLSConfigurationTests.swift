@@ -18,6 +18,7 @@ struct TLSConfigurationTests {
         let configuration = Certificates.configuration("node-1") { $0.privateKey = Certificates.file("node-2.key") }
         let error = await #expect(throws: TLSStreamLayerError.self) { try await tlsLayer(configuration) }
         #expect(error?.code == .invalidConfiguration)
+        #expect(error?.message.contains("node-2.key does not belong to the certificate CN=node-1") == true, "\(String(describing: error))")
     }
 
     // Trust roots without a certificate in them are refused.
