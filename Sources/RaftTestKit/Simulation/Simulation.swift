@@ -42,6 +42,12 @@ public final class Simulation: Sendable {
 
     /// Runs `body` in a new simulation and returns its result.
     ///
+    /// The simulation ends with the body (or with the run's failure): timers still pending then
+    /// are dropped, and tasks still asleep on its clock wake with `CancellationError` and run to
+    /// their end before `run` returns, so nothing the run made outlives it. Close what the body
+    /// opened (transports, nodes) before it returns all the same: a call still waiting for an
+    /// answer then can never get one.
+    ///
     /// - Parameters:
     ///   - seed: the seed everything random in the run derives from.
     ///   - timeLimit: the most virtual time the run may take; past it the run fails, so a test
