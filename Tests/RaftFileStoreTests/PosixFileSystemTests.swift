@@ -6,8 +6,8 @@ import Testing
 @Suite("PosixFileSystem")
 struct PosixFileSystemTests {
     /// `readdir` hands out records packed in a 32 KiB buffer, each only as long as its name needs.
-    /// Copying all 256 bytes `d_name` is declared with read past the end of that buffer for the
-    /// last entries of a full one: a heap-buffer-overflow under AddressSanitizer
+    /// Copying all 256 bytes that `d_name` is declared with reads past the end of a full buffer
+    /// for its last entries: a heap-buffer-overflow under AddressSanitizer
     /// (`scripts/sanitize.sh address --filter PosixFileSystem`) that a normal build reads silently.
     @Test func listsADirectoryLargerThanOneReaddirBufferWithEveryNameIntact() throws {
         let directory = try TemporaryDirectory()
