@@ -217,6 +217,8 @@ let package = Package(
             dependencies: [
                 // CMsgPack: the AppendEntries decoder is checked against a msgpack-c tree walk.
                 "RaftNetworkTransport", "SwiftRaft", "RaftTestKit", "CMsgPack", "RaftTestTraits",
+                // RaftFileStores: its PosixFileSystem lists the fixture and corpus folders.
+                "RaftFileStores",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -76,21 +76,8 @@ enum FuzzCorpus {
 
     /// Every input of `target`, by name, sorted; at least one, or it throws.
     static func inputs(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
-        let names = try names(target)
+        let names = try Fixtures.fileNames(in: directory + "/" + target)
         guard !names.isEmpty else { throw FixtureError("no inputs in \(directory)/\(target)") }
         return try names.map { ($0, try Fixtures.readBytes(directory + "/" + target + "/" + $0)) }
-    }
-
-    private static func names(_ target: String) throws -> [String] {
-        guard let dir = opendir(directory + "/" + target) else { throw FixtureError("cannot list \(directory)/\(target)") }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            // In place: a copy of all 256 bytes of `d_name` can run past the end of readdir's buffer.
-            let name = String(cString: (UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
-                .assumingMemoryBound(to: CChar.self))
-            if !name.hasPrefix(".") { names.append(name) }
-        }
-        return names.sorted()
     }
 }

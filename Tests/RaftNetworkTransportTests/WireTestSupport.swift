@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import NIOCore
+import RaftFileStores
 @testable import RaftNetworkTransport
 import SwiftRaft
 import Testing
@@ -32,16 +33,18 @@ enum Fixtures {
 
     /// The names (without `.hex`) of the hex files in `subdirectory`, sorted.
     static func names(in subdirectory: String) throws -> [String] {
-        guard let dir = opendir("\(directory)/\(subdirectory)") else { throw FixtureError("cannot list \(subdirectory)") }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            // In place: a copy of all 256 bytes of `d_name` can run past the end of readdir's buffer.
-            let name = String(cString: (UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
-                .assumingMemoryBound(to: CChar.self))
-            if name.hasSuffix(".hex") { names.append(String(name.dropLast(4))) }
+        try fileNames(in: "\(directory)/\(subdirectory)").filter { $0.hasSuffix(".hex") }.map { String($0.dropLast(4)) }
+    }
+
+    /// The names of the files in the folder at `path`, sorted, without hidden ones.
+    static func fileNames(in path: String) throws -> [String] {
+        let entries: [DirectoryEntry]
+        do {
+            entries = try PosixFileSystem().contentsOfDirectory(path)
+        } catch {
+            throw FixtureError("cannot list \(path): \(error)")
         }
-        return names.sorted()
+        return entries.filter { !$0.isDirectory && !$0.name.hasPrefix(".") }.map(\.name).sorted()
     }
 
     /// The lines of `<subdirectory>/index.txt` that are not comments.

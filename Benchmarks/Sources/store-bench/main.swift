@@ -124,15 +124,7 @@ struct Scratch {
     }
 
     func remove() {
-        guard let directory = opendir(path) else { return }
-        while let entry = readdir(directory) {
-            // In place: a copy of all 256 bytes of `d_name` can run past the end of readdir's buffer.
-            let name = String(cString: (UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
-                .assumingMemoryBound(to: CChar.self))
-            if name != "." && name != ".." { unlink("\(path)/\(name)") }
-        }
-        closedir(directory)
-        rmdir(path)
+        try? PosixFileSystem().removeTree(path)
     }
 }
 
